@@ -1,0 +1,1 @@
+"""How Plakar Control Plane runs: the embedded single-machine stack and its supervisor."""

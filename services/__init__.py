@@ -1,0 +1,1 @@
+"""The services of Plakar Control Plane: scheduler, runner, history and api."""

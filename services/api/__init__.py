@@ -1,0 +1,1 @@
+"""Api: the REST gateway, web UI and WebSocket streams (Litestar)."""

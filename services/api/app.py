@@ -1,0 +1,64 @@
+"""The Litestar application: REST API, UI and WebSockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, MediaType, get
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.response import File
+from litestar.static_files import create_static_files_router
+
+from services.api.auth import PUBLIC, TokenAuth
+from services.api.deps import Deps
+from services.api.errors import EXCEPTION_HANDLERS
+from services.api.routes.connectors import ConnectorController
+from services.api.routes.health import health
+from services.api.routes.jobs import JobController
+from services.api.routes.tasks import TaskController
+from shared import bus
+from shared.db import create_pool
+from shared.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
+async def index() -> File:
+    return File(STATIC / "index.html", content_disposition_type="inline")
+
+
+def create_app(settings: Settings) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url, max_size=10)
+        nc = await bus.connect(settings.nats_url, "api")
+        js = nc.jetstream()
+        app.state.deps = Deps(settings=settings, pool=pool, nc=nc, js=js)
+        presence = bus.Presence(js, "api", settings.instance_id)
+        await presence.start()
+        try:
+            yield
+        finally:
+            await presence.stop()
+            await bus.close(nc)
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[
+            health,
+            index,
+            ConnectorController,
+            TaskController,
+            JobController,
+            create_static_files_router(path="/ui", directories=[STATIC]),
+        ],
+        lifespan=[lifespan],
+        middleware=[DefineMiddleware(TokenAuth, exclude=PUBLIC)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="Plakar Control Plane", version="1"),
+        debug=False,
+    )

@@ -1,0 +1,82 @@
+"""Errors answered as `{"error": ..., "field": ...}` with a 4xx status."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from shared.models import ErrorBody
+
+log = logging.getLogger("plakar_cp.api")
+
+
+class ApiError(HTTPException):
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        super().__init__(status_code=status, detail=error)
+        self.field = field
+
+
+def bad(field: str, error: str, status: int = 422) -> ApiError:
+    return ApiError(status, error, field)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"{what} not found")
+
+
+def conflict(error: str, field: str | None = None) -> ApiError:
+    return ApiError(409, error, field)
+
+
+def _body(error: str, field: str | None, status: int) -> Response[bytes]:
+    return Response(
+        msgspec.json.encode(ErrorBody(error=error, field=field)),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+_AT_FIELD = re.compile(r" - at `\$\.?([^`]*)`")
+
+
+def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return _body(str(exc.detail), exc.field, exc.status_code)
+
+
+def handle_validation(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[bytes]:
+    """Litestar's decoding errors, reduced to the first problem and its field."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            message = str(item.get("message", exc.detail))
+            field = item.get("key")
+            m = _AT_FIELD.search(message)
+            if m:
+                field = field or m.group(1) or None
+                message = _AT_FIELD.sub("", message)
+            return _body(message, str(field) if field else None, 400)
+    return _body(str(exc.detail), None, 400)
+
+
+def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    return _body(str(exc.detail), None, exc.status_code)
+
+
+def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.exception("unexpected error", exc_info=exc)
+    return _body("internal error; see the api log", None, 500)
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: handle_api_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

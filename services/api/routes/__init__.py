@@ -1,0 +1,1 @@
+"""HTTP and WebSocket handlers of the api, one module per resource."""

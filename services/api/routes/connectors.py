@@ -1,0 +1,122 @@
+"""Connectors: CRUD, and actions carried out by a runner."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Parameter
+
+from services.api import store
+from services.api.deps import Deps, parse_id
+from services.api.errors import bad, conflict, not_found
+from services.api.rpc import ask_runner
+from services.api.validation import check_connector, check_location, check_name, check_options
+from shared.config_db import get_connector
+from shared.models import (
+    ActionResult,
+    Connector,
+    ConnectorAction,
+    ConnectorCreate,
+    ConnectorPatch,
+    SnapshotInfo,
+    SnapshotList,
+)
+from shared.secrets import MASK, is_secret_key, mask_options
+
+
+def masked(c: Connector) -> Connector:
+    return msgspec.structs.replace(c, options=mask_options(c.options))
+
+
+async def load(deps: Deps, connector_id: str) -> Connector:
+    found = await get_connector(deps.pool, parse_id(connector_id, "connector"))
+    if found is None:
+        raise not_found("connector")
+    return found
+
+
+def _duplicate(body_role: str) -> Exception:
+    return conflict(f"a {body_role} connector with this name exists", "name")
+
+
+class ConnectorController(Controller):
+    path = "/api/v1/connectors"
+    tags = ["connectors"]
+
+    @post("/")
+    async def create(self, state: State, data: ConnectorCreate) -> Connector:
+        deps: Deps = state.deps
+        body = check_connector(data)
+        try:
+            return masked(await store.insert_connector(deps.pool, body))
+        except store.Duplicate:
+            raise _duplicate(body.role) from None
+
+    @get("/")
+    async def list_all(
+        self,
+        state: State,
+        role: Annotated[
+            Literal["source", "store", "destination"] | None, Parameter(query="role")
+        ] = None,
+    ) -> list[Connector]:
+        return [masked(c) for c in await store.list_connectors(state.deps.pool, role)]
+
+    @get("/{connector_id:str}")
+    async def get_one(self, state: State, connector_id: str) -> Connector:
+        return masked(await load(state.deps, connector_id))
+
+    @patch("/{connector_id:str}")
+    async def update(self, state: State, connector_id: str, data: ConnectorPatch) -> Connector:
+        deps: Deps = state.deps
+        current = await load(deps, connector_id)
+        options = dict(current.options)
+        for key, value in check_options(data.options or {}).items():
+            if value == "":
+                options.pop(key, None)
+            elif not (is_secret_key(key) and value == MASK):  # a masked secret is kept
+                options[key] = value
+        name = check_name(data.name) if data.name is not None else current.name
+        location = check_location(data.location) if data.location is not None else current.location
+        try:
+            updated = await store.update_connector(deps.pool, current.id, name, location, options)
+        except store.Duplicate:
+            raise _duplicate(current.role) from None
+        if updated is None:
+            raise not_found("connector")
+        return masked(updated)
+
+    @delete("/{connector_id:str}")
+    async def remove(self, state: State, connector_id: str) -> None:
+        deps: Deps = state.deps
+        try:
+            removed = await store.delete_connector(deps.pool, parse_id(connector_id, "connector"))
+        except store.InUse:
+            raise conflict("a task uses this connector; delete or change the task first") from None
+        if not removed:
+            raise not_found("connector")
+
+    @post("/{connector_id:str}/test", status_code=200)
+    async def test(self, state: State, connector_id: str) -> ActionResult:
+        c = await load(state.deps, connector_id)
+        raw = await ask_runner(state.deps, "test", ConnectorAction(connector_id=c.id))
+        return msgspec.json.decode(raw, type=ActionResult)
+
+    @post("/{connector_id:str}/initialize", status_code=200)
+    async def initialize(self, state: State, connector_id: str) -> ActionResult:
+        c = await load(state.deps, connector_id)
+        if c.role != "store":
+            raise bad("role", "only a store can be initialized", 409)
+        raw = await ask_runner(state.deps, "initialize", ConnectorAction(connector_id=c.id))
+        return msgspec.json.decode(raw, type=ActionResult)
+
+    @get("/{connector_id:str}/snapshots")
+    async def snapshots(self, state: State, connector_id: str) -> list[SnapshotInfo]:
+        c = await load(state.deps, connector_id)
+        if c.role != "store":
+            raise bad("role", "only a store has snapshots", 409)
+        raw = await ask_runner(state.deps, "snapshots", ConnectorAction(connector_id=c.id))
+        return msgspec.json.decode(raw, type=SnapshotList).items

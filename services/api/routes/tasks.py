@@ -1,0 +1,88 @@
+"""Tasks: CRUD and run-now. A task saved without schedules runs once at once."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+
+from services.api import store
+from services.api.deps import Deps, parse_id
+from services.api.errors import bad, not_found
+from services.api.validation import ALL_SLOTS, check_task
+from shared.config_db import get_connectors
+from shared.dispatch import queue_job
+from shared.models import RunStarted, Task, TaskCreate, TaskCreated, TaskPatch
+
+
+async def _validated(deps: Deps, body: TaskCreate) -> TaskCreate:
+    ids = [getattr(body, f) for f in ALL_SLOTS if getattr(body, f) is not None]
+    for field in ALL_SLOTS:
+        value = getattr(body, field)
+        if value is not None:
+            try:
+                parse_id(value, "connector")
+            except Exception:
+                raise bad(field, f"connector {value} does not exist") from None
+    return check_task(body, await get_connectors(deps.pool, ids))
+
+
+async def load(deps: Deps, task_id: str) -> Task:
+    found = await store.get_task(deps.pool, parse_id(task_id, "task"))
+    if found is None:
+        raise not_found("task")
+    return found
+
+
+async def run_now(deps: Deps, task: Task) -> str:
+    job_id = await queue_job(deps.js, task, "manual")
+    # Answer once the history knows the job, so a GET right after finds it.
+    await store.wait_for_job(deps.pool, job_id)
+    return job_id
+
+
+class TaskController(Controller):
+    path = "/api/v1/tasks"
+    tags = ["tasks"]
+
+    @post("/")
+    async def create(self, state: State, data: TaskCreate) -> TaskCreated:
+        deps: Deps = state.deps
+        task = await store.insert_task(deps.pool, await _validated(deps, data))
+        return TaskCreated(task=task, job_id=await run_now(deps, task))
+
+    @get("/")
+    async def list_all(self, state: State) -> list[Task]:
+        return await store.list_tasks(state.deps.pool)
+
+    @get("/{task_id:str}")
+    async def get_one(self, state: State, task_id: str) -> Task:
+        return await load(state.deps, task_id)
+
+    @patch("/{task_id:str}")
+    async def update(self, state: State, task_id: str, data: TaskPatch) -> Task:
+        deps: Deps = state.deps
+        current = await load(deps, task_id)
+        merged = TaskCreate(
+            type=current.type,
+            **{
+                f: getattr(data, f)
+                if getattr(data, f) is not msgspec.UNSET
+                else getattr(current, f)
+                for f in TaskPatch.__struct_fields__
+            },
+        )
+        updated = await store.update_task(deps.pool, current.id, await _validated(deps, merged))
+        if updated is None:
+            raise not_found("task")
+        return updated
+
+    @delete("/{task_id:str}")
+    async def remove(self, state: State, task_id: str) -> None:
+        if not await store.delete_task(state.deps.pool, parse_id(task_id, "task")):
+            raise not_found("task")
+
+    @post("/{task_id:str}/run", status_code=202)
+    async def run(self, state: State, task_id: str) -> RunStarted:
+        deps: Deps = state.deps
+        return RunStarted(job_id=await run_now(deps, await load(deps, task_id)))

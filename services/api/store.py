@@ -1,0 +1,243 @@
+"""SQL of the api: configuration writes, and reads of the job history."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
+from shared.db import Pool
+from shared.models import Connector, ConnectorCreate, Job, Progress, Task, TaskCreate
+
+
+class InUse(Exception):
+    """A connector that tasks still use."""
+
+
+class Duplicate(Exception):
+    """A name already taken."""
+
+
+# Connectors
+
+
+async def insert_connector(pool: Pool, body: ConnectorCreate) -> Connector:
+    try:
+        row = await pool.fetchrow(
+            f"""INSERT INTO connectors (id, name, role, location, options)
+                VALUES ($1, $2, $3, $4, $5) RETURNING {CONNECTOR_COLUMNS}""",
+            uuid.uuid4(),
+            body.name,
+            body.role,
+            body.location,
+            body.options,
+        )
+    except asyncpg.UniqueViolationError as e:
+        raise Duplicate from e
+    return connector_from_row(row)
+
+
+async def list_connectors(pool: Pool, role: str | None) -> list[Connector]:
+    rows = await pool.fetch(
+        f"""SELECT {CONNECTOR_COLUMNS} FROM connectors
+            WHERE $1::text IS NULL OR role = $1 ORDER BY role, name""",
+        role,
+    )
+    return [connector_from_row(r) for r in rows]
+
+
+async def update_connector(
+    pool: Pool, connector_id: str, name: str, location: str, options: dict[str, str]
+) -> Connector | None:
+    try:
+        row = await pool.fetchrow(
+            f"""UPDATE connectors SET name = $2, location = $3, options = $4, updated_at = now()
+                WHERE id = $1 RETURNING {CONNECTOR_COLUMNS}""",
+            connector_id,
+            name,
+            location,
+            options,
+        )
+    except asyncpg.UniqueViolationError as e:
+        raise Duplicate from e
+    return connector_from_row(row) if row else None
+
+
+async def delete_connector(pool: Pool, connector_id: str) -> bool:
+    try:
+        result = await pool.execute("DELETE FROM connectors WHERE id = $1", connector_id)
+    except asyncpg.ForeignKeyViolationError as e:
+        raise InUse from e
+    return result.endswith(" 1")
+
+
+# Tasks
+
+
+def _task_args(body: TaskCreate) -> tuple[Any, ...]:
+    return (
+        body.name,
+        body.type,
+        body.source_id,
+        body.store_id,
+        body.destination_id,
+        body.target_store_id,
+        body.labels,
+        body.snapshot_id,
+        body.window,
+        body.concurrency,
+    )
+
+
+async def insert_task(conn: Pool | asyncpg.Connection[Any], body: TaskCreate) -> Task:
+    row = await conn.fetchrow(
+        f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
+                               target_store_id, labels, snapshot_id, snapshot_window, concurrency)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TASK_COLUMNS}""",
+        uuid.uuid4(),
+        *_task_args(body),
+    )
+    return task_from_row(row)
+
+
+async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None:
+    row = await pool.fetchrow(
+        f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
+                   destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
+                   snapshot_window = $10, concurrency = $11, updated_at = now()
+            WHERE id = $1 RETURNING {TASK_COLUMNS}""",
+        task_id,
+        *_task_args(body),
+    )
+    return task_from_row(row) if row else None
+
+
+async def get_task(pool: Pool, task_id: str) -> Task | None:
+    row = await pool.fetchrow(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1", task_id)
+    return task_from_row(row) if row else None
+
+
+async def list_tasks(pool: Pool) -> list[Task]:
+    rows = await pool.fetch(f"SELECT {TASK_COLUMNS} FROM tasks ORDER BY created_at DESC, id")
+    return [task_from_row(r) for r in rows]
+
+
+async def delete_task(pool: Pool, task_id: str) -> bool:
+    result = await pool.execute("DELETE FROM tasks WHERE id = $1", task_id)
+    return result.endswith(" 1")
+
+
+# Jobs
+
+JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
+    queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
+    exit_code, error, reason, connector_ids::text[], store_id::text"""
+
+
+def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
+    if not store_id or not snapshot_id:
+        return None
+    return f"/#/connectors/{store_id}/snapshots/{snapshot_id}"
+
+
+def job_from_row(row: Any) -> Job:
+    p = row["progress"] or {}
+    return Job(
+        id=row["id"],
+        task_id=row["task_id"],
+        schedule_id=row["schedule_id"],
+        trigger=row["trigger"],
+        type=row["type"],
+        status=row["status"],
+        due_at=row["due_at"],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempt=row["attempt"],
+        runner=row["runner"],
+        concurrency=row["concurrency"],
+        progress=Progress(
+            percent=p.get("percent"), files=p.get("files", 0), bytes=p.get("bytes", 0)
+        ),
+        snapshot_id=row["snapshot_id"],
+        snapshot_url=snapshot_url(row["store_id"], row["snapshot_id"]),
+        exit_code=row["exit_code"],
+        error=row["error"],
+        reason=row["reason"],
+        connector_ids=list(row["connector_ids"]),
+    )
+
+
+async def get_job(pool: Pool, job_id: str) -> Job | None:
+    row = await pool.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+    return job_from_row(row) if row else None
+
+
+async def wait_for_job(pool: Pool, job_id: str, timeout_s: float = 5.0) -> Job | None:
+    """A job just queued, once the history service has recorded it."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    delay = 0.005
+    while True:
+        job = await get_job(pool, job_id)
+        if job or asyncio.get_running_loop().time() > deadline:
+            return job
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def encode_cursor(queued_at: datetime, job_id: str) -> str:
+    raw = f"{queued_at.isoformat()}|{job_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError when the cursor is not one this api made."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    when, _, job_id = raw.partition("|")
+    return datetime.fromisoformat(when), str(uuid.UUID(job_id))
+
+
+async def list_jobs(
+    pool: Pool,
+    *,
+    status: str | None,
+    task_id: str | None,
+    connector_id: str | None,
+    limit: int,
+    after: tuple[datetime, str] | None,
+) -> tuple[list[Job], str | None]:
+    """Newest first, by keyset on (queued_at, id), one more row to know if more follow."""
+    rows = await pool.fetch(
+        f"""SELECT {JOB_COLUMNS} FROM jobs
+            WHERE ($1::text IS NULL OR status = $1)
+              AND ($2::uuid IS NULL OR task_id = $2)
+              AND ($3::uuid IS NULL OR connector_ids @> ARRAY[$3::uuid])
+              AND ($4::timestamptz IS NULL OR (queued_at, id) < ($4, $5::uuid))
+            ORDER BY queued_at DESC, id DESC
+            LIMIT $6""",
+        status,
+        task_id,
+        connector_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    jobs = [job_from_row(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return jobs, (encode_cursor(jobs[-1].queued_at, jobs[-1].id) if more and jobs else None)
+
+
+async def job_output(
+    pool: Pool, job_id: str, after: int = 0
+) -> list[tuple[int, datetime, str, str]]:
+    rows = await pool.fetch(
+        "SELECT seq, ts, stream, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        job_id,
+        after,
+    )
+    return [(r["seq"], r["ts"], r["stream"], r["line"]) for r in rows]

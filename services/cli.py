@@ -1,0 +1,124 @@
+"""`plakar-cp`: start the whole stack, one service, migrations, or follow events."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from pathlib import Path
+
+from shared.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = Settings()
+    overrides = {
+        "nats_url": getattr(args, "nats_url", None),
+        "database_url": getattr(args, "database_url", None),
+        "http_port": getattr(args, "http_port", None),
+        "instance_id": getattr(args, "instance_id", None),
+    }
+    return dataclasses.replace(s, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _service(kind: str, settings: Settings) -> int:
+    from shared.bus import run_until_stopped
+
+    if not settings.database_url:
+        print("error: --database-url (or PLAKAR_CP_DATABASE_URL) is required", file=sys.stderr)
+        return 2
+    if kind == "runner":
+        from services.runner.service import Runner
+
+        asyncio.run(run_until_stopped(Runner(settings).main))
+    elif kind == "history":
+        from services.history.service import History
+
+        asyncio.run(run_until_stopped(History(settings).main))
+    elif kind == "scheduler":
+        from services.scheduler.service import Scheduler
+
+        asyncio.run(run_until_stopped(Scheduler(settings).main))
+    elif kind == "api":
+        import uvicorn
+
+        from services.api.app import create_app
+
+        if not settings.api_token:
+            print("error: PLAKAR_CP_API_TOKEN is required", file=sys.stderr)
+            return 2
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="on",
+        )
+    return 0
+
+
+async def _migrate(settings: Settings) -> None:
+    from shared import bus, db
+
+    applied = await db.migrate(settings.database_url)
+    nc = await bus.connect(settings.nats_url, "migrate")
+    try:
+        await bus.provision(nc.jetstream(), settings)
+    finally:
+        await nc.close()
+    print(f"migrations applied: {', '.join(applied) or 'none new'}; streams provisioned")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="plakar-cp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start NATS, PostgreSQL and every service")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("PLAKAR_CP_DATA_DIR", Path.home() / ".local/share/plakar-cp")),
+    )
+    up.add_argument("--http-port", type=int, default=8470)
+    up.add_argument("--runners", type=int, default=2)
+    up.add_argument("--nats-url", help="use this NATS instead of starting one")
+    up.add_argument("--database-url", help="use this PostgreSQL instead of starting one")
+
+    for kind in ("scheduler", "runner", "history", "api", "migrate"):
+        p = sub.add_parser(kind, help=f"run the {kind} against given NATS and PostgreSQL URLs")
+        p.add_argument("--nats-url")
+        p.add_argument("--database-url")
+        p.add_argument("--instance-id")
+        if kind == "api":
+            p.add_argument("--http-port", type=int)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("PLAKAR_CP_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "up":
+        from deploy.supervisor import Stack
+
+        if args.runners < 1:
+            parser.error("--runners must be at least 1")
+        stack = Stack(
+            data_dir=args.data_dir.resolve(),
+            http_port=args.http_port,
+            runners=args.runners,
+            nats_url=args.nats_url,
+            database_url=args.database_url,
+        )
+        return stack.up()
+    settings = _settings(args)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        return 0
+    return _service(args.command, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

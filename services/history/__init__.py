@@ -1,0 +1,1 @@
+"""History: projects every job event into PostgreSQL, idempotently."""

@@ -1,0 +1,28 @@
+"""Grouping a batch of events into the writes that project them (pure).
+
+Log lines of a whole batch become one insert; state events are applied in
+stream order. Every write is guarded by the event's seq or a unique key, so
+replaying events changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.events import AnyJobEvent, JobLog, LogLine
+
+
+@dataclass
+class Batch:
+    lines: list[tuple[str, LogLine]] = field(default_factory=list)
+    state: list[AnyJobEvent] = field(default_factory=list)
+
+
+def plan(events: list[AnyJobEvent]) -> Batch:
+    batch = Batch()
+    for ev in events:
+        if isinstance(ev, JobLog):
+            batch.lines.extend((ev.job_id, line) for line in ev.lines)
+        else:
+            batch.state.append(ev)
+    return batch

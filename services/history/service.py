@@ -1,0 +1,71 @@
+"""History transport: a batched pull consumer on the events stream; acks after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from services.history import store
+from services.history.projection import plan
+from shared import bus
+from shared import subjects as s
+from shared.db import Pool, create_pool
+from shared.events import AnyJobEvent, decode_job_event
+from shared.settings import Settings
+
+log = logging.getLogger("plakar_cp.history")
+
+BATCH = 1000
+
+
+class History:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def main(self, stop: asyncio.Event) -> None:
+        pool = await create_pool(self.settings.database_url, max_size=2)
+        nc = await bus.connect(self.settings.nats_url, "history")
+        js = nc.jetstream()
+        presence = bus.Presence(js, "history", self.settings.instance_id)
+        await presence.start()
+        sub = await js.pull_subscribe_bind(durable=s.HISTORY_DURABLE, stream=s.EVENTS_STREAM)
+        log.info("history %s ready", self.settings.instance_id)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await sub.fetch(BATCH, timeout=1)
+                except (TimeoutError, NatsTimeout):
+                    continue
+                except Exception as e:  # NATS reconnecting
+                    log.warning("fetch failed: %s", e)
+                    await asyncio.sleep(1)
+                    continue
+                await self._project(pool, msgs)
+        finally:
+            await presence.stop()
+            await bus.close(nc)
+            await pool.close()
+
+    async def _project(self, pool: Pool, msgs: list[Msg]) -> None:
+        events: list[AnyJobEvent] = []
+        for msg in msgs:
+            if not msg.subject.startswith("plakar.events.job."):
+                continue  # schedule events are for other readers
+            try:
+                events.append(decode_job_event(msg.data))
+            except msgspec.DecodeError as e:
+                log.error("skipping unreadable event %s: %s", msg.subject, e)
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await store.apply(conn, plan(events))
+        except Exception:
+            # Nothing is acked: the batch comes back after the ack wait.
+            log.exception("projecting %d events failed", len(events))
+            await asyncio.sleep(1)
+            return
+        for msg in msgs:
+            await msg.ack()

@@ -1,0 +1,129 @@
+"""SQL of the history projection."""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import asyncpg
+import msgspec
+
+from services.history.projection import Batch
+from shared.events import (
+    AnyJobEvent,
+    JobFinished,
+    JobProgress,
+    JobQueued,
+    JobSkipped,
+    JobStarted,
+)
+
+Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
+
+_INSERT_LINES = """
+INSERT INTO job_output (job_id, seq, ts, stream, line)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[])
+ON CONFLICT DO NOTHING
+"""
+
+_QUEUED = """
+INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
+                  connector_ids, reason, finished_at, last_seq, store_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13)
+ON CONFLICT DO NOTHING
+"""
+
+_STARTED = """
+UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $2), attempt = $3,
+                runner = $4, concurrency = $5, last_seq = $6
+WHERE id = $1 AND last_seq < $6 AND status IN ('queued', 'running')
+"""
+
+_ATTEMPT_STARTED = """
+WITH lost AS (
+    UPDATE job_attempts SET status = 'lost', finished_at = $2
+    WHERE job_id = $1 AND attempt < $3 AND status = 'running'
+)
+INSERT INTO job_attempts (job_id, attempt, runner, started_at, status)
+VALUES ($1, $3, $4, $2, 'running')
+ON CONFLICT DO NOTHING
+"""
+
+_PROGRESS = """
+UPDATE jobs SET progress = $2, progress_seq = $3 WHERE id = $1 AND progress_seq < $3
+"""
+
+_FINISHED = """
+UPDATE jobs SET status = $2, finished_at = $3, exit_code = $4, error = $5,
+                snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
+                attempt = GREATEST(attempt, $8), last_seq = $9
+WHERE id = $1 AND last_seq < $9 AND status IN ('queued', 'running')
+"""
+
+_ATTEMPT_FINISHED = """
+UPDATE job_attempts SET status = $3, finished_at = $4, exit_code = $5, error = $6
+WHERE job_id = $1 AND attempt = $2 AND status = 'running'
+"""
+
+
+def _json(value: msgspec.Struct | None) -> Any:
+    return None if value is None else msgspec.to_builtins(value)
+
+
+async def apply(conn: Conn, batch: Batch) -> None:
+    """Write one batch; the caller holds the transaction."""
+    if batch.lines:
+        await conn.execute(
+            _INSERT_LINES,
+            [j for j, _ in batch.lines],
+            [ln.seq for _, ln in batch.lines],
+            [ln.ts for _, ln in batch.lines],
+            [ln.stream for _, ln in batch.lines],
+            # PostgreSQL text cannot hold NUL.
+            [ln.line.replace("\x00", "") for _, ln in batch.lines],
+        )
+    for ev in batch.state:
+        await _apply_state(conn, ev)
+
+
+async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
+    if isinstance(ev, JobQueued):  # JobSkipped too
+        skipped = isinstance(ev, JobSkipped)
+        await conn.execute(
+            _QUEUED,
+            ev.job_id,
+            ev.task_id,
+            ev.schedule_id,
+            ev.trigger,
+            ev.type,
+            "skipped" if skipped else "queued",
+            ev.due_at,
+            ev.ts,
+            ev.connector_ids,
+            ev.reason if isinstance(ev, JobSkipped) else None,
+            ev.ts if skipped else None,
+            ev.seq,
+            ev.store_id,
+        )
+    elif isinstance(ev, JobStarted):
+        await conn.execute(
+            _STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency, ev.seq
+        )
+        await conn.execute(_ATTEMPT_STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner)
+    elif isinstance(ev, JobProgress):
+        await conn.execute(_PROGRESS, ev.job_id, _json(ev.progress), ev.seq)
+    elif isinstance(ev, JobFinished):
+        await conn.execute(
+            _FINISHED,
+            ev.job_id,
+            ev.status,
+            ev.ts,
+            ev.exit_code,
+            ev.error,
+            ev.snapshot_id,
+            _json(ev.progress),
+            ev.attempt,
+            ev.seq,
+        )
+        await conn.execute(
+            _ATTEMPT_FINISHED, ev.job_id, ev.attempt, ev.status, ev.ts, ev.exit_code, ev.error
+        )

@@ -1,0 +1,1 @@
+"""Runner: claims due jobs from the work queue and runs plakar for them."""

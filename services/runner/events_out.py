@@ -1,0 +1,93 @@
+"""Publishing one job's events: sequence numbers, batched log lines, throttled progress."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from shared import subjects
+from shared.events import AnyJobEvent, JobLog, JobProgress, LogLine, Stream, encode, utcnow
+from shared.models import Progress
+
+Publish = Callable[[str, bytes, str], Awaitable[None]]
+
+FLUSH_LINES = 500
+FLUSH_INTERVAL_S = 0.1
+PROGRESS_INTERVAL_S = 1.0
+# Beyond this many lines a job's output is cut (the count of dropped lines is logged).
+MAX_LINES = 200_000
+
+
+class JobEventSink:
+    def __init__(self, job_id: str, publish: Publish, first_seq: int) -> None:
+        self.job_id = job_id
+        self._publish = publish
+        self._seq = first_seq - 1
+        self._lines: list[LogLine] = []
+        self._lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._last_progress = 0.0
+        self._pending_progress: Progress | None = None
+        self._stored_lines = 0
+        self._dropped_lines = 0
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    async def emit(self, event: AnyJobEvent) -> None:
+        """Publish a state event after the lines logged before it."""
+        await self.flush()
+        await self._send(event)
+
+    async def _send(self, event: AnyJobEvent) -> None:
+        await self._publish(
+            subjects.job_event(self.job_id, event.__struct_config__.tag or "event"),  # type: ignore[arg-type]
+            encode(event),
+            event.event_id,
+        )
+
+    async def log(self, stream: Stream, line: str) -> None:
+        if self._stored_lines >= MAX_LINES:
+            self._dropped_lines += 1
+            return
+        self._stored_lines += 1
+        self._lines.append(LogLine(seq=self.next_seq(), ts=utcnow(), stream=stream, line=line))
+        if len(self._lines) >= FLUSH_LINES:
+            await self.flush()
+        elif self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_INTERVAL_S)
+        await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if self._dropped_lines and self._stored_lines >= MAX_LINES:
+                note = f"[output cut: {self._dropped_lines} more lines not kept]"
+                self._lines.append(
+                    LogLine(seq=self.next_seq(), ts=utcnow(), stream="system", line=note)
+                )
+                self._dropped_lines = 0
+            if not self._lines:
+                return
+            lines, self._lines = self._lines, []
+            await self._send(JobLog(job_id=self.job_id, seq=lines[-1].seq, lines=lines))
+
+    async def progress(self, progress: Progress, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_progress < PROGRESS_INTERVAL_S:
+            return
+        self._last_progress = now
+        await self.emit(JobProgress(job_id=self.job_id, seq=self.next_seq(), progress=progress))
+
+    async def close(self) -> None:
+        if self._flusher and not self._flusher.done():
+            self._flusher.cancel()
+        await self.flush()

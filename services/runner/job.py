@@ -1,0 +1,224 @@
+"""Running one job: from a job-due message to the finished event.
+
+Transport (NATS) and persistence (the connectors' table) come in as arguments;
+this module decides what plakar runs and what the job's outcome is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from services.runner import plakar_args as pa
+from services.runner import process
+from services.runner.concurrency import recommended_concurrency
+from services.runner.events_out import JobEventSink
+from services.runner.outcome import Outcome, decide
+from services.runner.plakar_output import OutputState, parse_full_id, parse_ls
+from services.runner.progress import ProgressTracker
+from services.runner.selection import SelectionError, select_restore_snapshot
+from services.runner.workspace import workspace
+from shared.durations import DurationError, parse_duration
+from shared.events import JobDue, JobFinished, JobStarted, utcnow
+from shared.models import Connector
+from shared.secrets import redact, secret_values
+
+
+@dataclass
+class Cancellation:
+    """Set by the transport when someone cancels the running job."""
+
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    by: str | None = None
+    at: datetime | None = None
+
+    def request(self, by: str, at: datetime) -> None:
+        self.by, self.at = by, at
+        self.event.set()
+
+
+@dataclass(frozen=True)
+class RunnerContext:
+    runner_id: str
+    plakar: str
+    work_dir: Path
+    cancel_grace_s: float
+
+
+LoadConnectors = Callable[[list[str]], Awaitable[dict[str, Connector]]]
+
+
+class JobFailure(Exception):
+    """The job cannot run; the message says why."""
+
+
+def resolve_connectors(due: JobDue, found: dict[str, Connector]) -> pa.ConnectorSet:
+    task = due.task
+
+    def need(cid: str | None, slot: str) -> Connector:
+        if cid is None or cid not in found:
+            raise JobFailure(f"{slot} connector {cid} no longer exists")
+        return found[cid]
+
+    return pa.ConnectorSet(
+        store=need(task.store_id, "store"),
+        source=need(task.source_id, "source") if task.type == "backup" else None,
+        destination=need(task.destination_id, "destination") if task.type == "restore" else None,
+        target=need(task.target_store_id, "target store") if task.type == "sync" else None,
+    )
+
+
+async def run_job(
+    ctx: RunnerContext,
+    due: JobDue,
+    attempt: int,
+    sink: JobEventSink,
+    load_connectors: LoadConnectors,
+    cancel: Cancellation,
+) -> JobFinished:
+    task = due.task
+    concurrency = task.concurrency or recommended_concurrency(task.type, os.cpu_count())
+    await sink.emit(
+        JobStarted(
+            job_id=due.job_id,
+            seq=sink.next_seq(),
+            attempt=attempt,
+            runner=ctx.runner_id,
+            concurrency=concurrency,
+        )
+    )
+    source = "recommended" if task.concurrency is None else "set on the task"
+    await sink.log(
+        "system",
+        f"runner {ctx.runner_id}, attempt {attempt}, concurrency {concurrency} ({source})",
+    )
+    execution = _Execution(ctx, due, sink, cancel, concurrency)
+    try:
+        connectors = resolve_connectors(due, await load_connectors(due.task.connector_ids()))
+        execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
+        with workspace(ctx.work_dir, connectors, due.job_id) as ws:
+            outcome = await execution.perform(ws, connectors)
+    except (JobFailure, SelectionError, DurationError) as e:
+        outcome = Outcome("failed", str(e))
+    await sink.log(
+        "system",
+        f"job {outcome.status}" + (f": {outcome.error}" if outcome.error else ""),
+    )
+    progress = execution.tracker.final(outcome.status == "succeeded")
+    await sink.progress(progress, force=True)
+    finished = JobFinished(
+        job_id=due.job_id,
+        seq=sink.next_seq(),
+        status=outcome.status,
+        attempt=attempt,
+        exit_code=execution.exit_code,
+        error=outcome.error,
+        snapshot_id=execution.snapshot_id,
+        progress=progress,
+    )
+    await sink.emit(finished)
+    await sink.close()
+    return finished
+
+
+def _all(cs: pa.ConnectorSet) -> list[Connector]:
+    return [c for c in (cs.store, cs.source, cs.destination, cs.target) if c is not None]
+
+
+class _Execution:
+    def __init__(
+        self,
+        ctx: RunnerContext,
+        due: JobDue,
+        sink: JobEventSink,
+        cancel: Cancellation,
+        concurrency: int,
+    ) -> None:
+        self.ctx = ctx
+        self.due = due
+        self.sink = sink
+        self.cancel = cancel
+        self.concurrency = concurrency
+        self.secrets: list[str] = []
+        self.exit_code: int | None = None
+        self.snapshot_id: str | None = None
+        self.tracker = ProgressTracker()
+
+    async def perform(self, ws: pa.Workspace, cs: pa.ConnectorSet) -> Outcome:
+        task = self.due.task
+        p = self.ctx.plakar
+        await self._quiet(pa.disable_security_check_argv(p, ws), "prepare plakar")
+        window = self._since(task.window)
+        if task.type == "backup":
+            assert cs.source is not None
+            self.tracker.watch_source(cs.source.location)
+            argv = pa.backup_argv(p, ws, task, self.concurrency, job=task.name or task.id)
+        elif task.type == "restore":
+            self.snapshot_id = await self._pick_restore_snapshot(ws)
+            argv = pa.restore_argv(p, ws, self.concurrency, self.snapshot_id)
+        elif task.type == "sync":
+            argv = pa.sync_argv(p, ws, task, self.concurrency, window)
+        else:
+            argv = pa.check_argv(p, ws, task, self.concurrency, window)
+        out = await self._plakar(argv)
+        if task.type == "backup" and out.short_id and not self.cancel.by:
+            self.snapshot_id = await self._full_id(ws, out.short_id)
+        return decide(task.type, self.exit_code or 0, out, self.cancel.by)
+
+    def _since(self, window: str | None) -> str | None:
+        if not window:
+            return None
+        start = utcnow() - timedelta(seconds=parse_duration(window))
+        return start.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def _plakar(self, argv: list[str]) -> OutputState:
+        out = OutputState()
+        await self.sink.log("system", "$ " + redact(" ".join(argv), self.secrets))
+
+        async def on_line(line: str) -> None:
+            line = redact(line, self.secrets)
+            out.feed(line)
+            self.tracker.feed(out)
+            await self.sink.log("plakar", line)
+            await self.sink.progress(self.tracker.current())
+
+        self.exit_code = await process.run(
+            argv, on_line, self.cancel.event, self.ctx.cancel_grace_s
+        )
+        if self.cancel.by:
+            when = self.cancel.at.isoformat() if self.cancel.at else "now"
+            await self.sink.log("system", f"cancelled by {self.cancel.by} at {when}")
+        await self.sink.log("system", f"plakar exited with code {self.exit_code}")
+        return out
+
+    async def _quiet(self, argv: list[str], what: str) -> list[str]:
+        """Run a helper plakar command whose lines are not part of the job's output."""
+        code, lines = await process.capture(argv)
+        if code != 0:
+            detail = redact(lines[-1] if lines else f"exit code {code}", self.secrets)
+            raise JobFailure(f"could not {what}: {detail}")
+        return lines
+
+    async def _full_id(self, ws: pa.Workspace, short_id: str) -> str | None:
+        lines = await self._quiet(
+            pa.info_argv(self.ctx.plakar, ws, short_id), "read the new snapshot's id"
+        )
+        full = parse_full_id(lines)
+        if full:
+            await self.sink.log("system", f"snapshot {full}")
+        return full
+
+    async def _pick_restore_snapshot(self, ws: pa.Workspace) -> str:
+        task = self.due.task
+        labels = [] if task.snapshot_id else task.labels
+        lines = await self._quiet(
+            pa.list_snapshots_argv(self.ctx.plakar, ws, labels), "list the store's snapshots"
+        )
+        chosen = select_restore_snapshot(parse_ls(lines), task.snapshot_id, task.labels)
+        how = "chosen on the task" if task.snapshot_id else "latest matching the labels"
+        await self.sink.log("system", f"restoring snapshot {chosen.id} ({how})")
+        return chosen.id

@@ -1,0 +1,152 @@
+"""Building plakar's argument lists and configuration files (pure).
+
+plakar is always run as an argument list, never through a shell. Connectors are
+referred to by name (`@store`, `@source`, ...) from a per-job configuration
+directory, so their secrets live only in those 0600 files and never in argv.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.models import Connector, Task
+
+STORE = "store"
+TARGET = "target"
+SOURCE = "source"
+DESTINATION = "destination"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    config_dir: Path
+    cache_dir: Path
+
+
+@dataclass(frozen=True)
+class ConnectorSet:
+    """The connectors a task uses, resolved from their ids."""
+
+    store: Connector
+    source: Connector | None = None
+    destination: Connector | None = None
+    target: Connector | None = None
+
+
+def _entry(c: Connector) -> dict[str, str]:
+    return {"location": c.location, **c.options}
+
+
+def config_files(connectors: ConnectorSet) -> dict[str, str]:
+    """The content of stores.yml, sources.yml and destinations.yml (JSON is valid YAML)."""
+    stores = {STORE: _entry(connectors.store)}
+    if connectors.target:
+        stores[TARGET] = _entry(connectors.target)
+    sources = {SOURCE: _entry(connectors.source)} if connectors.source else {}
+    dests = {DESTINATION: _entry(connectors.destination)} if connectors.destination else {}
+    return {
+        "stores.yml": json.dumps({"version": "v1.0.0", "stores": stores}),
+        "sources.yml": json.dumps({"version": "v1.0.0", "sources": sources}),
+        "destinations.yml": json.dumps({"version": "v1.0.0", "destinations": dests}),
+    }
+
+
+def base_argv(plakar: str, ws: Workspace, concurrency: int | None = None) -> list[str]:
+    argv = [plakar, "-configdir", str(ws.config_dir), "-cachedir", str(ws.cache_dir)]
+    if concurrency is not None:
+        argv += ["-concurrency", str(concurrency)]
+    return argv
+
+
+def _filters(labels: Sequence[str], window: str | None) -> list[str]:
+    args: list[str] = []
+    if window:
+        args += ["-since", window]
+    if labels:
+        args += ["-tag", ",".join(labels)]
+    return args
+
+
+def backup_argv(plakar: str, ws: Workspace, task: Task, concurrency: int, job: str) -> list[str]:
+    args = [*base_argv(plakar, ws, concurrency), "at", f"@{STORE}", "backup", "-job", job]
+    if task.labels:
+        # plakar takes the tags once, comma-separated.
+        args += ["-tag", ",".join(task.labels)]
+    return [*args, f"@{SOURCE}"]
+
+
+def restore_argv(plakar: str, ws: Workspace, concurrency: int, snapshot_id: str) -> list[str]:
+    return [
+        *base_argv(plakar, ws, concurrency),
+        "at",
+        f"@{STORE}",
+        "restore",
+        "-to",
+        f"@{DESTINATION}",
+        snapshot_id,
+    ]
+
+
+def sync_argv(
+    plakar: str, ws: Workspace, task: Task, concurrency: int, window: str | None
+) -> list[str]:
+    return [
+        *base_argv(plakar, ws, concurrency),
+        "at",
+        f"@{STORE}",
+        "sync",
+        *_filters(task.labels, window),
+        "to",
+        f"@{TARGET}",
+    ]
+
+
+def check_argv(
+    plakar: str, ws: Workspace, task: Task, concurrency: int, window: str | None
+) -> list[str]:
+    return [
+        *base_argv(plakar, ws, concurrency),
+        "at",
+        f"@{STORE}",
+        "check",
+        *_filters(task.labels, window),
+    ]
+
+
+def list_snapshots_argv(
+    plakar: str, ws: Workspace, labels: Sequence[str] = (), window: str | None = None
+) -> list[str]:
+    return [
+        *base_argv(plakar, ws),
+        "at",
+        f"@{STORE}",
+        "ls",
+        "-uuid",
+        "-tags",
+        *_filters(labels, window),
+    ]
+
+
+def info_argv(plakar: str, ws: Workspace, snapshot: str) -> list[str]:
+    return [*store_info_argv(plakar, ws), snapshot]
+
+
+def store_info_argv(plakar: str, ws: Workspace) -> list[str]:
+    return [*base_argv(plakar, ws), "at", f"@{STORE}", "info"]
+
+
+def create_argv(plakar: str, ws: Workspace, encrypted: bool) -> list[str]:
+    args = [*base_argv(plakar, ws), "at", f"@{STORE}", "create"]
+    return args if encrypted else [*args, "-plaintext"]
+
+
+def ping_argv(plakar: str, ws: Workspace, role: str) -> list[str]:
+    name = {"store": STORE, "source": SOURCE, "destination": DESTINATION}[role]
+    return [*base_argv(plakar, ws), role, "ping", name]
+
+
+def disable_security_check_argv(plakar: str, ws: Workspace) -> list[str]:
+    return [*base_argv(plakar, ws), "-disable-security-check"]

@@ -1,0 +1,135 @@
+"""Reading what plakar v1.1.4 prints (pure).
+
+Without a terminal plakar uses its line renderer: one `<id8>: OK ✓ <path>` line
+per item, `<id8>: KO ✘ <path>: <error>` per failure, and for backup and check a
+final `<id8>: <workflow> completed without errors|with N errors in <dur> (in: X, out: Y)`.
+Logger lines carry `info:`, `warn:` or `error:` prefixes. plakar exits 0 even when
+items failed, so the control plane counts failures from these lines.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_OK = re.compile(r"^(?P<id>[0-9a-f]{8}): OK \u2713 (?P<path>.*)$")
+_KO = re.compile(r"^(?P<id>[0-9a-f]{8}): KO \u2718 (?P<what>.*)$")
+_RESULT = re.compile(
+    r"^(?P<id>[0-9a-f]{8}): (?P<workflow>\w+) completed "
+    r"(?:without errors|with (?P<errors>\d+) errors?) in (?P<duration>\S+)"
+    r"(?: \(in: (?P<bytes_in>[^,]+), out: (?P<bytes_out>[^)]+)\))?$"
+)
+_SYNC_ONE = re.compile(r"^info: Synchronizing snapshot (?P<id>[0-9a-f]{64}) ")
+_SYNC_DONE = re.compile(r"completed: (?P<count>\d+) snapshots? synchronized")
+_SYNC_FAIL = re.compile(r"^error: failed to synchronize snapshot")
+_ERROR = re.compile(r"^error: ")
+_INTERRUPTED = "received interrupt signal"
+_FULL_ID = re.compile(r"^SnapshotID: (?P<id>[0-9a-f]{64})$")
+_LS = re.compile(
+    r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(?P<id>[0-9a-f]{64})\s+"
+    r"(?P<size>\S+ \S+)\s+(?P<duration>\S+)\s+(?P<root>.*?)(?: tags=(?P<tags>\S+))?$"
+)
+
+_UNITS = {
+    "B": 1,
+    "KiB": 1 << 10,
+    "MiB": 1 << 20,
+    "GiB": 1 << 30,
+    "TiB": 1 << 40,
+    "PiB": 1 << 50,
+    "kB": 1000,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+}
+
+
+def parse_size(text: str) -> int | None:
+    """'2.2 MiB' -> 2306867; None when it is not a size."""
+    parts = text.strip().split()
+    if len(parts) != 2 or parts[1] not in _UNITS:
+        return None
+    try:
+        return int(float(parts[0]) * _UNITS[parts[1]])
+    except ValueError:
+        return None
+
+
+@dataclass
+class OutputState:
+    """What the lines of one plakar run said so far."""
+
+    ok_items: int = 0
+    failed_items: int = 0
+    short_id: str | None = None
+    result_seen: bool = False
+    result_errors: int = 0
+    bytes_in: int | None = None
+    bytes_out: int | None = None
+    synced_ids: list[str] = field(default_factory=list)
+    synced_count: int | None = None
+    sync_failures: int = 0
+    error_lines: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    ok_paths_tail: str | None = None
+
+    @property
+    def errors(self) -> int:
+        """Errors plakar reported, whichever way it reported them."""
+        return max(self.result_errors, self.failed_items) + self.sync_failures
+
+    def feed(self, line: str) -> None:
+        if m := _OK.match(line):
+            self.ok_items += 1
+            self.short_id = m["id"]
+            self.ok_paths_tail = m["path"]
+        elif m := _KO.match(line):
+            self.failed_items += 1
+            self.short_id = m["id"]
+            self.error_lines.append(line)
+        elif m := _RESULT.match(line):
+            self.result_seen = True
+            self.short_id = m["id"]
+            self.result_errors = int(m["errors"] or 0)
+            if m["bytes_in"]:
+                self.bytes_in = parse_size(m["bytes_in"])
+                self.bytes_out = parse_size(m["bytes_out"])
+        elif m := _SYNC_ONE.match(line):
+            self.synced_ids.append(m["id"])
+        elif m := _SYNC_DONE.search(line):
+            self.synced_count = int(m["count"])
+        elif _SYNC_FAIL.match(line):
+            self.sync_failures += 1
+            self.error_lines.append(line)
+        elif _INTERRUPTED in line:
+            self.interrupted = True
+        elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
+            self.error_lines.append(line)
+
+
+def parse_full_id(info_lines: list[str]) -> str | None:
+    """The 64-hex id from `plakar info <snapshot>` output."""
+    for line in info_lines:
+        if m := _FULL_ID.match(line.strip()):
+            return m["id"]
+    return None
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    id: str
+    created_at: str
+    size: int | None
+    root: str
+    tags: tuple[str, ...]
+
+
+def parse_ls(lines: list[str]) -> list[SnapshotEntry]:
+    """Snapshots from `plakar ls -uuid` output, in plakar's order (oldest first)."""
+    found = []
+    for line in lines:
+        if m := _LS.match(line.strip()):
+            tags = tuple(m["tags"].split(",")) if m["tags"] else ()
+            found.append(SnapshotEntry(m["id"], m["ts"], parse_size(m["size"]), m["root"], tags))
+    return found

@@ -1,0 +1,1 @@
+"""The library every service of Plakar Control Plane imports."""

@@ -1,0 +1,190 @@
+"""NATS connection and provisioning of the streams, consumers and buckets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.kv import KeyValue
+
+from shared import subjects as s
+from shared.events import utcnow
+from shared.models import ServiceInfo
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_MAX_AGE_S = float(os.environ.get("PLAKAR_CP_EVENTS_MAX_AGE", str(90 * 86400)))
+SERVICE_TTL_S = 15.0
+SCHEDULER_LEASE_TTL_S = 10.0
+
+
+async def connect(url: str, name: str) -> Client:
+    async def on_error(e: Exception) -> None:
+        log.warning("nats: %s", e)
+
+    return await nats.connect(
+        url,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        error_cb=on_error,
+    )
+
+
+async def close(nc: Client) -> None:
+    """Flush what was published (acks included), then close. Services handle messages
+    one batch at a time, so there is nothing to drain."""
+    try:
+        if nc.is_connected:
+            await nc.flush(timeout=2)
+    except Exception as e:
+        log.info("flush before close failed: %s", e)
+    await nc.close()
+
+
+async def publish(js: JetStreamContext, subject: str, payload: bytes, msg_id: str) -> None:
+    """Publish to a stream, deduplicated by msg_id, waiting for the server's ack."""
+    await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+
+
+async def provision(js: JetStreamContext, settings: Settings) -> None:
+    """Create or update every stream, durable consumer and bucket; safe to repeat."""
+    streams = [
+        js_api.StreamConfig(
+            name=s.JOBS_STREAM,
+            subjects=[s.JOB_DUE],
+            retention=js_api.RetentionPolicy.WORK_QUEUE,
+            storage=js_api.StorageType.FILE,
+            duplicate_window=120,
+        ),
+        js_api.StreamConfig(
+            name=s.EVENTS_STREAM,
+            subjects=[s.EVENTS_ALL],
+            retention=js_api.RetentionPolicy.LIMITS,
+            storage=js_api.StorageType.FILE,
+            duplicate_window=120,
+            max_age=EVENTS_MAX_AGE_S,
+            allow_direct=True,
+        ),
+    ]
+    for config in streams:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+
+    consumers = [
+        (
+            s.JOBS_STREAM,
+            js_api.ConsumerConfig(
+                durable_name=s.RUNNERS_DURABLE,
+                ack_policy=js_api.AckPolicy.EXPLICIT,
+                ack_wait=settings.ack_wait_s,
+                max_ack_pending=1000,
+                filter_subject=s.JOB_DUE,
+            ),
+        ),
+        (
+            s.EVENTS_STREAM,
+            js_api.ConsumerConfig(
+                durable_name=s.HISTORY_DURABLE,
+                ack_policy=js_api.AckPolicy.EXPLICIT,
+                ack_wait=30,
+                max_ack_pending=20000,
+                filter_subject=s.EVENTS_ALL,
+            ),
+        ),
+    ]
+    for stream, cconfig in consumers:
+        # The server creates the durable, or updates its editable settings.
+        await js.add_consumer(stream, cconfig)
+
+    for bucket, ttl in (
+        (s.CLAIMS_BUCKET, 30 * 86400.0),
+        (s.SERVICES_BUCKET, SERVICE_TTL_S),
+        (s.SCHEDULER_LEASE_BUCKET, SCHEDULER_LEASE_TTL_S),
+    ):
+        await js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+
+
+async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
+    return await js.key_value(bucket)
+
+
+class Presence:
+    """Announces a live service in the services bucket until stopped."""
+
+    def __init__(self, js: JetStreamContext, kind: str, instance_id: str) -> None:
+        self._js = js
+        self.info = ServiceInfo(
+            kind=kind,
+            id=instance_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=utcnow(),
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._key = f"{kind}.{instance_id}"
+
+    async def start(self) -> None:
+        bucket = await kv(self._js, s.SERVICES_BUCKET)
+        await bucket.put(self._key, msgspec.json.encode(self.info))
+        self._task = asyncio.create_task(self._refresh(bucket))
+
+    async def _refresh(self, bucket: KeyValue) -> None:
+        while True:
+            await asyncio.sleep(SERVICE_TTL_S / 3)
+            try:
+                await bucket.put(self._key, msgspec.json.encode(self.info))
+            except Exception as e:  # keep announcing through NATS hiccups
+                log.warning("presence refresh failed: %s", e)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        try:
+            bucket = await kv(self._js, s.SERVICES_BUCKET)
+            await asyncio.wait_for(bucket.delete(self._key), 2)
+        except Exception as e:
+            log.info("presence removal failed: %s", e)
+
+
+async def live_services(js: JetStreamContext) -> list[ServiceInfo]:
+    bucket = await kv(js, s.SERVICES_BUCKET)
+    try:
+        keys = await bucket.keys()
+    except NotFoundError:
+        return []
+    found: list[ServiceInfo] = []
+    for key in keys:
+        try:
+            entry = await bucket.get(key)
+        except NotFoundError:
+            continue
+        if entry.value:
+            found.append(msgspec.json.decode(entry.value, type=ServiceInfo))
+    return found
+
+
+async def run_until_stopped(
+    main: Callable[[asyncio.Event], Awaitable[Any]],
+) -> None:
+    """Run a service's main coroutine until SIGINT or SIGTERM sets the stop event."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await main(stop)

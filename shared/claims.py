@@ -1,0 +1,75 @@
+"""Job claims: one key per job in a NATS key-value bucket, updated by compare-and-set.
+
+The claim is what makes a job run on at most one runner at a time, counts its
+attempts, and carries a cancel request to the runner that holds it (or stops a
+queued job from ever starting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+ClaimState = Literal["running", "cancelled", "done"]
+
+
+class Claim(msgspec.Struct, kw_only=True):
+    state: ClaimState
+    attempt: int = 0
+    runner: str | None = None
+    cancel_by: str | None = None
+    cancel_at: datetime | None = None
+
+
+def encode(claim: Claim) -> bytes:
+    return msgspec.json.encode(claim)
+
+
+def decode(data: bytes) -> Claim:
+    return msgspec.json.decode(data, type=Claim)
+
+
+@dataclass(frozen=True)
+class Run:
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Already finished or cancelled before it started: nothing to do."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """End the job without running plakar again."""
+
+    attempt: int
+    status: Literal["failed", "cancelled"]
+    error: str
+
+
+Decision = Run | Drop | Finish
+
+
+def decide(existing: Claim | None, max_attempts: int) -> Decision:
+    """What a runner does with a job-due message, given the job's claim (pure)."""
+    if existing is None:
+        return Run(attempt=1)
+    if existing.state == "done":
+        return Drop()
+    if existing.state == "cancelled":
+        if existing.attempt == 0:
+            return Drop()  # cancelled while queued; the api ended it
+        # Cancelled while running, and that runner was lost before it ended the job.
+        return Finish(existing.attempt, "cancelled", f"cancelled by {existing.cancel_by}")
+    # state == running: the runner that held it was lost.
+    if existing.attempt >= max_attempts:
+        return Finish(
+            existing.attempt,
+            "failed",
+            f"runner lost during attempt {existing.attempt}; no attempts left ({max_attempts})",
+        )
+    return Run(attempt=existing.attempt + 1)

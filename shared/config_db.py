@@ -1,0 +1,55 @@
+"""Reading the configuration tables (connectors, tasks): shared by the api and the runners."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.db import Pool
+from shared.models import Connector, Task
+
+CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at"
+TASK_COLUMNS = (
+    "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
+    "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at"
+)
+
+
+def connector_from_row(row: Any) -> Connector:
+    return Connector(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        location=row["location"],
+        options=dict(row["options"]),
+        created_at=row["created_at"],
+    )
+
+
+def task_from_row(row: Any) -> Task:
+    return Task(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        source_id=row["source_id"],
+        store_id=row["store_id"],
+        destination_id=row["destination_id"],
+        target_store_id=row["target_store_id"],
+        labels=list(row["labels"]),
+        snapshot_id=row["snapshot_id"],
+        window=row["snapshot_window"],
+        concurrency=row["concurrency"],
+        created_at=row["created_at"],
+    )
+
+
+async def get_connectors(pool: Pool, ids: Sequence[str]) -> dict[str, Connector]:
+    rows = await pool.fetch(
+        f"SELECT {CONNECTOR_COLUMNS} FROM connectors WHERE id = ANY($1::uuid[])", list(ids)
+    )
+    return {r["id"]: connector_from_row(r) for r in rows}
+
+
+async def get_connector(pool: Pool, connector_id: str) -> Connector | None:
+    found = await get_connectors(pool, [connector_id])
+    return found.get(connector_id)

@@ -1,0 +1,186 @@
+"""Domain and API types: connectors, tasks, jobs. Defined once, used by every service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+Role = Literal["source", "store", "destination"]
+TaskType = Literal["backup", "restore", "sync", "check"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
+Trigger = Literal["manual", "schedule"]
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "skipped"})
+
+
+class Connector(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    role: Role
+    location: str
+    options: dict[str, str] = {}
+    created_at: datetime
+
+
+class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    role: Role
+    location: str
+    options: dict[str, str] = {}
+
+
+class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str | None = None
+    location: str | None = None
+    # Merged into the stored options; a masked secret keeps its stored value,
+    # an empty string removes the key.
+    options: dict[str, str] | None = None
+
+
+class Task(msgspec.Struct, kw_only=True):
+    id: str
+    name: str | None = None
+    type: TaskType
+    source_id: str | None = None
+    store_id: str | None = None
+    destination_id: str | None = None
+    target_store_id: str | None = None
+    labels: list[str] = []
+    snapshot_id: str | None = None
+    window: str | None = None
+    concurrency: int | None = None
+    created_at: datetime
+
+    def connector_ids(self) -> list[str]:
+        ids = (self.source_id, self.store_id, self.destination_id, self.target_store_id)
+        return [i for i in ids if i is not None]
+
+
+class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    type: TaskType
+    name: str | None = None
+    source_id: str | None = None
+    store_id: str | None = None
+    destination_id: str | None = None
+    target_store_id: str | None = None
+    labels: list[str] = []
+    snapshot_id: str | None = None
+    window: str | None = None
+    concurrency: int | None = None
+
+
+class TaskCreated(msgspec.Struct, kw_only=True):
+    task: Task
+    job_id: str | None
+
+
+class RunStarted(msgspec.Struct, kw_only=True):
+    job_id: str
+
+
+class Progress(msgspec.Struct, kw_only=True):
+    percent: float | None = None
+    files: int = 0
+    bytes: int = 0
+
+
+class Job(msgspec.Struct, kw_only=True):
+    id: str
+    task_id: str
+    schedule_id: str | None = None
+    trigger: Trigger
+    type: TaskType
+    status: JobStatus
+    due_at: datetime
+    queued_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempt: int = 0
+    runner: str | None = None
+    concurrency: int | None = None
+    progress: Progress = msgspec.field(default_factory=Progress)
+    snapshot_id: str | None = None
+    snapshot_url: str | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    reason: str | None = None
+    connector_ids: list[str] = []
+
+
+class JobPage(msgspec.Struct, kw_only=True):
+    items: list[Job]
+    next_cursor: str | None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    error: str
+    field: str | None = None
+
+
+class ServiceInfo(msgspec.Struct, kw_only=True):
+    kind: str
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: Literal["ok", "degraded"]
+    nats: bool
+    postgres: bool
+    runners: list[ServiceInfo]
+    history: list[ServiceInfo]
+    schedulers: list[ServiceInfo]
+    active_scheduler: str | None
+
+
+class ActionResult(msgspec.Struct, kw_only=True):
+    """What a runner answers to a connector action (test, initialize)."""
+
+    ok: bool
+    message: str
+    output: list[str] = []
+
+
+class ConnectorAction(msgspec.Struct, kw_only=True):
+    """A request to a runner to act on a connector (test, initialize, list, browse)."""
+
+    connector_id: str
+    snapshot_id: str | None = None
+    path: str | None = None
+
+
+class SnapshotInfo(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: datetime
+    tags: list[str]
+    size: int | None
+    root: str
+
+
+class ActionError(msgspec.Struct, kw_only=True):
+    """A connector action that could not be carried out, and why."""
+
+    error: str
+    status: int = 422
+
+
+class SnapshotList(msgspec.Struct, kw_only=True):
+    items: list[SnapshotInfo]
+
+
+class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields to change on a task; absent fields keep their value, null clears."""
+
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    source_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    store_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    destination_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    target_store_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    labels: list[str] | msgspec.UnsetType = msgspec.UNSET
+    snapshot_id: str | msgspec.UnsetType | None = msgspec.UNSET
+    window: str | msgspec.UnsetType | None = msgspec.UNSET
+    concurrency: int | msgspec.UnsetType | None = msgspec.UNSET
