@@ -121,7 +121,7 @@ class Stack:
             child("scheduler-1", "scheduler"),
             child("history-1", "history"),
             *(
-                child(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"runner-{i}"))
+                child(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"))
                 for i in range(1, self.runners + 1)
             ),
             child(

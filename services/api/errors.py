@@ -48,9 +48,7 @@ def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes
     return _body(str(exc.detail), exc.field, exc.status_code)
 
 
-def handle_validation(
-    _: Request[Any, Any, Any], exc: ValidationException
-) -> Response[bytes]:
+def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
     """Litestar's decoding errors, reduced to the first problem and its field."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:

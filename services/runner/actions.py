@@ -59,7 +59,7 @@ def _connector_set(c: Connector) -> pa.ConnectorSet:
 async def _with_session(
     ctx: RunnerContext, connector: Connector, work: Callable[[_Session], Awaitable[msgspec.Struct]]
 ) -> msgspec.Struct:
-    with workspace(ctx.work_dir, _connector_set(connector), f"action-{connector.id}") as ws:
+    with workspace(ctx.work_dir, _connector_set(connector)) as ws:
         session = _Session(ctx, connector, ws)
         await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))
         return await work(session)

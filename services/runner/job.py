@@ -100,7 +100,7 @@ async def run_job(
     try:
         connectors = resolve_connectors(due, await load_connectors(due.task.connector_ids()))
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
-        with workspace(ctx.work_dir, connectors, due.job_id) as ws:
+        with workspace(ctx.work_dir, connectors) as ws:
             outcome = await execution.perform(ws, connectors)
     except (JobFailure, SelectionError, DurationError) as e:
         outcome = Outcome("failed", str(e))

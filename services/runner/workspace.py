@@ -19,11 +19,22 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
+# plakar listens on <cachedir>/cached.sock; a Unix socket path has at most 107 bytes.
+_MAX_SOCKET_PATH = 100
+
+
+def _root_for(root: Path) -> Path:
+    if len(str(root)) + len("/jXXXXXXXX/cache/cached.sock") <= _MAX_SOCKET_PATH:
+        return root
+    return Path(tempfile.gettempdir()) / "plakar-cp"
+
+
 @contextmanager
-def workspace(root: Path, connectors: ConnectorSet, prefix: str) -> Iterator[Workspace]:
+def workspace(root: Path, connectors: ConnectorSet) -> Iterator[Workspace]:
     """Create the run's directories; remove them (and plakar's cache daemon) afterwards."""
+    root = _root_for(root)
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    base = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=root))
+    base = Path(tempfile.mkdtemp(prefix="j", dir=root))
     ws = Workspace(config_dir=base / "config", cache_dir=base / "cache")
     ws.config_dir.mkdir(mode=0o700)
     ws.cache_dir.mkdir(mode=0o700)

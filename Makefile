@@ -1,0 +1,58 @@
+# Plakar Control Plane. `make run` starts everything; `make test` runs every check.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .stamps
+PLAKAR_VERSION := v1.1.4
+DATA_DIR ?= data
+HTTP_PORT ?= 8470
+RUNNERS ?= 2
+
+.PHONY: setup run test lint typecheck unit integration bench clean
+
+setup: $(STAMPS)/venv $(VENV)/bin/plakar $(STAMPS)/chromium
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# plakar v1.1.4 from the Go module proxy, built without cgo (see deploy/plakar-build).
+$(VENV)/bin/plakar: deploy/plakar-build/go.mod deploy/plakar-build/go.sum
+	@mkdir -p $(VENV)/bin
+	cd deploy/plakar-build && go mod download github.com/PlakarKorp/plakar@$(PLAKAR_VERSION) && \
+	  CGO_ENABLED=0 GOFLAGS=-modcacherw go build -trimpath -o $(CURDIR)/$(VENV)/bin/plakar github.com/PlakarKorp/plakar
+	$(VENV)/bin/plakar version | grep -q 'plakar/$(PLAKAR_VERSION)'
+
+# Debian's chromium, for the browser tests of the web UI.
+$(STAMPS)/chromium:
+	@mkdir -p $(STAMPS)
+	command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
+	@touch $@
+
+run: setup
+	$(VENV)/bin/plakar-cp up --data-dir $(DATA_DIR) --http-port $(HTTP_PORT) --runners $(RUNNERS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit
+
+# pytest exits 5 when it collects no test; that is a failure here too.
+test: lint typecheck
+	$(VENV)/bin/pytest -q -rA --durations=15 tests
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(STAMPS)

@@ -1,0 +1,52 @@
+"""Nothing but /health answers without the token."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+SOME_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def test_every_route_needs_the_token(stack: Stack) -> None:
+    base = stack.endpoints["ui_url"].rstrip("/")
+    auth = {"Authorization": f"Bearer {stack.token}"}
+    schema = httpx.get(f"{base}/schema/openapi.json", headers=auth)
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert len(paths) >= 8
+    checked = 0
+    for path, methods in paths.items():
+        url = base + re.sub(r"\{[^}]+\}", SOME_ID, path)
+        for method in methods:
+            if method not in {"get", "post", "patch", "put", "delete"}:
+                continue
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                r = httpx.request(method.upper(), url, headers=headers, json={})
+                if path == "/api/v1/health":
+                    assert r.status_code == 200
+                else:
+                    assert r.status_code == 401, f"{method} {path}: {r.status_code}"
+                    assert r.json()["error"]
+            checked += 1
+    assert checked >= 10
+    assert httpx.get(f"{base}/schema/openapi.json").status_code == 401
+
+
+def test_token_in_query_is_accepted(stack: Stack) -> None:
+    r = httpx.get(f"{stack.endpoints['api_url']}/jobs", params={"token": stack.token})
+    assert r.status_code == 200
+
+
+def test_health_names_every_service(stack: Stack) -> None:
+    h = httpx.get(f"{stack.endpoints['api_url']}/health").json()
+    assert h["status"] == "ok"
+    assert h["nats"] and h["postgres"]
+    assert len(h["runners"]) == 2
+    assert h["active_scheduler"] in {s["id"] for s in h["schedulers"]}

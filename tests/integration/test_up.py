@@ -1,0 +1,38 @@
+"""`plakar-cp up`: endpoints, a restart that keeps data, and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.stack import running_stack
+
+pytestmark = pytest.mark.integration
+
+
+def _processes_under(path: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    return [line for line in out.stdout.splitlines() if str(path) in line]
+
+
+def test_restart_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_stack(data, runners=1) as first:
+        endpoints = json.loads((data / "endpoints.json").read_text())
+        assert set(endpoints) == {"api_url", "ui_url", "api_token", "events_nats_url"}
+        assert stat.S_IMODE(os.stat(data / "endpoints.json").st_mode) == 0o600
+        assert endpoints["events_nats_url"].startswith("nats://events:")
+        cid = first.connector("kept", "source", str(tmp_path))
+        token = first.token
+    assert first.process.returncode == 0
+    assert _processes_under(data) == []
+
+    with running_stack(data, runners=1) as second:
+        assert second.token == token
+        assert second.get(f"/connectors/{cid}")["name"] == "kept"
+    assert _processes_under(data) == []

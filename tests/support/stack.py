@@ -1,0 +1,145 @@
+"""A running `plakar-cp up` for tests, and helpers to drive it like a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.embedded import free_port
+from tests.support.infra import external_services
+
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"succeeded", "failed", "cancelled", "skipped"}
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes]
+    endpoints: dict[str, str]
+    client: httpx.Client
+
+    @property
+    def token(self) -> str:
+        return self.endpoints["api_token"]
+
+    def post(self, path: str, body: Any = None, expect: int | None = None) -> Any:
+        r = self.client.post(path, json=body)
+        if expect is not None:
+            assert r.status_code == expect, f"POST {path}: {r.status_code} {r.text}"
+        return r.json() if r.content else None
+
+    def get(self, path: str, expect: int | None = 200, **params: Any) -> Any:
+        r = self.client.get(path, params=params)
+        if expect is not None:
+            assert r.status_code == expect, f"GET {path}: {r.status_code} {r.text}"
+        return r.json() if "json" in r.headers.get("content-type", "") else r.text
+
+    def connector(self, name: str, role: str, location: str, **options: str) -> str:
+        body = {"name": name, "role": role, "location": location, "options": options}
+        cid: str = self.post("/connectors", body, expect=201)["id"]
+        return cid
+
+    def store(self, name: str, path: Path, passphrase: str | None = None) -> str:
+        opts = {"passphrase": passphrase} if passphrase else {}
+        cid = self.connector(name, "store", str(path), **opts)
+        self.post(f"/connectors/{cid}/initialize", expect=200)
+        return cid
+
+    def wait_job(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job: dict[str, Any] = self.get(f"/jobs/{job_id}")
+            if job["status"] in TERMINAL or time.monotonic() > deadline:
+                return job
+            time.sleep(0.1)
+
+    def logs(self) -> str:
+        return "".join(
+            p.read_text(errors="replace") for p in (self.data_dir / "logs").glob("*.log")
+        )
+
+
+def _wait_endpoints(
+    data_dir: Path, proc: subprocess.Popen[bytes], timeout: float
+) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    path = data_dir / "endpoints.json"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"plakar-cp up exited with {proc.returncode}")
+        if path.exists():
+            try:
+                endpoints: dict[str, str] = json.loads(path.read_text())
+                return endpoints
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError("plakar-cp up did not become ready")
+
+
+@contextmanager
+def running_stack(
+    data_dir: Path, runners: int = 2, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start `plakar-cp up` on data_dir, yield it ready, stop it with SIGTERM."""
+    port = free_port()
+    (data_dir / "endpoints.json").unlink(missing_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        "up",
+        "--data-dir",
+        str(data_dir),
+        "--http-port",
+        str(port),
+        "--runners",
+        str(runners),
+    ]
+    external = external_services()
+    if external:
+        argv += ["--nats-url", external.nats_url, "--database-url", external.database_url]
+    log = open(data_dir.parent / f"{data_dir.name}-up.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        stdout=log,
+        stderr=log,
+        env={**os.environ, "PLAKAR_CP_ACK_WAIT": "6", **(env or {})},
+    )
+    try:
+        endpoints = _wait_endpoints(data_dir, proc, 120)
+        client = httpx.Client(
+            base_url=endpoints["api_url"],
+            headers={"Authorization": f"Bearer {endpoints['api_token']}"},
+            timeout=60,
+        )
+        with client:
+            yield Stack(data_dir, port, proc, endpoints, client)
+    finally:
+        stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode

@@ -1,0 +1,87 @@
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.runner import plakar_args as pa
+from shared.models import Connector, Role, Task
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+WS = pa.Workspace(config_dir=Path("/w/config"), cache_dir=Path("/w/cache"))
+SECRET = "hunter2-very-secret"
+
+
+def conn(role: Role, location: str, **options: str) -> Connector:
+    return Connector(
+        id=role,
+        name=role,
+        role=role,
+        location=location,
+        options=options,
+        created_at=NOW,
+    )
+
+
+def task(**kw: object) -> Task:
+    return Task(id="t1", created_at=NOW, **kw)  # type: ignore[arg-type]
+
+
+BASE = ["plakar", "-configdir", "/w/config", "-cachedir", "/w/cache"]
+
+
+def test_backup_argv_uses_names_and_tags_once() -> None:
+    argv = pa.backup_argv("plakar", WS, task(type="backup", labels=["a", "b"]), 4, job="nightly")
+    assert argv == [
+        *BASE,
+        "-concurrency",
+        "4",
+        "at",
+        "@store",
+        "backup",
+        "-job",
+        "nightly",
+        "-tag",
+        "a,b",
+        "@source",
+    ]
+
+
+def test_restore_sync_check_argv() -> None:
+    assert pa.restore_argv("plakar", WS, 2, "ab" * 32)[-5:] == [
+        "@store",
+        "restore",
+        "-to",
+        "@destination",
+        "ab" * 32,
+    ]
+    sync = pa.sync_argv("plakar", WS, task(type="sync", labels=["x"]), 3, "2026-01-01T00:00:00Z")
+    assert sync[-8:] == [
+        "@store",
+        "sync",
+        "-since",
+        "2026-01-01T00:00:00Z",
+        "-tag",
+        "x",
+        "to",
+        "@target",
+    ]
+    assert pa.check_argv("plakar", WS, task(type="check"), 1, None)[-2:] == ["@store", "check"]
+
+
+def test_create_is_plaintext_without_passphrase() -> None:
+    assert pa.create_argv("plakar", WS, encrypted=False)[-1] == "-plaintext"
+    assert pa.create_argv("plakar", WS, encrypted=True)[-1] == "create"
+
+
+def test_secrets_go_to_config_files_only() -> None:
+    cs = pa.ConnectorSet(
+        store=conn("store", "/s", passphrase=SECRET),
+        source=conn("source", "fs:///data"),
+        target=conn("store", "/t", passphrase="other"),
+    )
+    files = pa.config_files(cs)
+    stores = json.loads(files["stores.yml"])["stores"]
+    assert stores["store"] == {"location": "/s", "passphrase": SECRET}
+    assert stores["target"]["passphrase"] == "other"
+    assert json.loads(files["sources.yml"])["sources"]["source"]["location"] == "fs:///data"
+    argv = pa.backup_argv("plakar", WS, task(type="backup"), 1, job="j")
+    assert all(SECRET not in a for a in argv)

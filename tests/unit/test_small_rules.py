@@ -1,0 +1,89 @@
+import pytest
+
+from services.runner.concurrency import recommended_concurrency
+from services.runner.plakar_output import SnapshotEntry
+from services.runner.selection import SelectionError, select_restore_snapshot
+from shared import claims
+from shared.durations import DurationError, format_duration, parse_duration
+from shared.labels import label_problem
+from shared.secrets import MASK, is_secret_key, mask_options, redact
+
+
+def test_secret_keys() -> None:
+    for key in ("passphrase", "password", "token", "secret", "secret_access", "access_key"):
+        assert is_secret_key(key)
+    for key in ("location", "region", "keyring", "user"):
+        assert not is_secret_key(key)
+    assert mask_options({"passphrase": "x", "region": "eu"}) == {"passphrase": MASK, "region": "eu"}
+    assert redact("pass=abcabc and abc", ["abc", "abcabc"]) == f"pass={MASK} and {MASK}"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30d", 30 * 86400),
+        ("12h", 43200),
+        ("90m", 5400),
+        ("1d12h", 129600),
+        ("P30D", 30 * 86400),
+        ("PT12H", 43200),
+        ("P1DT12H", 129600),
+        ("p1w", 604800),
+    ],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0m", "30s", "PT30S", "1x", "P", "PT", "d", "-1d"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(DurationError):
+        parse_duration(text)
+
+
+def test_duration_format() -> None:
+    assert format_duration(5400) == "1h30m"
+    assert format_duration(129600) == "1d12h"
+
+
+def test_labels() -> None:
+    assert label_problem("nightly") is None
+    assert label_problem("a" * 65) and label_problem("") and label_problem("a b")
+    assert label_problem("a,b") and label_problem("!x")
+
+
+def test_concurrency_is_positive() -> None:
+    assert recommended_concurrency("backup", None) == 2
+    assert recommended_concurrency("check", 8) == 8
+    assert recommended_concurrency("backup", 8) == 16
+
+
+SNAPS = [
+    SnapshotEntry("aa" * 32, "2026-01-01T00:00:00Z", 1, "/", ("x",)),
+    SnapshotEntry("ab" * 32, "2026-01-02T00:00:00Z", 1, "/", ("x", "y")),
+    SnapshotEntry("bb" * 32, "2026-01-03T00:00:00Z", 1, "/", ()),
+]
+
+
+def test_restore_selection() -> None:
+    assert select_restore_snapshot(SNAPS, None, []).id == "bb" * 32
+    assert select_restore_snapshot(SNAPS, None, ["x"]).id == "ab" * 32
+    assert select_restore_snapshot(SNAPS, "aaaa", []).id == "aa" * 32
+    with pytest.raises(SelectionError, match="matches 2"):
+        select_restore_snapshot(SNAPS, "a", [])
+    with pytest.raises(SelectionError, match="no snapshot matches"):
+        select_restore_snapshot(SNAPS, "cc", [])
+    with pytest.raises(SelectionError, match="carrying z"):
+        select_restore_snapshot(SNAPS, None, ["z"])
+
+
+def test_claims() -> None:
+    assert claims.decide(None, 3) == claims.Run(1)
+    running = claims.Claim(state="running", attempt=1, runner="r1")
+    assert claims.decide(running, 3) == claims.Run(2)
+    last = claims.Claim(state="running", attempt=3, runner="r1")
+    assert isinstance(claims.decide(last, 3), claims.Finish)
+    assert claims.decide(claims.Claim(state="done", attempt=1), 3) == claims.Drop()
+    assert claims.decide(claims.Claim(state="cancelled", attempt=0), 3) == claims.Drop()
+    lost = claims.decide(claims.Claim(state="cancelled", attempt=2, cancel_by="bob"), 3)
+    assert lost == claims.Finish(2, "cancelled", "cancelled by bob")
