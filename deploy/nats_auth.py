@@ -9,6 +9,7 @@ from shared import subjects as s
 
 _JS_EVENTS_READ = [
     "$JS.API.INFO",
+    "$JS.API.STREAM.NAMES",  # clients look the stream up by subject
     f"$JS.API.STREAM.INFO.{s.EVENTS_STREAM}",
     f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
     f"$JS.API.DIRECT.GET.{s.EVENTS_STREAM}",

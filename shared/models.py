@@ -172,6 +172,26 @@ class SnapshotList(msgspec.Struct, kw_only=True):
     items: list[SnapshotInfo]
 
 
+FileKind = Literal["file", "directory", "symlink", "other"]
+
+
+class FileEntry(msgspec.Struct, kw_only=True):
+    name: str
+    type: FileKind
+    mode: str
+    size: int | None
+    modified_at: datetime
+    target: str | None = None
+
+
+class FileList(msgspec.Struct, kw_only=True):
+    """A directory of a snapshot."""
+
+    snapshot_id: str
+    path: str
+    entries: list[FileEntry]
+
+
 class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields to change on a task; absent fields keep their value, null clears."""
 
@@ -184,3 +204,19 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     snapshot_id: str | msgspec.UnsetType | None = msgspec.UNSET
     window: str | msgspec.UnsetType | None = msgspec.UNSET
     concurrency: int | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /jobs/{id}/cancel (optional)."""
+
+    # Who cancels, as the job's output will say; "api token" when absent.
+    by: str | None = None
+
+
+class CancelAnswer(msgspec.Struct, kw_only=True):
+    job_id: str
+    # "cancelled": it had not started and never will; "cancelling": plakar is being
+    # stopped and the job ends `cancelled` shortly.
+    status: Literal["cancelled", "cancelling"]
+    by: str
+    at: datetime

@@ -42,6 +42,7 @@ def _body(error: str, field: str | None, status: int) -> Response[bytes]:
 
 
 _AT_FIELD = re.compile(r" - at `\$\.?([^`]*)`")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]*)`")
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
@@ -54,12 +55,17 @@ def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in extra:
         if isinstance(item, dict):
             message = str(item.get("message", exc.detail))
-            field = item.get("key")
-            m = _AT_FIELD.search(message)
-            if m:
-                field = field or m.group(1) or None
+            key = item.get("key")
+            # Litestar names the whole body "data"; msgspec names the field in the message.
+            field = None if key in (None, "data") else str(key)
+            at = _AT_FIELD.search(message)
+            named = _NAMED_FIELD.search(message)
+            if at:
+                field = at.group(1) or field
                 message = _AT_FIELD.sub("", message)
-            return _body(message, str(field) if field else None, 400)
+            if named:
+                field = f"{field}.{named.group(1)}" if at and field else named.group(1)
+            return _body(message, field, 400)
     return _body(str(exc.detail), None, 400)
 
 

@@ -71,7 +71,7 @@ async def update_connector(
 async def delete_connector(pool: Pool, connector_id: str) -> bool:
     try:
         result = await pool.execute("DELETE FROM connectors WHERE id = $1", connector_id)
-    except asyncpg.ForeignKeyViolationError as e:
+    except (asyncpg.ForeignKeyViolationError, asyncpg.RestrictViolationError) as e:
         raise InUse from e
     return result.endswith(" 1")
 
@@ -233,11 +233,14 @@ async def list_jobs(
 
 
 async def job_output(
-    pool: Pool, job_id: str, after: int = 0
+    pool: Pool, job_id: str, after: int = 0, limit: int | None = None
 ) -> list[tuple[int, datetime, str, str]]:
+    """The job's lines after seq `after`, in order; at most `limit` (a page) when given."""
     rows = await pool.fetch(
-        "SELECT seq, ts, stream, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq",
+        """SELECT seq, ts, stream, line FROM job_output WHERE job_id = $1 AND seq > $2
+           ORDER BY seq LIMIT $3""",
         job_id,
         after,
+        limit,
     )
     return [(r["seq"], r["ts"], r["stream"], r["line"]) for r in rows]

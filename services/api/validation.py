@@ -51,6 +51,20 @@ def check_options(options: Mapping[str, str]) -> dict[str, str]:
     return dict(options)
 
 
+def check_snapshot_id(value: str) -> str:
+    """A full snapshot id or a prefix of one, lower-cased."""
+    sid = value.strip().lower()
+    if not _HEX.match(sid):
+        raise bad("snapshot_id", "snapshot_id must be 4 to 64 hexadecimal characters")
+    return sid
+
+
+def check_snapshot_path(path: str) -> str:
+    if not path.startswith("/") or "\n" in path or "\x00" in path:
+        raise bad("path", "path must be an absolute path inside the snapshot")
+    return path
+
+
 def check_connector(body: ConnectorCreate) -> ConnectorCreate:
     return ConnectorCreate(
         name=check_name(body.name),
@@ -88,9 +102,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
     if snapshot_id is not None:
         if body.type != "restore":
             raise bad("snapshot_id", "only a restore task takes a snapshot_id")
-        snapshot_id = snapshot_id.strip().lower()
-        if not _HEX.match(snapshot_id):
-            raise bad("snapshot_id", "snapshot_id must be 4 to 64 hexadecimal characters")
+        snapshot_id = check_snapshot_id(snapshot_id)
     window = body.window
     if window is not None and window.strip() == "":
         window = None

@@ -12,7 +12,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.job import LoadConnectors, RunnerContext
-from services.runner.plakar_output import parse_ls
+from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.workspace import workspace
 from shared import subjects as s
 from shared.models import (
@@ -20,6 +20,8 @@ from shared.models import (
     ActionResult,
     Connector,
     ConnectorAction,
+    FileEntry,
+    FileList,
     SnapshotInfo,
     SnapshotList,
 )
@@ -112,23 +114,53 @@ async def list_snapshots(ctx: RunnerContext, c: Connector, _: ConnectorAction) -
         found = [
             SnapshotInfo(
                 id=e.id,
-                created_at=datetime.fromisoformat(e.created_at.replace("Z", "+00:00")),
+                created_at=_utc(e.created_at),
                 tags=list(e.tags),
                 size=e.size,
                 root=e.root,
             )
             for e in parse_ls(lines)
         ]
-        found.sort(key=lambda x: x.created_at, reverse=True)
         return SnapshotList(items=found)
 
     return await _with_session(ctx, c, work)
+
+
+async def browse(ctx: RunnerContext, c: Connector, req: ConnectorAction) -> msgspec.Struct:
+    if c.role != "store":
+        return ActionError(error="only a store has snapshots", status=409)
+    snapshot, path = req.snapshot_id or "", req.path or "/"
+
+    async def work(sess: _Session) -> msgspec.Struct:
+        code, lines = await sess.plakar(pa.browse_argv(ctx.plakar, sess.ws, snapshot, path))
+        if code != 0:
+            problem = _tail(lines).removeprefix(f"{ctx.plakar}: ")
+            return ActionError(error=f"cannot list {path} of {snapshot}: {problem}", status=404)
+        entries = [
+            FileEntry(
+                name=e.name,
+                type=e.kind,
+                mode=e.mode,
+                size=e.size,
+                modified_at=_utc(e.modified_at),
+                target=e.target,
+            )
+            for e in parse_dir(lines)
+        ]
+        return FileList(snapshot_id=snapshot, path=path, entries=entries)
+
+    return await _with_session(ctx, c, work)
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 ACTIONS = {
     "test": check_connection,
     "initialize": initialize,
     "snapshots": list_snapshots,
+    "files": browse,
 }
 
 

@@ -39,6 +39,8 @@ def decide(
     if out.errors:
         noun = "error" if out.errors == 1 else "errors"
         return Outcome("failed", f"plakar reported {out.errors} {noun}")
+    if task_type == "check" and not out.result_seen and not out.ok_items:
+        return Outcome("failed", "no snapshot matched the window and labels: nothing was checked")
     if task_type in ("backup", "check") and not out.result_seen:
         return Outcome("failed", f"plakar printed no {task_type} result")
     return Outcome("succeeded", None)

@@ -134,6 +134,10 @@ def info_argv(plakar: str, ws: Workspace, snapshot: str) -> list[str]:
     return [*store_info_argv(plakar, ws), snapshot]
 
 
+def browse_argv(plakar: str, ws: Workspace, snapshot: str, path: str) -> list[str]:
+    return [*base_argv(plakar, ws), "at", f"@{STORE}", "ls", f"{snapshot}:{path}"]
+
+
 def store_info_argv(plakar: str, ws: Workspace) -> list[str]:
     return [*base_argv(plakar, ws), "at", f"@{STORE}", "info"]
 

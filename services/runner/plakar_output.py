@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from shared.models import FileKind
+
 _OK = re.compile(r"^(?P<id>[0-9a-f]{8}): OK \u2713 (?P<path>.*)$")
 _KO = re.compile(r"^(?P<id>[0-9a-f]{8}): KO \u2718 (?P<what>.*)$")
 _RESULT = re.compile(
@@ -125,8 +127,42 @@ class SnapshotEntry:
     tags: tuple[str, ...]
 
 
+_ENTRY = re.compile(
+    r"^(?P<mtime>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<mode>\S+)\s+\S+\s+\S+\s+"
+    r"(?P<size>\S+ \S+) (?P<name>.*?)(?: -> (?P<target>.*))?$"
+)
+
+
+_KINDS: dict[str, FileKind] = {"d": "directory", "L": "symlink", "-": "file"}
+
+
+@dataclass(frozen=True)
+class DirEntry:
+    name: str
+    mode: str
+    size: int | None
+    modified_at: str
+    target: str | None
+
+    @property
+    def kind(self) -> FileKind:
+        return _KINDS.get(self.mode[:1], "other")
+
+
+def parse_dir(lines: list[str]) -> list[DirEntry]:
+    """Entries from `plakar ls SNAPSHOT:PATH` output."""
+    found = []
+    for line in lines:
+        if m := _ENTRY.match(line):
+            found.append(
+                DirEntry(m["name"], m["mode"], parse_size(m["size"]), m["mtime"], m["target"])
+            )
+    return found
+
+
 def parse_ls(lines: list[str]) -> list[SnapshotEntry]:
-    """Snapshots from `plakar ls -uuid` output, in plakar's order (oldest first)."""
+    """Snapshots from `plakar ls -uuid` output, in plakar's order: newest first, by the
+    full-precision timestamp (the printed one has only seconds)."""
     found = []
     for line in lines:
         if m := _LS.match(line.strip()):

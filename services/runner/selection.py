@@ -15,7 +15,8 @@ def select_restore_snapshot(
     snapshots: Sequence[SnapshotEntry], wanted: str | None, labels: Sequence[str]
 ) -> SnapshotEntry:
     """The snapshot named by `wanted` (full id or unique prefix); without it, the
-    latest carrying all `labels` (the latest of all when there are none)."""
+    latest carrying all `labels` (the latest of all when there are none).
+    `snapshots` come newest first, as plakar lists them."""
     if wanted:
         matches = [s for s in snapshots if s.id.startswith(wanted.lower())]
         if not matches:
@@ -27,4 +28,4 @@ def select_restore_snapshot(
     if not candidates:
         which = f" carrying {', '.join(labels)}" if labels else ""
         raise SelectionError(f"no snapshot{which} to restore")
-    return max(candidates, key=lambda s: (s.created_at, s.id))
+    return candidates[0]

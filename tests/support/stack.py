@@ -41,10 +41,10 @@ class Stack:
             assert r.status_code == expect, f"POST {path}: {r.status_code} {r.text}"
         return r.json() if r.content else None
 
-    def get(self, path: str, expect: int | None = 200, **params: Any) -> Any:
-        r = self.client.get(path, params=params)
+    def get(self, url: str, /, expect: int | None = 200, **params: Any) -> Any:
+        r = self.client.get(url, params=params)
         if expect is not None:
-            assert r.status_code == expect, f"GET {path}: {r.status_code} {r.text}"
+            assert r.status_code == expect, f"GET {url}: {r.status_code} {r.text}"
         return r.json() if "json" in r.headers.get("content-type", "") else r.text
 
     def connector(self, name: str, role: str, location: str, **options: str) -> str:

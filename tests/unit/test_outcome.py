@@ -50,3 +50,9 @@ def test_exit_codes_explain_themselves(code: int, text: str, expected: str) -> N
 def test_cancel_wins() -> None:
     o = decide("backup", -2, OutputState(), cancelled_by="alice")
     assert o.status == "cancelled" and o.error == "cancelled by alice"
+
+
+def test_check_of_nothing_is_a_failure() -> None:
+    o = decide("check", 0, OutputState())
+    assert o.status == "failed"
+    assert o.error == "no snapshot matched the window and labels: nothing was checked"

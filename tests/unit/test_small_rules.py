@@ -58,10 +58,11 @@ def test_concurrency_is_positive() -> None:
     assert recommended_concurrency("backup", 8) == 16
 
 
+# Newest first, as plakar lists them; the two newest share their printed second.
 SNAPS = [
-    SnapshotEntry("aa" * 32, "2026-01-01T00:00:00Z", 1, "/", ("x",)),
-    SnapshotEntry("ab" * 32, "2026-01-02T00:00:00Z", 1, "/", ("x", "y")),
     SnapshotEntry("bb" * 32, "2026-01-03T00:00:00Z", 1, "/", ()),
+    SnapshotEntry("ab" * 32, "2026-01-03T00:00:00Z", 1, "/", ("x", "y")),
+    SnapshotEntry("aa" * 32, "2026-01-01T00:00:00Z", 1, "/", ("x",)),
 ]
 
 

@@ -13,7 +13,14 @@ from services.api import store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, conflict, not_found
 from services.api.rpc import ask_runner
-from services.api.validation import check_connector, check_location, check_name, check_options
+from services.api.validation import (
+    check_connector,
+    check_location,
+    check_name,
+    check_options,
+    check_snapshot_id,
+    check_snapshot_path,
+)
 from shared.config_db import get_connector
 from shared.models import (
     ActionResult,
@@ -21,6 +28,7 @@ from shared.models import (
     ConnectorAction,
     ConnectorCreate,
     ConnectorPatch,
+    FileList,
     SnapshotInfo,
     SnapshotList,
 )
@@ -120,3 +128,17 @@ class ConnectorController(Controller):
             raise bad("role", "only a store has snapshots", 409)
         raw = await ask_runner(state.deps, "snapshots", ConnectorAction(connector_id=c.id))
         return msgspec.json.decode(raw, type=SnapshotList).items
+
+    @get("/{connector_id:str}/snapshots/{snapshot_id:str}/files")
+    async def files(
+        self, state: State, connector_id: str, snapshot_id: str, path: str = "/"
+    ) -> FileList:
+        c = await load(state.deps, connector_id)
+        if c.role != "store":
+            raise bad("role", "only a store has snapshots", 409)
+        request = ConnectorAction(
+            connector_id=c.id,
+            snapshot_id=check_snapshot_id(snapshot_id),
+            path=check_snapshot_path(path),
+        )
+        return msgspec.json.decode(await ask_runner(state.deps, "files", request), type=FileList)

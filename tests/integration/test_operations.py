@@ -1,0 +1,211 @@
+"""Backup, restore, sync and check for real, with labels, windows and encrypted stores."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import plakar_run
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+PASS_A = "first-store-passphrase-5931"
+PASS_B = "second-store-passphrase-7720"
+
+
+def digest(root: Path) -> dict[str, str]:
+    """Every regular file under root, by relative path, with the hash of its bytes."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def write_tree(root: Path, version: int) -> None:
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "version").write_text(f"v{version}\n")
+    (root / f"only-in-v{version}.bin").write_bytes(os.urandom(64 * 1024))
+    (root / "big.bin").write_bytes(os.urandom(512 * 1024 + version))
+
+
+def run(stack: Stack, task_id: str) -> dict[str, Any]:
+    job_id = stack.post(f"/tasks/{task_id}/run", expect=202)["job_id"]
+    job = stack.wait_job(job_id)
+    assert job["status"] == "succeeded", (job, stack.get(f"/jobs/{job_id}/output"))
+    return job
+
+
+def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    store = stack.store("ops-store", tmp_path / "store", PASS_A)
+    source = stack.connector("ops-src", "source", str(src))
+    weekly = stack.post(
+        "/tasks",
+        {"type": "backup", "source_id": source, "store_id": store, "labels": ["weekly"]},
+        expect=201,
+    )["task"]["id"]
+    # Saved with labels but run later: the POST itself runs it once.
+    write_tree(src, 1)
+    first_digest = digest(src)
+    first = run(stack, weekly)
+    write_tree(src, 2)
+    second_digest = digest(src)
+    second = run(stack, weekly)
+    # A newer snapshot without the label must not be the one restored.
+    daily = stack.post(
+        "/tasks",
+        {"type": "backup", "source_id": source, "store_id": store, "labels": ["daily"]},
+        expect=201,
+    )
+    write_tree(src, 3)
+    assert stack.wait_job(daily["job_id"])["status"] == "succeeded"
+
+    latest_dest = tmp_path / "restore-latest"
+    dest = stack.connector("ops-dest-latest", "destination", str(latest_dest))
+    restore = stack.post(
+        "/tasks",
+        {"type": "restore", "store_id": store, "destination_id": dest, "labels": ["weekly"]},
+        expect=201,
+    )
+    job = stack.wait_job(restore["job_id"])
+    assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+    assert job["snapshot_id"] == second["snapshot_id"]
+    assert digest(latest_dest) == second_digest
+
+    older_dest = tmp_path / "restore-older"
+    dest2 = stack.connector("ops-dest-older", "destination", str(older_dest))
+    prefix = first["snapshot_id"][:12]
+    by_id = stack.post(
+        "/tasks",
+        {"type": "restore", "store_id": store, "destination_id": dest2, "snapshot_id": prefix},
+        expect=201,
+    )
+    job = stack.wait_job(by_id["job_id"])
+    assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+    assert job["snapshot_id"] == first["snapshot_id"]
+    assert digest(older_dest) == first_digest
+
+    # Snapshots of the store, newest first, as the API lists them.
+    snaps = stack.get(f"/connectors/{store}/snapshots")
+    assert [s["id"] for s in snaps][:3] == [
+        stack.get(f"/jobs/{daily['job_id']}")["snapshot_id"],
+        second["snapshot_id"],
+        first["snapshot_id"],
+    ]
+    assert snaps[1]["tags"] == ["weekly"]
+    listing = stack.get(
+        f"/connectors/{store}/snapshots/{first['snapshot_id']}/files", path=str(src)
+    )
+    names = {e["name"]: e for e in listing["entries"]}
+    assert names["etc"]["type"] == "directory"
+    assert names["only-in-v1.bin"]["size"] == 64 * 1024
+
+
+def test_sync_copies_only_the_window_and_the_labels(
+    stack: Stack, plakar: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, 1)
+    origin = tmp_path / "origin"
+    store = stack.store("sync-from", origin, PASS_A)
+    target = stack.store("sync-to", tmp_path / "target", PASS_B)
+    # Three snapshots made with plakar directly: an old labelled one, a recent labelled
+    # one and a recent one without the label.
+    old = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    work = tmp_path / "plakar"
+    at = ["at", str(origin)]
+    plakar_run(
+        plakar,
+        work,
+        *at,
+        "backup",
+        "-force-timestamp",
+        old,
+        "-tag",
+        "prod",
+        str(src),
+        passphrase=PASS_A,
+    )
+    plakar_run(plakar, work, *at, "backup", "-tag", "prod", str(src), passphrase=PASS_A)
+    plakar_run(plakar, work, *at, "backup", "-tag", "test", str(src), passphrase=PASS_A)
+    listing = plakar_run(plakar, work, *at, "ls", "-uuid", "-tags", passphrase=PASS_A)
+    wanted = [ln.split()[1] for ln in listing.splitlines() if "prod" in ln and old not in ln]
+    assert len(wanted) == 1
+
+    sync = stack.post(
+        "/tasks",
+        {
+            "type": "sync",
+            "store_id": store,
+            "target_store_id": target,
+            "window": "1d",
+            "labels": ["prod"],
+        },
+        expect=201,
+    )
+    assert sync["task"]["window"] == "1d"
+    job = stack.wait_job(sync["job_id"])
+    output = stack.get(f"/jobs/{job['id']}/output")
+    assert job["status"] == "succeeded", output
+    copied = plakar_run(
+        plakar,
+        tmp_path / "plakar2",
+        "at",
+        str(tmp_path / "target"),
+        "ls",
+        "-uuid",
+        passphrase=PASS_B,
+    )
+    assert [ln.split()[1] for ln in copied.splitlines()] == wanted
+    assert "1 snapshots synchronized" in output
+    assert PASS_B not in output and PASS_A not in output
+
+
+def test_check_healthy_then_damaged(stack: Stack, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write_tree(src, 1)
+    path = tmp_path / "store"
+    store = stack.store("check-store", path, PASS_A)
+    source = stack.connector("check-src", "source", str(src))
+    backup = stack.post(
+        "/tasks", {"type": "backup", "source_id": source, "store_id": store}, expect=201
+    )
+    assert stack.wait_job(backup["job_id"])["status"] == "succeeded"
+    check = stack.post("/tasks", {"type": "check", "store_id": store, "window": "P1D"}, expect=201)
+    job = stack.wait_job(check["job_id"])
+    assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+    assert "check completed without errors" in stack.get(f"/jobs/{job['id']}/output")
+
+    # Damage the file data (the largest packfile), not the index of snapshots.
+    pack = max(
+        (p for p in (path / "packfiles").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size
+    )
+    data = bytearray(pack.read_bytes())
+    for i in range(len(data) // 4, len(data) // 2, 101):
+        data[i] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    job = stack.wait_job(stack.post(f"/tasks/{check['task']['id']}/run", expect=202)["job_id"])
+    assert job["status"] == "failed"
+    assert job["exit_code"] == 65, stack.get(f"/jobs/{job['id']}/output")
+    assert job["error"].startswith("check found corruption")
+
+
+def test_connector_test_action(stack: Stack, tmp_path: Path) -> None:
+    src = stack.connector("probe-src", "source", str(tmp_path))
+    assert stack.post(f"/connectors/{src}/test", expect=200)["ok"] is True
+    fresh = stack.connector("probe-store", "store", str(tmp_path / "s"), passphrase=PASS_A)
+    answer = stack.post(f"/connectors/{fresh}/test", expect=200)
+    assert answer["ok"] is True and "not initialized" in answer["message"]
+    stack.post(f"/connectors/{fresh}/initialize", expect=200)
+    assert "opens" in stack.post(f"/connectors/{fresh}/test", expect=200)["message"]
+    # A second initialize must not wipe or re-create the store.
+    r = stack.client.post(f"/connectors/{fresh}/initialize")
+    assert r.status_code == 409
