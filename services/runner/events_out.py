@@ -54,14 +54,19 @@ class JobEventSink:
 
     async def log(self, stream: Stream, line: str) -> None:
         if self._stored_lines >= MAX_LINES:
+            if not self._dropped_lines:
+                self._append("system", f"[output cut after {MAX_LINES} lines]")
             self._dropped_lines += 1
             return
         self._stored_lines += 1
-        self._lines.append(LogLine(seq=self.next_seq(), ts=utcnow(), stream=stream, line=line))
+        self._append(stream, line)
         if len(self._lines) >= FLUSH_LINES:
             await self.flush()
         elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
+
+    def _append(self, stream: Stream, line: str) -> None:
+        self._lines.append(LogLine(seq=self.next_seq(), ts=utcnow(), stream=stream, line=line))
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_INTERVAL_S)
@@ -69,12 +74,6 @@ class JobEventSink:
 
     async def flush(self) -> None:
         async with self._lock:
-            if self._dropped_lines and self._stored_lines >= MAX_LINES:
-                note = f"[output cut: {self._dropped_lines} more lines not kept]"
-                self._lines.append(
-                    LogLine(seq=self.next_seq(), ts=utcnow(), stream="system", line=note)
-                )
-                self._dropped_lines = 0
             if not self._lines:
                 return
             lines, self._lines = self._lines, []
@@ -90,4 +89,6 @@ class JobEventSink:
     async def close(self) -> None:
         if self._flusher and not self._flusher.done():
             self._flusher.cancel()
+        if self._dropped_lines:
+            self._append("system", f"[{self._dropped_lines} more lines were not kept]")
         await self.flush()

@@ -125,6 +125,11 @@ async def run_job(
     return finished
 
 
+async def _set_when(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
 def _all(cs: pa.ConnectorSet) -> list[Connector]:
     return [c for c in (cs.store, cs.source, cs.destination, cs.target) if c is not None]
 
@@ -178,6 +183,9 @@ class _Execution:
     async def _plakar(self, argv: list[str]) -> OutputState:
         out = OutputState()
         await self.sink.log("system", "$ " + redact(" ".join(argv), self.secrets))
+        # Stopped when the user cancels, or when plakar waits for terminal input.
+        stop = asyncio.Event()
+        relay = asyncio.create_task(_set_when(self.cancel.event, stop))
 
         async def on_line(line: str) -> None:
             line = redact(line, self.secrets)
@@ -185,10 +193,14 @@ class _Execution:
             self.tracker.feed(out)
             await self.sink.log("plakar", line)
             await self.sink.progress(self.tracker.current())
+            if out.prompt and not stop.is_set():
+                await self.sink.log("system", "plakar asks for input on a terminal; stopping it")
+                stop.set()
 
-        self.exit_code = await process.run(
-            argv, on_line, self.cancel.event, self.ctx.cancel_grace_s
-        )
+        try:
+            self.exit_code = await process.run(argv, on_line, stop, self.ctx.cancel_grace_s)
+        finally:
+            relay.cancel()
         if self.cancel.by:
             when = self.cancel.at.isoformat() if self.cancel.at else "now"
             await self.sink.log("system", f"cancelled by {self.cancel.by} at {when}")

@@ -32,6 +32,11 @@ def decide(
 ) -> Outcome:
     if cancelled_by is not None:
         return Outcome("cancelled", f"cancelled by {cancelled_by}")
+    if out.prompt:
+        return Outcome(
+            "failed",
+            f"plakar asked for the {out.prompt}: set the passphrase option of that store connector",
+        )
     if exit_code != 0:
         meaning = EXIT_MEANINGS.get(exit_code, f"plakar exited with code {exit_code}")
         detail = _last_error(out)

@@ -26,6 +26,8 @@ _SYNC_DONE = re.compile(r"completed: (?P<count>\d+) snapshots? synchronized")
 _SYNC_FAIL = re.compile(r"^error: failed to synchronize snapshot")
 _ERROR = re.compile(r"^error: ")
 _INTERRUPTED = "received interrupt signal"
+# plakar asks on its terminal; without one it asks again forever.
+_PROMPT = re.compile(r"^(?P<what>[\w ]*passphrase): ?$")
 _FULL_ID = re.compile(r"^SnapshotID: (?P<id>[0-9a-f]{64})$")
 _LS = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(?P<id>[0-9a-f]{64})\s+"
@@ -74,6 +76,7 @@ class OutputState:
     sync_failures: int = 0
     error_lines: list[str] = field(default_factory=list)
     interrupted: bool = False
+    prompt: str | None = None
     ok_paths_tail: str | None = None
 
     @property
@@ -106,6 +109,8 @@ class OutputState:
             self.error_lines.append(line)
         elif _INTERRUPTED in line:
             self.interrupted = True
+        elif m := _PROMPT.match(line):
+            self.prompt = m["what"]
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
             self.error_lines.append(line)
 

@@ -209,3 +209,37 @@ def test_connector_test_action(stack: Stack, tmp_path: Path) -> None:
     # A second initialize must not wipe or re-create the store.
     r = stack.client.post(f"/connectors/{fresh}/initialize")
     assert r.status_code == 409
+
+
+def test_wrong_passphrases_fail_clearly_and_concurrency_is_passed(
+    stack: Stack, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, 1)
+    store = stack.store("pp-store", tmp_path / "store", PASS_A)
+    source = stack.connector("pp-src", "source", str(src))
+    backup = stack.post(
+        "/tasks",
+        {"type": "backup", "source_id": source, "store_id": store, "concurrency": 3},
+        expect=201,
+    )
+    job = stack.wait_job(backup["job_id"])
+    assert (job["status"], job["concurrency"]) == ("succeeded", 3)
+    assert " -concurrency 3 " in stack.get(f"/jobs/{job['id']}/output")
+
+    # The target store is encrypted but its connector carries no passphrase: plakar
+    # would prompt on a terminal; the job must fail instead of hanging.
+    target_path = tmp_path / "target"
+    locked = stack.store("pp-target", target_path, PASS_B)
+    stack.client.patch(f"/connectors/{locked}", json={"options": {"passphrase": ""}})
+    sync = stack.post(
+        "/tasks", {"type": "sync", "store_id": store, "target_store_id": locked}, expect=201
+    )
+    job = stack.wait_job(sync["job_id"], timeout=90)
+    assert job["status"] == "failed", stack.get(f"/jobs/{job['id']}/output")
+
+    stack.client.patch(f"/connectors/{store}", json={"options": {"passphrase": "not-it"}})
+    check = stack.post("/tasks", {"type": "check", "store_id": store}, expect=201)
+    job = stack.wait_job(check["job_id"])
+    assert (job["status"], job["exit_code"]) == ("failed", 77)
+    assert job["error"].startswith("wrong passphrase or decryption failure")

@@ -56,3 +56,11 @@ def test_check_of_nothing_is_a_failure() -> None:
     o = decide("check", 0, OutputState())
     assert o.status == "failed"
     assert o.error == "no snapshot matched the window and labels: nothing was checked"
+
+
+def test_prompt_is_a_clear_failure() -> None:
+    out = OutputState()
+    out.feed("destination store passphrase: ")
+    o = decide("sync", -9, out)
+    assert o.status == "failed"
+    assert o.error is not None and o.error.startswith("plakar asked for the destination store")

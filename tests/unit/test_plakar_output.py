@@ -62,3 +62,9 @@ def test_sizes() -> None:
     assert parse_size("0 B") == 0
     assert parse_size("2.9 KiB") == int(2.9 * 1024)
     assert parse_size("nonsense") is None
+
+
+def test_terminal_prompt_is_seen() -> None:
+    # What plakar v1.1.4 loops on when a sync target's passphrase is not configured.
+    out = feed("destination store passphrase: \ninappropriate ioctl for device")
+    assert out.prompt == "destination store passphrase"
