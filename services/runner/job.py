@@ -170,8 +170,10 @@ class _Execution:
         else:
             argv = pa.check_argv(p, ws, task, self.concurrency, window)
         out = await self._plakar(argv)
-        if task.type == "backup" and out.short_id and not self.cancel.by:
-            self.snapshot_id = await self._full_id(ws, out.short_id)
+        # The snapshot a backup made, or the one a check checked when it was one.
+        single = out.short_id if task.type == "backup" or len(out.short_ids) == 1 else None
+        if task.type in ("backup", "check") and single and not self.cancel.by:
+            self.snapshot_id = await self._full_id(ws, single)
         return decide(task.type, self.exit_code or 0, out, self.cancel.by)
 
     def _since(self, window: str | None) -> str | None:

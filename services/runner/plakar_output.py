@@ -78,6 +78,8 @@ class OutputState:
     interrupted: bool = False
     prompt: str | None = None
     ok_paths_tail: str | None = None
+    # Short ids of the snapshots the lines were about (a check may cover several).
+    short_ids: set[str] = field(default_factory=set)
 
     @property
     def errors(self) -> int:
@@ -87,15 +89,15 @@ class OutputState:
     def feed(self, line: str) -> None:
         if m := _OK.match(line):
             self.ok_items += 1
-            self.short_id = m["id"]
+            self._about(m["id"])
             self.ok_paths_tail = m["path"]
         elif m := _KO.match(line):
             self.failed_items += 1
-            self.short_id = m["id"]
+            self._about(m["id"])
             self.error_lines.append(line)
         elif m := _RESULT.match(line):
             self.result_seen = True
-            self.short_id = m["id"]
+            self._about(m["id"])
             self.result_errors = int(m["errors"] or 0)
             if m["bytes_in"]:
                 self.bytes_in = parse_size(m["bytes_in"])
@@ -113,6 +115,11 @@ class OutputState:
             self.prompt = m["what"]
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
             self.error_lines.append(line)
+
+
+    def _about(self, short_id: str) -> None:
+        self.short_id = short_id
+        self.short_ids.add(short_id)
 
 
 def parse_full_id(info_lines: list[str]) -> str | None:

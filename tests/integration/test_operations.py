@@ -183,6 +183,8 @@ def test_check_healthy_then_damaged(stack: Stack, tmp_path: Path) -> None:
     job = stack.wait_job(check["job_id"])
     assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
     assert "check completed without errors" in stack.get(f"/jobs/{job['id']}/output")
+    # It checked the one snapshot there is, and says which.
+    assert job["snapshot_id"] == stack.get(f"/jobs/{backup['job_id']}")["snapshot_id"]
 
     # Damage the file data (the largest packfile), not the index of snapshots.
     pack = max(

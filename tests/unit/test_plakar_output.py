@@ -15,6 +15,7 @@ def test_backup_lines() -> None:
     assert out.short_id == "d8378df7"
     assert out.result_seen and out.errors == 0
     assert out.bytes_out == parse_size("1.2 MiB")
+    assert out.short_ids == {"d8378df7"}
     assert out.error_lines == []
 
 
