@@ -151,6 +151,8 @@ class _Execution:
         self.secrets: list[str] = []
         self.exit_code: int | None = None
         self.snapshot_id: str | None = None
+        # Who cancelled while plakar ran; a cancel arriving after it ended changes nothing.
+        self.stopped_by: str | None = None
         self.tracker = ProgressTracker()
 
     async def perform(self, ws: pa.Workspace, cs: pa.ConnectorSet) -> Outcome:
@@ -172,9 +174,9 @@ class _Execution:
         out = await self._plakar(argv)
         # The snapshot a backup made, or the one a check checked when it was one.
         single = out.short_id if task.type == "backup" or len(out.short_ids) == 1 else None
-        if task.type in ("backup", "check") and single and not self.cancel.by:
+        if task.type in ("backup", "check") and single and not self.stopped_by:
             self.snapshot_id = await self._full_id(ws, single)
-        return decide(task.type, self.exit_code or 0, out, self.cancel.by)
+        return decide(task.type, self.exit_code or 0, out, self.stopped_by)
 
     def _since(self, window: str | None) -> str | None:
         if not window:
@@ -203,9 +205,10 @@ class _Execution:
             self.exit_code = await process.run(argv, on_line, stop, self.ctx.cancel_grace_s)
         finally:
             relay.cancel()
-        if self.cancel.by:
+        self.stopped_by = self.cancel.by
+        if self.stopped_by:
             when = self.cancel.at.isoformat() if self.cancel.at else "now"
-            await self.sink.log("system", f"cancelled by {self.cancel.by} at {when}")
+            await self.sink.log("system", f"cancelled by {self.stopped_by} at {when}")
         await self.sink.log("system", f"plakar exited with code {self.exit_code}")
         return out
 
