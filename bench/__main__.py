@@ -9,6 +9,8 @@ from bench.common import table
 
 BENCHMARKS = {
     "overhead": "Control-plane overhead against plakar run directly",
+    "scheduler": "Scheduler lateness with many schedules due at once",
+    "pipeline": "Output pipeline: runner -> NATS -> PostgreSQL and WebSocket clients",
 }
 
 

@@ -24,6 +24,21 @@ _JS_EVENTS_READ = [
     "$JS.FC.>",
 ]
 
+# The history service's durable consumer: readers of the events may not pull from
+# it, ack for it, change or delete it (it would lose events for the history).
+_HISTORY_DURABLE = [
+    *(
+        f"$JS.API.CONSUMER.{op}.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}"
+        for op in ("CREATE", "DURABLE.CREATE", "DELETE", "MSG.NEXT")
+    ),
+    f"$JS.API.CONSUMER.CREATE.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
+    f"$JS.ACK.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
+]
+
+# External subscribers get replies on inboxes of their own: with `_INBOX.>` they
+# could read the replies meant for the services (connector actions, claims).
+EVENTS_INBOX_PREFIX = "_INBOX_events"
+
 
 def _kv(bucket: str) -> list[str]:
     return [
@@ -95,14 +110,15 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
                 *_kv(s.CLAIMS_BUCKET),
                 *_SERVICES,
                 *_kv(s.SCHEDULER_LEASE_BUCKET),
-            ]
+            ],
+            "deny": _HISTORY_DURABLE,
         },
         "subscribe": {"allow": ["_INBOX.>", "plakar.events.>"]},
     },
     # External tools: subscribe to and replay the events, publish nothing else.
     "events": {
-        "publish": {"allow": _JS_EVENTS_READ, "deny": ["plakar.>"]},
-        "subscribe": {"allow": ["plakar.events.>", "_INBOX.>"]},
+        "publish": {"allow": _JS_EVENTS_READ, "deny": ["plakar.>", *_HISTORY_DURABLE]},
+        "subscribe": {"allow": ["plakar.events.>", f"{EVENTS_INBOX_PREFIX}.>"]},
     },
 }
 

@@ -54,6 +54,8 @@ class Stack:
     data_dir: Path
     http_port: int
     runners: int
+    # One is active, the others stand by to take over (see docs/scheduling.md).
+    schedulers: int = 2
     nats_url: str | None = None
     database_url: str | None = None
     children: list[Child] = field(default_factory=list)
@@ -118,7 +120,7 @@ class Stack:
             return Child(name, [*cli, kind], env, d / "logs" / f"{name}.log")
 
         self.children = [
-            child("scheduler-1", "scheduler"),
+            *(child(f"scheduler-{i}", "scheduler") for i in range(1, self.schedulers + 1)),
             child("history-1", "history"),
             *(
                 child(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"))

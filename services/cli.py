@@ -76,14 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plakar-cp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    data_dir = Path(os.environ.get("PLAKAR_CP_DATA_DIR", Path.home() / ".local/share/plakar-cp"))
     up = sub.add_parser("up", help="start NATS, PostgreSQL and every service")
-    up.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(os.environ.get("PLAKAR_CP_DATA_DIR", Path.home() / ".local/share/plakar-cp")),
-    )
+    up.add_argument("--data-dir", type=Path, default=data_dir)
     up.add_argument("--http-port", type=int, default=8470)
     up.add_argument("--runners", type=int, default=2)
+    up.add_argument("--schedulers", type=int, default=2, help="one active, the others standby")
     up.add_argument("--nats-url", help="use this NATS instead of starting one")
     up.add_argument("--database-url", help="use this PostgreSQL instead of starting one")
 
@@ -95,7 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         if kind == "api":
             p.add_argument("--http-port", type=int)
 
+    ev = sub.add_parser("events", help="print the job and schedule events as JSON lines")
+    ev.add_argument("--follow", action="store_true", help="keep printing new events")
+    ev.add_argument("--since", default="all", help="all (default), new, or a duration: 1h")
+    ev.add_argument("--job", help="only this job's events")
+    ev.add_argument("--nats-url", help="default: events_nats_url of DATA_DIR/endpoints.json")
+    ev.add_argument("--data-dir", type=Path, default=data_dir)
+
     args = parser.parse_args(argv)
+    if args.command == "events":
+        from services.events_follow import main as follow
+
+        return follow(args.nats_url, args.data_dir, args.since, args.job, args.follow)
     logging.basicConfig(
         level=os.environ.get("PLAKAR_CP_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -105,10 +114,13 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.runners < 1:
             parser.error("--runners must be at least 1")
+        if args.schedulers < 1:
+            parser.error("--schedulers must be at least 1")
         stack = Stack(
             data_dir=args.data_dir.resolve(),
             http_port=args.http_port,
             runners=args.runners,
+            schedulers=args.schedulers,
             nats_url=args.nats_url,
             database_url=args.database_url,
         )

@@ -13,7 +13,7 @@ from typing import Literal
 
 import msgspec
 
-from shared.models import JobStatus, Progress, Task, TaskType, Trigger
+from shared.models import Job, JobStatus, Progress, Task, TaskType, Trigger
 
 
 def new_id() -> str:
@@ -103,3 +103,83 @@ def decode_job_event(data: bytes) -> AnyJobEvent:
 
 def decode_job_due(data: bytes) -> JobDue:
     return _job_due_decoder.decode(data)
+
+
+# Messages of the api's WebSocket `/jobs/{id}/stream`, tagged by "type". A client that
+# reconnects with `?after=` the highest seq it received resumes exactly there.
+
+
+class StreamLog(msgspec.Struct, kw_only=True, tag_field="type", tag="log"):
+    seq: int
+    ts: datetime
+    stream: Stream
+    line: str
+
+
+class StreamProgress(msgspec.Struct, kw_only=True, tag_field="type", tag="progress"):
+    seq: int
+    ts: datetime
+    progress: Progress
+
+
+class StreamStatus(msgspec.Struct, kw_only=True, tag_field="type", tag="status"):
+    """The job as it stands; the last message of a stream is its final status."""
+
+    job: Job
+
+
+class StreamDropped(msgspec.Struct, kw_only=True, tag_field="type", tag="dropped"):
+    """The client fell behind: these messages were dropped (GET /jobs/{id}/output has
+    every line)."""
+
+    count: int
+    first_seq: int
+    last_seq: int
+
+
+StreamMessage = StreamLog | StreamProgress | StreamStatus | StreamDropped
+
+
+class EventsDropped(msgspec.Struct, kw_only=True, tag_field="kind", tag="dropped"):
+    """On the api's WebSocket `/events`: this many events were dropped for a slow client."""
+
+    count: int
+
+
+# Schedule events: `plakar.events.schedule.<schedule_id>.<kind>`.
+
+
+class ScheduleEvent(msgspec.Struct, kw_only=True, tag_field="kind"):
+    event_id: str = msgspec.field(default_factory=new_id)
+    ts: datetime = msgspec.field(default_factory=utcnow)
+    schedule_id: str
+
+
+class ScheduleChanged(ScheduleEvent, kw_only=True, tag="changed"):
+    """The api created, changed or deleted the schedule: the scheduler re-reads it."""
+
+    deleted: bool = False
+
+
+class ScheduleFired(ScheduleEvent, kw_only=True, tag="fired"):
+    """The scheduler fired the schedule: one job, queued or skipped."""
+
+    task_id: str
+    job_id: str
+    due_at: datetime
+    # Late beyond the tolerance (the control plane was down): a catch-up run.
+    catch_up: bool
+    next_run_at: datetime
+    # Set when the job was skipped (a job of the task was still queued or running).
+    skipped: str | None = None
+
+
+AnyScheduleEvent = ScheduleChanged | ScheduleFired
+
+_schedule_event_decoder: msgspec.json.Decoder[AnyScheduleEvent] = msgspec.json.Decoder(
+    AnyScheduleEvent
+)
+
+
+def decode_schedule_event(data: bytes) -> AnyScheduleEvent:
+    return _schedule_event_decoder.decode(data)

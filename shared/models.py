@@ -220,3 +220,68 @@ class CancelAnswer(msgspec.Struct, kw_only=True):
     status: Literal["cancelled", "cancelling"]
     by: str
     at: datetime
+
+
+# Schedules (recurrence maths in shared/recurrence.py)
+
+Recurrence = Literal["twice_daily", "daily", "weekly", "every_30_days", "custom"]
+
+
+class Interval(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    days: int = 0
+    hours: int = 0
+    minutes: int = 0
+
+
+class Schedule(msgspec.Struct, kw_only=True):
+    id: str
+    task_id: str
+    recurrence: Recurrence
+    # Also given for named recurrences (daily: 1 day), normalised (36h: 1 day 12 hours).
+    interval: Interval
+    start_at: datetime | None
+    journalised: bool
+    enabled: bool
+    # Null while disabled.
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    created_at: datetime
+
+
+class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    recurrence: Recurrence
+    # Only with `custom`.
+    interval: Interval | None = None
+    # UTC, to the minute; absent: the schedule starts at once.
+    start_at: datetime | None = None
+    journalised: bool = True
+    enabled: bool = True
+
+
+class SchedulePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields to change on a schedule; absent fields keep their value."""
+
+    recurrence: Recurrence | msgspec.UnsetType = msgspec.UNSET
+    interval: Interval | msgspec.UnsetType | None = msgspec.UNSET
+    start_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    journalised: bool | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class TaskCreateWithSchedules(TaskCreate, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /tasks: a task with schedules does not run one-off."""
+
+    schedules: list[ScheduleCreate] = []
+
+
+class UpcomingRun(msgspec.Struct, kw_only=True):
+    schedule_id: str
+    task_id: str
+    at: datetime
+
+
+class ConnectorJobs(msgspec.Struct, kw_only=True):
+    """A connector's dashboard: its newest jobs and the runs coming in the next 30 days."""
+
+    past: list[Job]
+    upcoming: list[UpcomingRun]

@@ -7,26 +7,32 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar, MediaType, get
+from litestar.datastructures import CacheControlHeader
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
+from services.api.asyncapi import asyncapi
 from services.api.auth import PUBLIC, TokenAuth
 from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.routes.connectors import ConnectorController
 from services.api.routes.health import health
 from services.api.routes.jobs import JobController
+from services.api.routes.schedules import ScheduleController
+from services.api.routes.streams import events, job_stream
 from services.api.routes.tasks import TaskController
 from shared import bus
 from shared.db import create_pool
 from shared.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
+# The UI's modules are revalidated on each load, so an upgrade never mixes versions.
+REVALIDATE = CacheControlHeader(no_cache=True)
 
 
-@get("/", media_type=MediaType.HTML, include_in_schema=False)
+@get("/", media_type=MediaType.HTML, include_in_schema=False, cache_control=REVALIDATE)
 async def index() -> File:
     return File(STATIC / "index.html", content_disposition_type="inline")
 
@@ -54,7 +60,11 @@ def create_app(settings: Settings) -> Litestar:
             ConnectorController,
             TaskController,
             JobController,
-            create_static_files_router(path="/ui", directories=[STATIC]),
+            ScheduleController,
+            job_stream,
+            events,
+            asyncapi,
+            create_static_files_router(path="/ui", directories=[STATIC], cache_control=REVALIDATE),
         ],
         lifespan=[lifespan],
         middleware=[DefineMiddleware(TokenAuth, exclude=PUBLIC)],

@@ -26,10 +26,15 @@ ON CONFLICT DO NOTHING
 """
 
 _QUEUED = """
-INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
-                  connector_ids, reason, finished_at, last_seq, store_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13)
-ON CONFLICT DO NOTHING
+WITH job AS (
+    INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
+                      connector_ids, reason, finished_at, last_seq, store_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queued_at, connector_ids
+)
+INSERT INTO job_connectors (connector_id, queued_at, job_id)
+SELECT DISTINCT unnest(connector_ids), queued_at, id FROM job
 """
 
 _STARTED = """

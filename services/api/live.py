@@ -1,0 +1,223 @@
+"""Live job events for WebSocket clients.
+
+A job's stream is its stored output (PostgreSQL) followed by its events read from
+the replayable events stream with an ordered consumer, which never skips a message;
+`JobView` drops what the client already has, so the seam has no gap and no
+duplicate. Each client has its own bounded `Outbox`: a client that reads too slowly
+loses its oldest messages (and is told which), never the job's pace or the api's
+memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js import api as js_api
+
+from shared import subjects as s
+from shared.events import (
+    AnyJobEvent,
+    JobFinished,
+    JobLog,
+    JobProgress,
+    JobStarted,
+    Stream,
+    StreamLog,
+    StreamMessage,
+    StreamProgress,
+    StreamStatus,
+    decode_job_event,
+)
+from shared.models import TERMINAL_STATUSES, Job
+
+log = logging.getLogger("plakar_cp.api")
+
+# What one client may have waiting before its oldest messages are dropped.
+OUTBOX_BYTES = int(os.environ.get("PLAKAR_CP_WS_OUTBOX_BYTES", str(4 << 20)))
+# Events of a job are looked for from this long before the last stored line, so
+# clocks of runners and NATS that disagree by less than this lose nothing.
+CLOCK_MARGIN = timedelta(seconds=60)
+
+
+@dataclass
+class Dropped:
+    count: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+
+    def add(self, seq: int) -> None:
+        """Count a dropped message; those with a seq (0: none) widen the range."""
+        self.count += 1
+        if seq:
+            self.first_seq = self.first_seq or seq
+            self.last_seq = seq
+
+
+class Outbox:
+    """Messages waiting to be sent to one client, at most `max_bytes` of them: beyond
+    that the oldest are dropped, and the next message the client gets is the marker
+    made from what was dropped."""
+
+    def __init__(self, marker: Callable[[Dropped], bytes], max_bytes: int = OUTBOX_BYTES) -> None:
+        self._marker = marker
+        self._max_bytes = max_bytes
+        self._items: deque[tuple[bytes, int]] = deque()
+        self._bytes = 0
+        self._dropped = Dropped()
+        self._ready = asyncio.Event()
+        self._closed = False
+
+    def put(self, data: bytes, seq: int = 0) -> None:
+        if self._closed:
+            return
+        self._items.append((data, seq))
+        self._bytes += len(data)
+        while self._bytes > self._max_bytes and len(self._items) > 1:
+            old, old_seq = self._items.popleft()
+            self._bytes -= len(old)
+            self._dropped.add(old_seq)
+        self._ready.set()
+
+    def close(self) -> None:
+        """Nothing more will come; `get` answers None once the rest is taken."""
+        self._closed = True
+        self._ready.set()
+
+    async def get(self) -> bytes | None:
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        if self._dropped.count:
+            dropped, self._dropped = self._dropped, Dropped()
+            return self._marker(dropped)
+        data, _ = self._items.popleft()
+        self._bytes -= len(data)
+        return data
+
+
+def advance(job: Job, ev: AnyJobEvent) -> Job:
+    """The job after one of its events, as the history will record it (pure)."""
+    replace = msgspec.structs.replace
+    if job.status in TERMINAL_STATUSES:
+        return job
+    if isinstance(ev, JobStarted):
+        return replace(
+            job,
+            status="running",
+            started_at=job.started_at or ev.ts,
+            attempt=ev.attempt,
+            runner=ev.runner,
+            concurrency=ev.concurrency,
+        )
+    if isinstance(ev, JobProgress):
+        return replace(job, progress=ev.progress)
+    if isinstance(ev, JobFinished):
+        return replace(
+            job,
+            status=ev.status,
+            finished_at=ev.ts,
+            exit_code=ev.exit_code,
+            error=ev.error,
+            snapshot_id=ev.snapshot_id or job.snapshot_id,
+            progress=ev.progress or job.progress,
+            attempt=max(job.attempt, ev.attempt),
+        )
+    return job
+
+
+class JobView:
+    """What one client has of a job (pure): the job as it stands and the highest seq
+    sent. `feed` turns the job's next event into the messages the client lacks."""
+
+    def __init__(self, job: Job, after: int) -> None:
+        self.job = job
+        self.last_seq = after
+
+    @property
+    def finished(self) -> bool:
+        return self.job.status in TERMINAL_STATUSES
+
+    def stored_line(self, seq: int, ts: datetime, stream: str, line: str) -> StreamLog | None:
+        if seq <= self.last_seq:
+            return None
+        self.last_seq = seq
+        return StreamLog(seq=seq, ts=ts, stream=cast("Stream", stream), line=line)
+
+    def feed(self, ev: AnyJobEvent) -> list[StreamMessage]:
+        if self.finished:
+            return []
+        if isinstance(ev, JobLog):
+            lines = [self.stored_line(ln.seq, ln.ts, ln.stream, ln.line) for ln in ev.lines]
+            return [m for m in lines if m is not None]
+        fresh = ev.seq > self.last_seq
+        self.last_seq = max(self.last_seq, ev.seq)
+        self.job = advance(self.job, ev)
+        if isinstance(ev, JobFinished):
+            # Whatever `after` said, the client must learn that the job ended.
+            return [StreamStatus(job=self.job)]
+        if not fresh:
+            return []
+        if isinstance(ev, JobProgress):
+            return [StreamProgress(seq=ev.seq, ts=ev.ts, progress=ev.progress)]
+        if isinstance(ev, JobStarted):
+            return [StreamStatus(job=self.job)]
+        return []
+
+
+async def first_seq_since(nc: Client, subject: str, since: datetime) -> int | None:
+    """The stream sequence of the first event on `subject` (wildcards allowed) stored
+    at or after `since`. Consumers then start there by sequence: nats-py restarts an
+    ordered consumer by sequence and would keep a start time alongside, which the
+    server refuses."""
+    request = {"start_time": since.isoformat(), "next_by_subj": subject}
+    reply = await nc.request(
+        f"$JS.API.DIRECT.GET.{s.EVENTS_STREAM}", json.dumps(request).encode(), timeout=5
+    )
+    seq = (reply.headers or {}).get("Nats-Sequence")
+    return int(seq) if seq else None
+
+
+async def follow_job(
+    js: JetStreamContext,
+    job_id: str,
+    start_seq: int | None,
+    on_event: Callable[[AnyJobEvent], Awaitable[None]],
+) -> JetStreamContext.PushSubscription:
+    """Deliver the job's events in stream order from `start_seq` (from its first event
+    when None) to `on_event`, until unsubscribed."""
+
+    async def on_msg(msg: Msg) -> None:
+        try:
+            event = decode_job_event(msg.data)
+        except msgspec.DecodeError as e:
+            log.error("skipping unreadable event %s: %s", msg.subject, e)
+            return
+        await on_event(event)
+
+    config = js_api.ConsumerConfig()
+    policy = js_api.DeliverPolicy.ALL
+    if start_seq is not None:
+        policy = js_api.DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = start_seq
+    return await js.subscribe(
+        s.job_events(job_id),
+        stream=s.EVENTS_STREAM,
+        ordered_consumer=True,
+        deliver_policy=policy,
+        config=config,
+        cb=on_msg,
+    )

@@ -1,0 +1,143 @@
+"""Schedules: attach to a task, list, change, delete. Every change is announced
+on NATS, so the active scheduler re-arms the schedule at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+
+from services.api import schedules_store, store
+from services.api.deps import Deps, parse_id
+from services.api.errors import bad, not_found
+from services.api.schedules_store import ScheduleSpec
+from shared import bus, subjects
+from shared.events import ScheduleChanged, encode
+from shared.models import Interval, Schedule, ScheduleCreate, SchedulePatch
+from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
+
+
+def _check_interval(body: ScheduleCreate, prefix: str) -> int:
+    """The interval in minutes; a custom interval is given in days, hours, minutes."""
+    field = f"{prefix}interval"
+    if body.recurrence != "custom":
+        if body.interval is not None:
+            raise bad(field, f"interval is only for a custom recurrence, not {body.recurrence}")
+        return int(interval_of(body.recurrence) / MIN_INTERVAL)
+    if body.interval is None:
+        raise bad(field, "a custom recurrence needs an interval: {days, hours, minutes}")
+    for part in ("days", "hours", "minutes"):
+        if getattr(body.interval, part) < 0:
+            raise bad(f"{field}.{part}", f"{part} cannot be negative")
+    i = body.interval
+    total = timedelta(days=i.days, hours=i.hours, minutes=i.minutes)
+    if total < MIN_INTERVAL:
+        raise bad(field, "the interval must be at least 1 minute")
+    if total > MAX_INTERVAL:
+        raise bad(field, f"the interval must be at most {MAX_INTERVAL.days} days")
+    return int(total / MIN_INTERVAL)
+
+
+def _check_start(start_at: datetime | None, field: str) -> datetime | None:
+    """A UTC instant to the minute; one written without an offset is taken as UTC."""
+    if start_at is None:
+        return None
+    offset = start_at.utcoffset()
+    if offset is not None and offset != timedelta(0):
+        raise bad(field, "start_at must be in UTC (end it with Z or +00:00)")
+    if start_at.second or start_at.microsecond:
+        raise bad(field, "start_at must be to the minute, with no seconds")
+    return start_at.replace(tzinfo=UTC)
+
+
+def check_schedule(body: ScheduleCreate, prefix: str = "") -> ScheduleSpec:
+    """Validate a schedule; field names in errors start with `prefix`."""
+    return ScheduleSpec(
+        recurrence=body.recurrence,
+        interval_minutes=_check_interval(body, prefix),
+        start_at=_check_start(body.start_at, f"{prefix}start_at"),
+        journalised=body.journalised,
+        enabled=body.enabled,
+    )
+
+
+async def announce(deps: Deps, schedule_ids: list[str], deleted: bool = False) -> None:
+    for schedule_id in schedule_ids:
+        event = ScheduleChanged(schedule_id=schedule_id, deleted=deleted)
+        subject = subjects.schedule_event(schedule_id, "changed")
+        await bus.publish(deps.js, subject, encode(event), event.event_id)
+
+
+async def load(deps: Deps, schedule_id: str) -> Schedule:
+    found = await schedules_store.get(deps.pool, parse_id(schedule_id, "schedule"))
+    if found is None:
+        raise not_found("schedule")
+    return found
+
+
+def _merged(current: Schedule, patch: SchedulePatch) -> ScheduleCreate:
+    recurrence = current.recurrence if patch.recurrence is msgspec.UNSET else patch.recurrence
+    interval: Interval | None = None
+    if patch.interval is not msgspec.UNSET:
+        interval = patch.interval
+    elif recurrence == "custom" == current.recurrence:
+        interval = current.interval
+    return ScheduleCreate(
+        recurrence=recurrence,
+        interval=interval,
+        start_at=current.start_at if patch.start_at is msgspec.UNSET else patch.start_at,
+        journalised=(
+            current.journalised if patch.journalised is msgspec.UNSET else patch.journalised
+        ),
+        enabled=current.enabled if patch.enabled is msgspec.UNSET else patch.enabled,
+    )
+
+
+class ScheduleController(Controller):
+    path = "/api/v1"
+    tags = ["schedules"]
+
+    @post("/tasks/{task_id:str}/schedules")
+    async def create(self, state: State, task_id: str, data: ScheduleCreate) -> Schedule:
+        deps: Deps = state.deps
+        task = await store.get_task(deps.pool, parse_id(task_id, "task"))
+        if task is None:
+            raise not_found("task")
+        [schedule_id] = await schedules_store.insert(deps.pool, task.id, [check_schedule(data)])
+        await announce(deps, [schedule_id])
+        return await load(deps, schedule_id)
+
+    @get("/schedules")
+    async def list_all(
+        self, state: State, task_id: UUID | None = None, connector_id: UUID | None = None
+    ) -> list[Schedule]:
+        return await schedules_store.list_all(
+            state.deps.pool,
+            str(task_id) if task_id else None,
+            str(connector_id) if connector_id else None,
+        )
+
+    @get("/schedules/{schedule_id:str}")
+    async def get_one(self, state: State, schedule_id: str) -> Schedule:
+        return await load(state.deps, schedule_id)
+
+    @patch("/schedules/{schedule_id:str}")
+    async def update(self, state: State, schedule_id: str, data: SchedulePatch) -> Schedule:
+        deps: Deps = state.deps
+        current = await load(deps, schedule_id)
+        spec = check_schedule(_merged(current, data))
+        if not await schedules_store.update(deps.pool, current.id, spec):
+            raise not_found("schedule")
+        await announce(deps, [current.id])
+        return await load(deps, current.id)
+
+    @delete("/schedules/{schedule_id:str}")
+    async def remove(self, state: State, schedule_id: str) -> None:
+        deps: Deps = state.deps
+        sid = parse_id(schedule_id, "schedule")
+        if not await schedules_store.delete(deps.pool, sid):
+            raise not_found("schedule")
+        await announce(deps, [sid], deleted=True)

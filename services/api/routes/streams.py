@@ -1,0 +1,221 @@
+"""WebSockets: one job's output and state as they happen, and the feed of all events.
+
+Bad input closes the socket, once accepted, with 4404 (no such job) or 4422 (a bad
+query parameter; the reason names it), so browsers see why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, get_args
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+from nats.aio.msg import Msg
+
+from services.api import live, store
+from services.api.deps import Deps, parse_id
+from services.api.errors import ApiError
+from shared.events import (
+    AnyJobEvent,
+    AnyScheduleEvent,
+    EventsDropped,
+    JobFinished,
+    StreamDropped,
+    StreamLog,
+    StreamMessage,
+    StreamProgress,
+    StreamStatus,
+)
+from shared.models import TERMINAL_STATUSES, Job
+from shared.subjects import job_events
+
+# Lines read from PostgreSQL per query while a client catches up.
+PAGE = 2000
+# How long the final status waits for the history to record the job, so that a GET
+# right after it returns the same; past that the job as the events tell is sent.
+RECORDED_WAIT_S = 5.0
+
+JOB_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyJobEvent))
+SCHEDULE_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyScheduleEvent))
+
+_encode = msgspec.json.Encoder().encode
+
+Socket = WebSocket[Any, Any, Any]
+# What sending to or reading from a client that went away raises.
+GONE = (WebSocketDisconnect, OSError)
+
+
+class BadParam(Exception):
+    pass
+
+
+def parse_after(value: str | None) -> int:
+    if value is None or value == "":
+        return 0
+    if not value.isdigit():
+        raise BadParam("after must be a non-negative integer (the last seq received)")
+    return int(value)
+
+
+def parse_kinds(value: str | None) -> list[str]:
+    """The subjects to subscribe to for `?kinds=a,b` (every event when absent)."""
+    if not value:
+        return ["plakar.events.>"]
+    subjects = []
+    for kind in value.split(","):
+        if kind in JOB_KINDS:
+            subjects.append(f"plakar.events.job.*.{kind}")
+        elif kind in SCHEDULE_KINDS:
+            subjects.append(f"plakar.events.schedule.*.{kind}")
+        else:
+            known = ", ".join((*JOB_KINDS, *SCHEDULE_KINDS))
+            raise BadParam(f"kinds: {kind!r} is not an event kind ({known})")
+    return list(dict.fromkeys(subjects))
+
+
+async def _pump(socket: Socket, outbox: live.Outbox) -> None:
+    """Send what the outbox gets until it is closed or the client goes away."""
+
+    async def send() -> None:
+        while (data := await outbox.get()) is not None:
+            await socket.send_text(data)
+
+    async def until_gone() -> None:
+        while True:
+            await socket.receive_data("text")  # clients have nothing to say: ignored
+
+    sending = asyncio.create_task(send())
+    listening = asyncio.create_task(until_gone())
+    try:
+        await asyncio.wait({sending, listening}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        listening.cancel()
+        sending.cancel()
+        for task in (sending, listening):
+            with contextlib.suppress(asyncio.CancelledError, *GONE):
+                await task
+    if sending.done() and not sending.cancelled() and sending.exception() is None:
+        await socket.close()
+
+
+def _dropped_lines(d: live.Dropped) -> bytes:
+    return _encode(StreamDropped(count=d.count, first_seq=d.first_seq, last_seq=d.last_seq))
+
+
+def _dropped_events(d: live.Dropped) -> bytes:
+    return _encode(EventsDropped(count=d.count))
+
+
+async def _recorded(deps: Deps, job: Job) -> Job:
+    def ended(j: Job) -> bool:
+        return j.status in TERMINAL_STATUSES
+
+    recorded = await store.wait_for_job(deps.pool, job.id, RECORDED_WAIT_S, until=ended)
+    return recorded if recorded is not None and ended(recorded) else job
+
+
+class JobStream:
+    def __init__(self, deps: Deps, socket: Socket, job: Job, after: int) -> None:
+        self.deps = deps
+        self.socket = socket
+        self.view = live.JobView(job, after)
+        self.outbox = live.Outbox(_dropped_lines)
+
+    async def send(self, message: StreamMessage) -> None:
+        await self.socket.send_text(_encode(message))
+
+    async def run(self) -> None:
+        job = self.view.job
+        if not self.view.finished:
+            await self.send(StreamStatus(job=job))
+        await self.send_stored()
+        if self.view.finished:
+            await self.send(StreamStatus(job=job))
+            await self.socket.close()
+            return
+        # The events after what the client has now were stored after its last line.
+        seen_at = await store.line_time(self.deps.pool, job.id, self.view.last_seq)
+        start = None
+        if seen_at is not None:
+            since = seen_at - live.CLOCK_MARGIN
+            start = await live.first_seq_since(self.deps.nc, job_events(job.id), since)
+        sub = await live.follow_job(self.deps.js, job.id, start, self.on_event)
+        try:
+            await _pump(self.socket, self.outbox)
+        finally:
+            await sub.unsubscribe()
+
+    async def send_stored(self) -> None:
+        """Send the stored lines after the client's seq, a page at a time."""
+        while True:
+            rows = await store.job_output(
+                self.deps.pool, self.view.job.id, self.view.last_seq, limit=PAGE
+            )
+            for seq, ts, stream, line in rows:
+                message = self.view.stored_line(seq, ts, stream, line)
+                if message is not None:
+                    await self.send(message)
+            if len(rows) < PAGE:
+                return
+
+    async def on_event(self, ev: AnyJobEvent) -> None:
+        for message in self.view.feed(ev):
+            if isinstance(message, StreamStatus) and isinstance(ev, JobFinished):
+                # Everything before the final status is queued already; it waits
+                # for the history so that the job's GETs agree with it.
+                final = await _recorded(self.deps, message.job)
+                self.outbox.put(_encode(StreamStatus(job=final)))
+                self.outbox.close()
+                return
+            seq = message.seq if isinstance(message, StreamLog | StreamProgress) else 0
+            self.outbox.put(_encode(message), seq)
+
+
+@websocket("/api/v1/jobs/{job_id:str}/stream")
+async def job_stream(socket: Socket, job_id: str) -> None:
+    """The job's output after `?after=SEQ` (stored, then live) and its state; closes
+    after the final status."""
+    await socket.accept()
+    deps: Deps = socket.app.state.deps
+    try:
+        after = parse_after(socket.query_params.get("after"))
+    except BadParam as e:
+        await socket.close(4422, str(e))
+        return
+    try:
+        job = await store.get_job(deps.pool, parse_id(job_id, "job"))
+    except ApiError:
+        job = None
+    if job is None:
+        await socket.close(4404, "job not found")
+        return
+    with contextlib.suppress(*GONE):
+        await JobStream(deps, socket, job, after).run()
+
+
+@websocket("/api/v1/events")
+async def events(socket: Socket) -> None:
+    """Every event as published on NATS (JSON, one per message), live from now;
+    `?kinds=queued,finished` keeps only those kinds."""
+    await socket.accept()
+    deps: Deps = socket.app.state.deps
+    try:
+        subjects = parse_kinds(socket.query_params.get("kinds"))
+    except BadParam as e:
+        await socket.close(4422, str(e))
+        return
+    outbox = live.Outbox(_dropped_events)
+
+    async def forward(msg: Msg) -> None:
+        outbox.put(msg.data)
+
+    subs = [await deps.nc.subscribe(subject, cb=forward) for subject in subjects]
+    try:
+        with contextlib.suppress(*GONE):
+            await _pump(socket, outbox)
+    finally:
+        for sub in subs:
+            await sub.unsubscribe()

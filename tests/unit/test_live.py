@@ -1,0 +1,179 @@
+"""The pure parts of live output, cancel and the events document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+
+from services.api import cancel, live
+from services.api.asyncapi import document
+from services.api.errors import ApiError
+from services.api.routes.streams import BadParam, parse_after, parse_kinds
+from shared.claims import Claim
+from shared.events import (
+    JobFinished,
+    JobLog,
+    JobProgress,
+    JobStarted,
+    LogLine,
+    StreamLog,
+    StreamProgress,
+    StreamStatus,
+)
+from shared.models import Job, Progress
+from shared.settings import Settings
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+JOB_ID = "6f1d2c3b-0000-4000-8000-000000000001"
+
+
+def job(status: str = "queued") -> Job:
+    return Job(
+        id=JOB_ID,
+        task_id="6f1d2c3b-0000-4000-8000-000000000002",
+        trigger="manual",
+        type="backup",
+        status=status,  # type: ignore[arg-type]
+        due_at=T0,
+        queued_at=T0,
+    )
+
+
+def log(*seqs: int) -> JobLog:
+    lines = [LogLine(seq=n, ts=T0, stream="plakar", line=f"line {n}") for n in seqs]
+    return JobLog(job_id=JOB_ID, seq=seqs[-1], lines=lines)
+
+
+def started(seq: int) -> JobStarted:
+    return JobStarted(job_id=JOB_ID, seq=seq, ts=T0, attempt=1, runner="r1", concurrency=2)
+
+
+def finished(seq: int) -> JobFinished:
+    return JobFinished(job_id=JOB_ID, seq=seq, status="succeeded", attempt=1, exit_code=0)
+
+
+def lines_of(messages: Sequence[object]) -> list[int]:
+    return [m.seq for m in messages if isinstance(m, StreamLog)]
+
+
+def test_view_skips_what_the_client_has_and_ends_on_finished() -> None:
+    view = live.JobView(job(), after=3)
+    assert view.stored_line(3, T0, "plakar", "x") is None
+    assert view.stored_line(4, T0, "plakar", "x") is not None
+    # The live side starts before the seam: lines 2..4 are already there.
+    assert view.feed(started(2)) == []
+    assert lines_of(view.feed(log(3, 4, 5, 6))) == [5, 6]
+    (progress,) = view.feed(JobProgress(job_id=JOB_ID, seq=7, progress=Progress(files=3)))
+    assert isinstance(progress, StreamProgress) and progress.seq == 7
+    assert view.job.progress.files == 3
+    end = view.feed(finished(8))
+    assert len(end) == 1 and isinstance(end[0], StreamStatus)
+    assert end[0].job.status == "succeeded" and end[0].job.exit_code == 0
+    assert view.finished and view.feed(log(9)) == []
+
+
+def test_view_reports_the_end_even_when_after_is_beyond_it() -> None:
+    view = live.JobView(job("running"), after=10_000)
+    assert view.feed(log(5)) == []
+    end = view.feed(finished(6))
+    assert isinstance(end[0], StreamStatus) and end[0].job.status == "succeeded"
+
+
+def test_started_becomes_a_status_message() -> None:
+    view = live.JobView(job(), after=1)
+    (status,) = view.feed(started(2))
+    assert isinstance(status, StreamStatus)
+    assert status.job.status == "running" and status.job.runner == "r1"
+    assert status.job.started_at == T0
+
+
+def test_advance_leaves_a_finished_job_alone() -> None:
+    done = live.advance(job(), finished(3))
+    assert live.advance(done, started(4)) == done
+
+
+def marker(d: live.Dropped) -> bytes:
+    return f"dropped {d.count} {d.first_seq}-{d.last_seq}".encode()
+
+
+async def test_outbox_drops_oldest_and_says_which() -> None:
+    box = live.Outbox(marker, max_bytes=30)
+    for seq in range(1, 11):
+        box.put(b"0123456789", seq)  # 10 bytes each: three fit
+    box.close()
+    got = []
+    while (item := await box.get()) is not None:
+        got.append(item)
+    assert got == [b"dropped 7 1-7", b"0123456789", b"0123456789", b"0123456789"]
+
+
+async def test_outbox_get_waits_for_put() -> None:
+    box = live.Outbox(marker)
+    waiting = asyncio.create_task(box.get())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    box.put(b"a")
+    assert await waiting == b"a"
+    box.close()
+    box.put(b"ignored after close")
+    assert await box.get() is None
+
+
+def test_cancel_plan() -> None:
+    running = Claim(state="running", attempt=1, runner="r1")
+    assert isinstance(cancel.plan("queued", None), cancel.EndQueued)
+    assert isinstance(cancel.plan("queued", running), cancel.StopRunning)
+    assert isinstance(cancel.plan("running", running), cancel.StopRunning)
+    for status in ("succeeded", "failed", "cancelled", "skipped"):
+        refused = cancel.plan(status, None)
+        assert isinstance(refused, cancel.Refuse) and status in refused.reason
+    assert isinstance(cancel.plan("running", Claim(state="done", attempt=1)), cancel.Refuse)
+    again = cancel.plan(
+        "running", Claim(state="cancelled", attempt=1, cancel_by="ann", cancel_at=T0)
+    )
+    assert isinstance(again, cancel.Refuse) and "ann" in again.reason
+
+
+def test_who_cancels() -> None:
+    assert cancel.who(None) == "api token"
+    assert cancel.who("  ann ") == "ann"
+    for wrong in ("", "   ", "a\nb", "x" * 65):
+        with pytest.raises(ApiError) as e:
+            cancel.who(wrong)
+        assert e.value.field == "by"
+
+
+def test_query_parameters() -> None:
+    assert parse_after(None) == 0 and parse_after("42") == 42
+    for wrong in ("-1", "x", "1.5"):
+        with pytest.raises(BadParam):
+            parse_after(wrong)
+    assert parse_kinds(None) == ["plakar.events.>"]
+    assert parse_kinds("queued,fired") == [
+        "plakar.events.job.*.queued",
+        "plakar.events.schedule.*.fired",
+    ]
+    with pytest.raises(BadParam, match="kinds"):
+        parse_kinds("queued,nope")
+
+
+def test_asyncapi_document_has_every_payload() -> None:
+    settings = Settings(events_nats_url="nats://events:secret@10.0.0.1:4222")
+    doc = json.loads(msgspec.json.encode(document(settings, "cp.example:8470")))
+    assert doc["asyncapi"] == "3.0.0"
+    assert doc["servers"]["nats"]["host"] == "10.0.0.1:4222"
+    assert "secret" not in json.dumps(doc)
+    schemas = doc["components"]["schemas"]
+    for name in ("JobQueued", "JobLog", "JobFinished", "ScheduleFired", "StreamLog"):
+        assert name in schemas
+    for channel in doc["channels"].values():
+        for ref in channel["messages"].values():
+            name = ref["$ref"].rsplit("/", 1)[1]
+            assert doc["components"]["messages"][name]["payload"]["$ref"].endswith(name)
+    kinds = doc["channels"]["jobEvents"]["parameters"]["kind"]["enum"]
+    assert set(kinds) == {"queued", "skipped", "started", "progress", "log", "finished"}
