@@ -1,0 +1,164 @@
+// The shell: token, hash routing, sidebar, health.
+
+import { ApiError, forgetToken, get, setToken, token, whenUnauthorized } from "./api.js";
+import { Catalog } from "./catalog.js";
+import { connectorView, connectorsView, editConnectorView, newConnectorView } from "./connectors.js";
+import { append, h, notice, plural, replace, tick } from "./dom.js";
+import { openJob } from "./jobs.js";
+import { snapshotView } from "./snapshot.js";
+import { newTaskView, schedulingView, taskView } from "./tasks.js";
+
+const ID = "([0-9a-fA-F-]{36})";
+const ROUTES = [
+  [/^\/connectors$/, connectorsView, "connectors"],
+  [/^\/connectors\/new$/, newConnectorView, "connectors"],
+  [new RegExp(`^/connectors/${ID}/edit$`), editConnectorView, "connectors"],
+  [new RegExp(`^/connectors/${ID}/snapshots/([0-9a-fA-F]{4,64})$`), snapshotView, "connectors"],
+  [new RegExp(`^/connectors/${ID}(?:/(dashboard|scheduling|snapshots))?$`), connectorView, "connectors"],
+  [/^\/scheduling(?:\/(tasks|history))?$/, schedulingView, "scheduling"],
+  [/^\/scheduling\/tasks\/new$/, newTaskView, "scheduling"],
+  [new RegExp(`^/scheduling/tasks/${ID}$`), taskView, "scheduling"],
+];
+const HOME = "#/scheduling/history";
+
+const main = document.getElementById("main");
+let leaving = [];
+
+function leave() {
+  for (const fn of leaving) fn();
+  leaving = [];
+}
+
+async function route() {
+  leave();
+  if (!token()) return signIn();
+  document.body.classList.remove("signed-out");
+  const hash = location.hash.slice(1) || "/";
+  const [path, search = ""] = hash.split("?");
+  const q = new URLSearchParams(search);
+  // #/jobs/ID: a link to one job opens its popup over the job history.
+  const jobLink = path.match(new RegExp(`^/jobs/${ID}$`));
+  if (jobLink) {
+    history.replaceState(null, "", HOME);
+    await route();
+    openJob(jobLink[1], await Catalog.load());
+    return;
+  }
+  const match = ROUTES.map(([re, view, nav]) => [path.match(re), view, nav]).find(([m]) => m);
+  if (!match) {
+    if (path === "/" || path === "") location.replace(HOME);
+    else replace(main, notice("error", `Nothing at ${hash}. `, h("a", { href: HOME }, "Go to the job history")));
+    return;
+  }
+  const [m, view, nav] = match;
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    a.setAttribute("aria-current", a.dataset.nav === nav ? "page" : "false");
+  }
+  const root = h("div", { class: "page" });
+  replace(main, root);
+  let left = false;
+  leaving.push(() => {
+    left = true;
+  });
+  const ctx = {
+    params: m.slice(1),
+    query: q,
+    go: (target) => {
+      location.hash = target;
+    },
+    // A view's sockets and timers end when the user navigates away.
+    onLeave: (fn) => (left ? fn() : leaving.push(fn)),
+  };
+  try {
+    ctx.cat = await Catalog.load();
+    await view(root, ctx);
+    document.title = `${root.querySelector("h1")?.textContent || "Plakar"} · Plakar Control Plane`;
+    if (!left && !main.contains(document.activeElement)) root.querySelector("h1")?.focus({ preventScroll: true });
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return;
+    append(root, notice("error", e.message));
+  }
+}
+
+function signIn(message) {
+  leave();
+  document.body.classList.add("signed-out");
+  const input = h("input", {
+    type: "password",
+    id: "token",
+    autocomplete: "current-password",
+    required: true,
+    spellcheck: "false",
+  });
+  const form = h(
+    "form",
+    { class: "card signin", "aria-labelledby": "signin-title" },
+    h("h1", { id: "signin-title" }, "Plakar Control Plane"),
+    h("p", {}, "Sign in with the API token."),
+    message ? notice("error", message) : null,
+    h("label", { for: "token" }, "API token"),
+    input,
+    h(
+      "p",
+      { class: "hint" },
+      "plakar-cp up prints a URL that signs you in; the token is also api_token in DATA_DIR/endpoints.json.",
+    ),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")),
+  );
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    setToken(input.value.trim());
+    route();
+    health();
+  });
+  replace(main, form);
+  input.focus();
+}
+
+whenUnauthorized(() => {
+  forgetToken();
+  signIn("The API token was refused. It may have changed when the control plane restarted.");
+});
+
+async function health() {
+  const el = document.getElementById("health");
+  if (!token()) return;
+  try {
+    const hl = await get("/health");
+    const parts = [
+      ["NATS", hl.nats],
+      ["PostgreSQL", hl.postgres],
+      [plural(hl.runners.length, "runner"), hl.runners.length > 0],
+      ["history", hl.history.length > 0],
+      ["scheduler", Boolean(hl.active_scheduler)],
+    ];
+    replace(
+      el,
+      h("div", { class: `health-title ${hl.status}` }, hl.status === "ok" ? "All services up" : "Degraded"),
+      h(
+        "ul",
+        {},
+        parts.map(([label, ok]) => h("li", { class: ok ? "ok" : "down" }, label)),
+      ),
+    );
+  } catch {
+    replace(el, h("div", { class: "health-title degraded" }, "API unreachable"));
+  }
+}
+
+// `plakar-cp up` prints a URL with #token=…: keep it in the cookie, out of the address bar.
+const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromUrl) {
+  setToken(fromUrl);
+  history.replaceState(null, "", `${location.pathname}${location.search}${HOME}`);
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  forgetToken();
+  signIn();
+});
+window.addEventListener("hashchange", route);
+setInterval(tick, 15000);
+setInterval(health, 15000);
+route();
+health();

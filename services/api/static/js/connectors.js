@@ -1,0 +1,586 @@
+// Connectors: list, create/edit form, a connector's page and its actions.
+
+import { del, get, patch, post, query, unavailableText } from "./api.js";
+import { capitalize } from "./catalog.js";
+import {
+  append,
+  busy,
+  bytes,
+  clearErrors,
+  field,
+  h,
+  notice,
+  plural,
+  replace,
+  shortId,
+  showError,
+  tabs,
+  utc,
+  when,
+} from "./dom.js";
+import { jobList } from "./jobs.js";
+import { scheduleTable, schedulesUnavailable } from "./schedules.js";
+
+const ROLES = {
+  source: "what to back up",
+  store: "where snapshots are kept",
+  destination: "where restores go",
+};
+const PLACEHOLDER = {
+  source: "/srv/www or sftp://host/path",
+  store: "/backups/store or s3://bucket/path",
+  destination: "/restore/here",
+};
+const isSecret = (key) => {
+  const k = key.toLowerCase();
+  return ["passphrase", "password", "token"].includes(k) || k.startsWith("secret") || k.endsWith("_key");
+};
+
+const roleBadge = (role) => h("span", { class: `role r-${role}` }, role);
+
+function optionsText(options) {
+  const keys = Object.keys(options);
+  if (!keys.length) return h("span", { class: "muted" }, "—");
+  return keys.map((k) =>
+    h("span", { class: "opt" }, h("span", { class: "k" }, k), "=", h("span", { class: "v" }, options[k])),
+  );
+}
+
+export async function connectorsView(root, ctx) {
+  const role = ROLES[ctx.query.get("role")] ? ctx.query.get("role") : "";
+  const list = await get(`/connectors${query({ role })}`);
+  append(
+    root,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: -1 }, "Connectors"),
+      h("a", { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary" }, "New connector"),
+    ),
+    tabs(
+      [["", "All"], ...Object.keys(ROLES).map((r) => [r, `${capitalize(r)}s`])].map(([r, label]) => [
+        r,
+        label,
+        `#/connectors${r ? `?role=${r}` : ""}`,
+      ]),
+      role,
+    ),
+  );
+  if (!list.length) {
+    append(
+      root,
+      h(
+        "div",
+        { class: "empty-state" },
+        h("p", {}, role ? `No ${role} connector yet.` : "No connectors yet."),
+        h(
+          "p",
+          { class: "muted" },
+          "Create a source (what to back up) and a store (where snapshots are kept), then a backup task.",
+        ),
+        h(
+          "a",
+          { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary" },
+          "Create a connector",
+        ),
+      ),
+    );
+    return;
+  }
+  const order = Object.keys(ROLES);
+  list.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.name.localeCompare(b.name));
+  append(
+    root,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "connectors" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Name", "Role", "Location", "Options", "Created"].map((c) => h("th", { scope: "col" }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          list.map((c) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, h("a", { href: `#/connectors/${c.id}` }, c.name)),
+              h("td", {}, roleBadge(c.role)),
+              h("td", { class: "mono" }, c.location),
+              h("td", { class: "opts" }, optionsText(c.options)),
+              h("td", {}, when(c.created_at)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// Create and edit. Secrets come back masked: left as they are, the api keeps them.
+function connectorForm(current, presetRole, onSaved) {
+  const editing = Boolean(current);
+  const name = h("input", {
+    type: "text",
+    required: true,
+    maxlength: 128,
+    value: current?.name ?? "",
+    autocomplete: "off",
+  });
+  const role = h(
+    "select",
+    { disabled: editing },
+    Object.entries(ROLES).map(([r, text]) => h("option", { value: r }, `${capitalize(r)} — ${text}`)),
+  );
+  role.value = current?.role ?? (ROLES[presetRole] ? presetRole : "source");
+  const location = h("input", {
+    type: "text",
+    required: true,
+    class: "mono",
+    value: current?.location ?? "",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const rows = h("div", { class: "option-rows" });
+  const removed = new Set();
+
+  const addRow = (key = "", value = "") => {
+    const k = h("input", {
+      type: "text",
+      class: "mono",
+      placeholder: "name",
+      value: key,
+      "aria-label": "Option name",
+      autocomplete: "off",
+      spellcheck: "false",
+    });
+    const v = h("input", {
+      type: isSecret(key) ? "password" : "text",
+      class: "mono",
+      placeholder: "value",
+      value,
+      "aria-label": "Option value",
+      autocomplete: "off",
+      spellcheck: "false",
+    });
+    k.addEventListener("input", () => {
+      v.type = isSecret(k.value) ? "password" : "text";
+    });
+    const row = h("div", { class: "option-row", dataset: { fieldBox: `options.${key}` } }, k, v);
+    const remove = h(
+      "button",
+      { type: "button", class: "ghost small", "aria-label": `Remove option ${key}` },
+      "Remove",
+    );
+    remove.addEventListener("click", () => {
+      if (editing && k.defaultValue) removed.add(k.defaultValue);
+      row.remove();
+    });
+    row.append(remove);
+    rows.append(row);
+    return k;
+  };
+  for (const [k, v] of Object.entries(current?.options ?? {})) addRow(k, v);
+
+  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
+  addPassphrase.addEventListener("click", () => {
+    const input = addRow("passphrase", "");
+    input.nextElementSibling.focus();
+  });
+  const syncRole = () => {
+    location.placeholder = PLACEHOLDER[role.value];
+    addPassphrase.hidden = editing || role.value !== "store";
+  };
+  role.addEventListener("change", syncRole);
+  syncRole();
+
+  const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
+  const form = h(
+    "form",
+    { class: "form connector-form", novalidate: true, "aria-label": editing ? "Edit connector" : "New connector" },
+    h("div", { class: "form-error" }),
+    h(
+      "div",
+      { class: "grid2" },
+      field("Name", name, { name: "name", hint: "Unique among connectors of the same role." }),
+      field("Role", role, { name: "role", hint: editing ? "The role of a connector cannot change." : null }),
+    ),
+    field("Location", location, {
+      name: "location",
+      hint: "A plakar location: an absolute path, fs:///path, s3://…, sftp://…",
+      wide: true,
+    }),
+    h(
+      "fieldset",
+      { class: "field options", dataset: { fieldBox: "options" } },
+      h("legend", {}, "Options"),
+      h(
+        "p",
+        { class: "hint" },
+        "plakar connector parameters. Options named passphrase, password, token, secret… or …_key are secrets: kept by the control plane, passed to plakar, never shown again.",
+      ),
+      rows,
+      h(
+        "div",
+        { class: "row-actions" },
+        h("button", { type: "button", class: "ghost small", onclick: () => addRow().focus() }, "+ Add option"),
+        addPassphrase,
+      ),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h("a", { href: current ? `#/connectors/${current.id}` : "#/connectors", class: "button ghost" }, "Cancel"),
+      submit,
+    ),
+  );
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    const options = {};
+    for (const row of rows.querySelectorAll(".option-row")) {
+      const [k, v] = row.querySelectorAll("input");
+      const key = k.value.trim();
+      row.dataset.fieldBox = `options.${key}`;
+      if (key) options[key] = v.value;
+    }
+    // PATCH merges options: an empty value removes a key.
+    if (editing) for (const key of removed) if (!(key in options)) options[key] = "";
+    const body = { name: name.value, location: location.value, options };
+    if (!editing) body.role = role.value;
+    busy(submit, async () => {
+      try {
+        onSaved(editing ? await patch(`/connectors/${current.id}`, body) : await post("/connectors", body));
+      } catch (err) {
+        showError(form, err);
+      }
+    });
+  });
+  return form;
+}
+
+export function newConnectorView(root, ctx) {
+  append(
+    root,
+    h("div", { class: "crumbs" }, h("a", { href: "#/connectors" }, "Connectors"), " › New"),
+    h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, "New connector")),
+    h(
+      "div",
+      { class: "card narrow" },
+      connectorForm(null, ctx.query.get("role"), (c) => ctx.go(`#/connectors/${c.id}`)),
+    ),
+  );
+  root.querySelector("input").focus();
+}
+
+export async function editConnectorView(root, ctx) {
+  const c = await get(`/connectors/${ctx.params[0]}`);
+  append(
+    root,
+    h(
+      "div",
+      { class: "crumbs" },
+      h("a", { href: "#/connectors" }, "Connectors"),
+      " › ",
+      h("a", { href: `#/connectors/${c.id}` }, c.name),
+      " › Edit",
+    ),
+    h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, `Edit ${c.name}`)),
+    h(
+      "div",
+      { class: "card narrow" },
+      connectorForm(c, null, () => ctx.go(`#/connectors/${c.id}`)),
+    ),
+  );
+}
+
+// The answer of a runner to "test" or "initialize", with plakar's output folded.
+function actionResult(what, result) {
+  return h(
+    "div",
+    { class: `action-result ${result.ok ? "ok" : "failed"}`, role: "status" },
+    h("strong", {}, `${what}: ${result.ok ? "OK" : "failed"}`),
+    " ",
+    result.message,
+    result.output?.length
+      ? h(
+          "details",
+          {},
+          h("summary", {}, `plakar output (${plural(result.output.length, "line")})`),
+          h("pre", { class: "output small" }, result.output.join("\n")),
+        )
+      : null,
+  );
+}
+
+export async function connectorView(root, ctx) {
+  const [id, tabParam] = ctx.params;
+  const c = await get(`/connectors/${id}`);
+  const tab = tabParam || "dashboard";
+  const cat = ctx.cat;
+  const result = h("div", { class: "action-slot" });
+  const act = (label, what, path) => {
+    const button = h("button", { type: "button" }, label);
+    button.addEventListener("click", () =>
+      busy(button, async () => {
+        replace(result, h("p", { class: "muted", role: "status" }, `${what}… (a runner is asked to run plakar)`));
+        try {
+          replace(result, actionResult(what, await post(`/connectors/${id}/${path}`)));
+        } catch (e) {
+          replace(result, actionResult(what, { ok: false, message: e.message }));
+        }
+      }),
+    );
+    return button;
+  };
+  const remove = h("button", { type: "button", class: "danger" }, "Delete");
+  remove.addEventListener("click", () => {
+    if (!confirm(`Delete the ${c.role} "${c.name}"? Its data is not touched.`)) return;
+    busy(remove, async () => {
+      try {
+        await del(`/connectors/${id}`);
+        ctx.go("#/connectors");
+      } catch (e) {
+        replace(result, notice("error", e.message));
+      }
+    });
+  });
+  const taskType = { source: "backup", store: "backup", destination: "restore" }[c.role];
+  const slot = { source: "source_id", store: "store_id", destination: "destination_id" }[c.role];
+  append(
+    root,
+    h("div", { class: "crumbs" }, h("a", { href: "#/connectors" }, "Connectors"), " › ", c.name),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: -1 }, c.name),
+      roleBadge(c.role),
+      h("span", { class: "spacer" }),
+      act("Test connection", "Test connection", "test"),
+      c.role === "store" ? act("Initialize", "Initialize", "initialize") : null,
+      h("a", { href: `#/scheduling/tasks/new?type=${taskType}&${slot}=${id}`, class: "button" }, "New task"),
+      h("a", { href: `#/connectors/${id}/edit`, class: "button" }, "Edit"),
+      remove,
+    ),
+    h(
+      "dl",
+      { class: "details inline" },
+      h("dt", {}, "Location"),
+      h("dd", { class: "mono" }, c.location),
+      h("dt", {}, "Options"),
+      h("dd", { class: "opts" }, optionsText(c.options)),
+      h("dt", {}, "Created"),
+      h("dd", {}, utc(c.created_at), " ", h("span", { class: "muted" }, "(", when(c.created_at), ")")),
+    ),
+    result,
+    tabs(
+      [
+        ["dashboard", "Dashboard", `#/connectors/${id}`],
+        ["scheduling", "Scheduling", `#/connectors/${id}/scheduling`],
+        c.role === "store" ? ["snapshots", "Snapshots", `#/connectors/${id}/snapshots`] : null,
+      ].filter(Boolean),
+      tab,
+    ),
+  );
+  const body = h("div", { class: "tab-body" });
+  append(root, body);
+  if (tab === "scheduling") await schedulingTab(body, id, cat);
+  else if (tab === "snapshots") await snapshotsTab(body, c);
+  else dashboardTab(body, id, ctx);
+}
+
+// Past jobs and upcoming runs of every task involving the connector.
+function dashboardTab(body, id, ctx) {
+  const upcoming = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  let viewMissing = false;
+  const load = async (limit, cursor) => {
+    if (!viewMissing) {
+      try {
+        const view = await get(`/connectors/${id}/jobs`);
+        renderUpcoming(upcoming, view.upcoming, ctx.cat);
+        return { items: view.past, next_cursor: null };
+      } catch (e) {
+        if (!e.unavailable) throw e;
+        viewMissing = true;
+        replace(upcoming, notice("info", unavailableText("Upcoming runs")));
+      }
+    }
+    return get(`/jobs${query({ connector_id: id, limit, cursor })}`);
+  };
+  append(
+    body,
+    h("section", {}, h("h2", {}, "Upcoming"), upcoming),
+    h(
+      "section",
+      {},
+      jobList({
+        load,
+        cat: ctx.cat,
+        toolbar: h("h2", {}, "Past jobs"),
+        empty: "No job has involved this connector yet.",
+        onLeave: ctx.onLeave,
+      }),
+    ),
+  );
+}
+
+const UPCOMING_SHOWN = 8;
+
+function renderUpcoming(el, all, cat) {
+  if (!all.length) {
+    replace(el, h("p", { class: "empty" }, "Nothing scheduled. Attach a schedule to a task that uses this connector."));
+    return;
+  }
+  // The list refreshes with the jobs: keep it unfolded once the user asked.
+  const unfolded = el.dataset.unfolded === "yes";
+  const items = unfolded ? all : all.slice(0, UPCOMING_SHOWN);
+  const more =
+    all.length > items.length
+      ? h(
+          "div",
+          { class: "more" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "ghost small",
+              onclick: () => {
+                el.dataset.unfolded = "yes";
+                renderUpcoming(el, all, cat);
+              },
+            },
+            `Show all ${all.length} runs of the next 30 days`,
+          ),
+        )
+      : null;
+  replace(
+    el,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "upcoming" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["When", "UTC", "Task"].map((c) => h("th", { scope: "col" }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          items.map((u) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, when(u.at, { seconds: false })),
+              h("td", { class: "mono" }, utc(u.at, { seconds: false })),
+              h("td", {}, h("a", { href: `#/scheduling/tasks/${u.task_id}` }, cat.taskTitle(u.task_id))),
+            ),
+          ),
+        ),
+      ),
+    ),
+    more,
+  );
+}
+
+async function schedulingTab(body, id, cat) {
+  const reload = async () => {
+    let items;
+    try {
+      items = await get(`/connectors/${id}/schedules`);
+    } catch (e) {
+      if (!e.unavailable) return replace(body, notice("error", e.message));
+      try {
+        items = await get(`/schedules${query({ connector_id: id })}`);
+      } catch (e2) {
+        return replace(body, e2.unavailable ? schedulesUnavailable() : notice("error", e2.message));
+      }
+    }
+    replace(body, scheduleTable(items, cat, { showTask: true, onChange: reload }));
+  };
+  await reload();
+}
+
+async function snapshotsTab(body, c) {
+  replace(body, h("p", { class: "muted", role: "status" }, "Listing snapshots… (a runner is asked to run plakar)"));
+  let items;
+  try {
+    items = await get(`/connectors/${c.id}/snapshots`);
+  } catch (e) {
+    replace(body, notice("error", `Could not list the snapshots: ${e.message}`));
+    return;
+  }
+  if (!items.length) {
+    replace(body, h("p", { class: "empty" }, "No snapshot in this store yet."));
+    return;
+  }
+  items.sort((a, b) => b.created_at.localeCompare(a.created_at));
+  replace(
+    body,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "snapshots" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Snapshot", "Created", "Tags", "Size", "Root", ""].map((x) => h("th", { scope: "col" }, x)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          items.map((s) =>
+            h(
+              "tr",
+              {},
+              h(
+                "td",
+                { class: "mono" },
+                h("a", { href: `#/connectors/${c.id}/snapshots/${s.id}`, title: s.id }, shortId(s.id)),
+              ),
+              h("td", {}, when(s.created_at), h("div", { class: "muted small" }, utc(s.created_at))),
+              h(
+                "td",
+                {},
+                s.tags.map((t) => h("span", { class: "tag" }, t)),
+              ),
+              h("td", { class: "num" }, bytes(s.size)),
+              h("td", { class: "mono" }, s.root),
+              h(
+                "td",
+                {},
+                h(
+                  "a",
+                  { href: `#/scheduling/tasks/new?type=restore&store_id=${c.id}&snapshot_id=${s.id}`, class: "small" },
+                  "Restore…",
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
