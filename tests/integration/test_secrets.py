@@ -9,6 +9,7 @@ from pathlib import Path
 import nats
 import pytest
 
+from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from tests.support.stack import TERMINAL, Stack
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ def argv_of_all_processes() -> list[str]:
 
 async def all_events(url: str) -> list[bytes]:
     """Replay the whole events stream as an external tool would (read-only user)."""
-    nc = await nats.connect(url)
+    nc = await nats.connect(url, inbox_prefix=EVENTS_INBOX_PREFIX)
     js = nc.jetstream()
     sub = await js.subscribe("plakar.events.>", ordered_consumer=True)
     data = []
