@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bench.common import Row, median
+from tests.support.plakar import direct
 from tests.support.stack import running_stack
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -23,21 +24,8 @@ def _tree(root: Path, files: int, size: int) -> None:
         (d / f"f{i}").write_bytes(os.urandom(size))
 
 
-def _plakar(plakar: str, work: Path, passphrase: str | None) -> tuple[list[str], dict[str, str]]:
-    """argv prefix and environment of plakar run by hand, with its own dirs."""
-    cfg, cache = work / "cfg", work / "cache"
-    cfg.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    base = [plakar, "-configdir", str(cfg), "-cachedir", str(cache)]
-    subprocess.run([*base, "-disable-security-check"], check=True, capture_output=True)
-    env = {"PATH": os.environ["PATH"], "HOME": str(work)}
-    if passphrase:
-        env["PLAKAR_PASSPHRASE"] = passphrase
-    return base, env
-
-
 def _direct(plakar: str, work: Path, store: Path, src: Path, passphrase: str | None) -> float:
-    base, env = _plakar(plakar, work, passphrase)
+    base, env = direct(plakar, work, passphrase)
     started = time.perf_counter()
     subprocess.run(
         [*base, "at", str(store), "backup", str(src)], check=True, capture_output=True, env=env
@@ -57,7 +45,7 @@ def run() -> list[Row]:
             for kind, passphrase in (("plaintext", None), ("encrypted", "bench-passphrase-93817")):
                 ours_store = stack.store(f"bench-{kind}", root / f"ours-{kind}", passphrase)
                 peer_store = root / f"peer-{kind}"
-                base, env = _plakar(plakar, root / f"init-{kind}", passphrase)
+                base, env = direct(plakar, root / f"init-{kind}", passphrase)
                 plaintext = [] if passphrase else ["-plaintext"]
                 subprocess.run(
                     [*base, "at", str(peer_store), "create", *plaintext],

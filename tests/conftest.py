@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.plakar import direct
 from tests.support.stack import Stack, running_stack
 
 PLAKAR = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "plakar")
@@ -30,14 +31,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def plakar_run(plakar: str, workdir: Path, *args: str, passphrase: str | None = None) -> str:
     """Run plakar directly (to check what the control plane did), with its own
     config and cache dirs; returns stdout."""
-    cfg, cache = workdir / "cfg", workdir / "cache"
-    cfg.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    base = [plakar, "-configdir", str(cfg), "-cachedir", str(cache)]
-    subprocess.run([*base, "-disable-security-check"], check=True, capture_output=True)
-    env = {"PATH": os.environ["PATH"], "HOME": str(workdir)}
-    if passphrase:
-        env["PLAKAR_PASSPHRASE"] = passphrase
+    base, env = direct(plakar, workdir, passphrase)
     done = subprocess.run([*base, *args], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, f"plakar {args}: {done.returncode} {done.stdout} {done.stderr}"
     return done.stdout
