@@ -47,15 +47,17 @@ def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: 
     src = tmp_path / "src"
     store = stack.store("ops-store", tmp_path / "store", PASS_A)
     source = stack.connector("ops-src", "source", str(src))
-    weekly = stack.post(
+    write_tree(src, 1)
+    first_digest = digest(src)
+    # Saved without schedules: the POST runs it once.
+    created = stack.post(
         "/tasks",
         {"type": "backup", "source_id": source, "store_id": store, "labels": ["weekly"]},
         expect=201,
-    )["task"]["id"]
-    # Saved with labels but run later: the POST itself runs it once.
-    write_tree(src, 1)
-    first_digest = digest(src)
-    first = run(stack, weekly)
+    )
+    weekly = created["task"]["id"]
+    first = stack.wait_job(created["job_id"])
+    assert first["status"] == "succeeded", stack.get(f"/jobs/{first['id']}/output")
     write_tree(src, 2)
     second_digest = digest(src)
     second = run(stack, weekly)
