@@ -6,15 +6,17 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
 from shared import subjects as s
@@ -53,9 +55,32 @@ async def close(nc: Client) -> None:
     await nc.close()
 
 
-async def publish(js: JetStreamContext, subject: str, payload: bytes, msg_id: str) -> None:
-    """Publish to a stream, deduplicated by msg_id, waiting for the server's ack."""
-    await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+# What publishing meets while the NATS server restarts. Publishing again with the same
+# Nats-Msg-Id is safe within the streams' duplicate window (120 s).
+_NATS_AWAY = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.ConnectionReconnectingError,
+    NoStreamResponseError,
+)
+
+
+async def publish(
+    js: JetStreamContext, subject: str, payload: bytes, msg_id: str, *, patience: float = 0.0
+) -> None:
+    """Publish to a stream, deduplicated by msg_id, waiting for the server's ack; while
+    the server is away, publish again for up to `patience` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=5)
+            return
+        except _NATS_AWAY as e:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("publishing to %s failed (%s); trying again", subject, e)
+            await asyncio.sleep(1)
 
 
 async def provision(js: JetStreamContext, settings: Settings) -> None:

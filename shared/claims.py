@@ -20,6 +20,9 @@ class Claim(msgspec.Struct, kw_only=True):
     state: ClaimState
     attempt: int = 0
     runner: str | None = None
+    # When the holding runner process started, as it announces itself in the services
+    # bucket: tells that very process apart from the same runner restarted.
+    runner_since: datetime | None = None
     cancel_by: str | None = None
     cancel_at: datetime | None = None
 
@@ -43,6 +46,12 @@ class Drop:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """The runner holding the job is alive and on it; the message came back only because
+    NATS was away longer than the ack wait. Look again later."""
+
+
+@dataclass(frozen=True)
 class Finish:
     """End the job without running plakar again."""
 
@@ -51,11 +60,12 @@ class Finish:
     error: str
 
 
-Decision = Run | Drop | Finish
+Decision = Run | Drop | Wait | Finish
 
 
-def decide(existing: Claim | None, max_attempts: int) -> Decision:
-    """What a runner does with a job-due message, given the job's claim (pure)."""
+def decide(existing: Claim | None, max_attempts: int, holder_alive: bool = False) -> Decision:
+    """What a runner does with a job-due message, given the job's claim and whether the
+    runner process that claimed it still announces itself (pure)."""
     if existing is None:
         return Run(attempt=1)
     if existing.state == "done":
@@ -65,6 +75,8 @@ def decide(existing: Claim | None, max_attempts: int) -> Decision:
             return Drop()  # cancelled while queued; the api ended it
         # Cancelled while running, and that runner was lost before it ended the job.
         return Finish(existing.attempt, "cancelled", f"cancelled by {existing.cancel_by}")
+    if holder_alive:
+        return Wait()  # taking over now would run plakar twice at once
     # state == running: the runner that held it was lost.
     if existing.attempt >= max_attempts:
         return Finish(

@@ -11,6 +11,14 @@ import msgspec
 
 Pool = asyncpg.Pool
 
+# What asyncpg raises while PostgreSQL is down or restarting: no socket to connect to
+# (OSError), "the database system is shutting down", a connection cut by the restart.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.PostgresConnectionError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(

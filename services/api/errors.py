@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from shared.db import UNAVAILABLE
 from shared.models import ErrorBody
 
 log = logging.getLogger("plakar_cp.api")
@@ -74,6 +75,10 @@ def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, UNAVAILABLE):
+        # A passing outage, not a bug: 503 tells clients to try again.
+        log.warning("database unavailable: %s", exc)
+        return _body("database unavailable; try again shortly", None, 503)
     log.exception("unexpected error", exc_info=exc)
     return _body("internal error; see the api log", None, 500)
 

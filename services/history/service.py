@@ -13,7 +13,7 @@ from services.history import store
 from services.history.projection import plan
 from shared import bus
 from shared import subjects as s
-from shared.db import Pool, create_pool
+from shared.db import UNAVAILABLE, Pool, create_pool
 from shared.events import AnyJobEvent, decode_job_event
 from shared.settings import Settings
 
@@ -44,13 +44,13 @@ class History:
                     log.warning("fetch failed: %s", e)
                     await asyncio.sleep(1)
                     continue
-                await self._project(pool, msgs)
+                await self._project(pool, msgs, stop)
         finally:
             await presence.stop()
             await bus.close(nc)
             await pool.close()
 
-    async def _project(self, pool: Pool, msgs: list[Msg]) -> None:
+    async def _project(self, pool: Pool, msgs: list[Msg], stop: asyncio.Event) -> None:
         events: list[AnyJobEvent] = []
         for msg in msgs:
             if not msg.subject.startswith("plakar.events.job."):
@@ -59,13 +59,33 @@ class History:
                 events.append(decode_job_event(msg.data))
             except msgspec.DecodeError as e:
                 log.error("skipping unreadable event %s: %s", msg.subject, e)
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                await store.apply(conn, plan(events))
-        except Exception:
-            # Nothing is acked: the batch comes back after the ack wait.
-            log.exception("projecting %d events failed", len(events))
-            await asyncio.sleep(1)
-            return
+        while True:
+            try:
+                async with pool.acquire() as conn, conn.transaction():
+                    await store.apply(conn, plan(events))
+                break
+            except UNAVAILABLE as e:
+                log.warning("PostgreSQL unavailable (%s); retrying %d events", e, len(events))
+                if stop.is_set():
+                    return  # not acked: the batch comes back to the next history
+                # Retry the batch we hold rather than let it come back after the ack wait
+                # (30 s): events stay in order and the history catches up as soon as
+                # PostgreSQL is back.
+                await asyncio.sleep(1)
+                await _keep(msgs)
+            except Exception:
+                # Nothing is acked: the batch comes back after the ack wait.
+                log.exception("projecting %d events failed", len(events))
+                await asyncio.sleep(1)
+                return
         for msg in msgs:
             await msg.ack()
+
+
+async def _keep(msgs: list[Msg]) -> None:
+    """Renew the ack wait of messages still being worked on."""
+    try:
+        for msg in msgs:
+            await msg.in_progress()
+    except Exception as e:  # NATS reconnecting: they may come back later, still unacked
+        log.warning("renewing %d events failed: %s", len(msgs), e)

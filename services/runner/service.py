@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from datetime import datetime
 from functools import partial
 
 from faststream.nats import NatsBroker
@@ -28,6 +30,9 @@ from shared.settings import Settings
 log = logging.getLogger("plakar_cp.runner")
 
 JOB_KINDS = ("queued", "started", "progress", "log", "finished")
+# A job's events wait out a NATS restart this long (plakar waits meanwhile, its output
+# unread) instead of failing the runner; under the streams' 120 s duplicate window.
+PUBLISH_PATIENCE_S = 90.0
 
 
 class Runner:
@@ -41,6 +46,7 @@ class Runner:
         )
         self.broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1)
         self.pool: Pool | None = None
+        self.started_at: datetime | None = None  # of this process, as its presence says
 
     async def load_connectors(self, ids: list[str]) -> dict[str, Connector]:
         assert self.pool is not None
@@ -53,6 +59,7 @@ class Runner:
         js = self.broker.connection.jetstream()
         claims_kv = await bus.kv(js, s.CLAIMS_BUCKET)
         presence = bus.Presence(js, "runner", self.ctx.runner_id)
+        self.started_at = presence.info.started_at
         await presence.start()
         sub = await js.pull_subscribe_bind(durable=s.RUNNERS_DURABLE, stream=s.JOBS_STREAM)
         log.info("runner %s ready", self.ctx.runner_id)
@@ -87,11 +94,16 @@ class Runner:
             log.error("dropping a job-due message that cannot be read: %s", e)
             await msg.term()
             return
-        decision, revision = await _claim(kv, due.job_id, self.settings.max_attempts, self.ctx)
+        decision, revision = await self._claim(js, kv, due.job_id)
         if isinstance(decision, claims.Drop):
             await msg.ack_sync()
             return
-        sink = JobEventSink(due.job_id, partial(bus.publish, js), await _next_seq(js, due.job_id))
+        if isinstance(decision, claims.Wait):
+            log.info("job %s: its runner is still on it; looking again later", due.job_id)
+            await msg.nak(delay=self.settings.ack_wait_s)
+            return
+        publish = partial(bus.publish, js, patience=PUBLISH_PATIENCE_S)
+        sink = JobEventSink(due.job_id, publish, await _next_seq(js, due.job_id))
         if isinstance(decision, claims.Finish):
             await sink.log("system", f"job {decision.status}: {decision.error}")
             await sink.emit(
@@ -103,9 +115,7 @@ class Runner:
                     error=decision.error,
                 )
             )
-            done = claims.Claim(state="done", attempt=decision.attempt)
-            await kv.put(due.job_id, claims.encode(done))
-            await msg.ack_sync()
+            await _finish(kv, msg, due.job_id, claims.Claim(state="done", attempt=decision.attempt))
             return
         await self._run(kv, msg, due, decision.attempt, revision, sink, stop)
 
@@ -147,8 +157,7 @@ class Runner:
                 return
             finished = job.result()
             done = claims.Claim(state="done", attempt=attempt, runner=self.ctx.runner_id)
-            await kv.put(due.job_id, claims.encode(done))
-            await msg.ack_sync()
+            await _finish(kv, msg, due.job_id, done)
             log.info("job %s %s", due.job_id, finished.status)
         finally:
             stopping.cancel()
@@ -173,30 +182,65 @@ class Runner:
             except Exception as e:
                 log.warning("heartbeat for job %s failed: %s", job_id, e)
 
+    async def _claim(
+        self, js: JetStreamContext, kv: KeyValue, job_id: str
+    ) -> tuple[claims.Decision, int | None]:
+        while True:
+            try:
+                entry = await kv.get(job_id)
+                existing, revision = claims.decode(entry.value or b""), entry.revision
+            except KeyNotFoundError:
+                existing, revision = None, None
+            alive = existing is not None and await _holder_alive(js, existing)
+            decision = claims.decide(existing, self.settings.max_attempts, alive)
+            if not isinstance(decision, claims.Run):
+                return decision, revision
+            mine = claims.encode(
+                claims.Claim(
+                    state="running",
+                    attempt=decision.attempt,
+                    runner=self.ctx.runner_id,
+                    runner_since=self.started_at,
+                )
+            )
+            try:
+                if revision is None:
+                    revision = await kv.create(job_id, mine)
+                else:
+                    revision = await kv.update(job_id, mine, last=revision)
+                return decision, revision
+            except KeyWrongLastSequenceError:
+                continue  # someone changed the claim meanwhile (a cancel): look again
 
-async def _claim(
-    kv: KeyValue, job_id: str, max_attempts: int, ctx: RunnerContext
-) -> tuple[claims.Decision, int | None]:
+
+async def _holder_alive(js: JetStreamContext, claim: claims.Claim) -> bool:
+    """Whether the very runner process that claimed a running job still announces itself
+    (a runner restarted under the same id announces a later start)."""
+    if claim.state != "running" or claim.runner_since is None:
+        return False
+    return any(
+        info.kind == "runner" and info.id == claim.runner and info.started_at == claim.runner_since
+        for info in await bus.live_services(js)
+    )
+
+
+async def _finish(kv: KeyValue, msg: Msg, job_id: str, done: claims.Claim) -> None:
+    """Mark the job done, then acknowledge its message, riding out a NATS restart: a job
+    whose claim is not marked done would run again."""
+    deadline = time.monotonic() + PUBLISH_PATIENCE_S
     while True:
         try:
-            entry = await kv.get(job_id)
-            existing, revision = claims.decode(entry.value or b""), entry.revision
-        except KeyNotFoundError:
-            existing, revision = None, None
-        decision = claims.decide(existing, max_attempts)
-        if not isinstance(decision, claims.Run):
-            return decision, revision
-        mine = claims.encode(
-            claims.Claim(state="running", attempt=decision.attempt, runner=ctx.runner_id)
-        )
-        try:
-            if revision is None:
-                revision = await kv.create(job_id, mine)
-            else:
-                revision = await kv.update(job_id, mine, last=revision)
-            return decision, revision
-        except KeyWrongLastSequenceError:
-            continue  # someone changed the claim meanwhile (a cancel): look again
+            await kv.put(job_id, claims.encode(done))
+            break
+        except Exception as e:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("job %s: marking it done failed (%s); trying again", job_id, e)
+            await asyncio.sleep(1)
+    try:
+        await msg.ack_sync()
+    except Exception as e:  # redelivered later, the done claim drops it
+        log.warning("job %s: ack failed: %s", job_id, e)
 
 
 async def _watch_cancel(kv: KeyValue, job_id: str, cancel: Cancellation) -> None:

@@ -8,24 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.procs import processes
 from tests.support.stack import Stack, many_files
 
 pytestmark = pytest.mark.integration
-
-
-def plakar_processes(cache_dir: str) -> list[int]:
-    """Live processes working for one run: plakar itself and its `cached` daemon both
-    carry the run's cache directory in their arguments."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if cache_dir.encode() in args and state != "Z":
-            found.append(int(proc.name))
-    return found
 
 
 def run_cache_dir(stack: Stack, job_id: str) -> str:
@@ -68,7 +54,7 @@ def test_cancel_running_queued_and_finished_jobs(stack: Stack, tmp_path: Path) -
     assert answer["status"] == "cancelled" and answer["by"] == "ops on call"
 
     cache_dirs = [run_cache_dir(stack, job_id) for job_id in running]
-    assert all(plakar_processes(d) for d in cache_dirs), "plakar should be running"
+    assert all(processes(d) for d in cache_dirs), "plakar should be running"
     asked = time.monotonic()
     first = stack.post(f"/jobs/{running[0]}/cancel", {"by": "ann"}, expect=202)
     assert first["status"] == "cancelling"
@@ -87,9 +73,9 @@ def test_cancel_running_queued_and_finished_jobs(stack: Stack, tmp_path: Path) -
         )
     for cache_dir in cache_dirs:
         deadline = time.monotonic() + 5
-        while plakar_processes(cache_dir) and time.monotonic() < deadline:
+        while processes(cache_dir) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert plakar_processes(cache_dir) == [], "no plakar process may outlive the job"
+        assert processes(cache_dir) == [], "no plakar process may outlive the job"
 
     # The runners are free again and take the queue in order: once a later job has
     # run, the cancelled one's turn has come and gone without it starting.

@@ -84,6 +84,8 @@ def test_claims() -> None:
     assert claims.decide(running, 3) == claims.Run(2)
     last = claims.Claim(state="running", attempt=3, runner="r1")
     assert isinstance(claims.decide(last, 3), claims.Finish)
+    # The holder is alive: the message came back only because NATS was away.
+    assert claims.decide(running, 3, holder_alive=True) == claims.Wait()
     assert claims.decide(claims.Claim(state="done", attempt=1), 3) == claims.Drop()
     assert claims.decide(claims.Claim(state="cancelled", attempt=0), 3) == claims.Drop()
     lost = claims.decide(claims.Claim(state="cancelled", attempt=2, cancel_by="bob"), 3)
