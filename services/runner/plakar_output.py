@@ -21,11 +21,8 @@ _RESULT = re.compile(
     r"(?:without errors|with (?P<errors>\d+) errors?) in (?P<duration>\S+)"
     r"(?: \(in: (?P<bytes_in>[^,]+), out: (?P<bytes_out>[^)]+)\))?$"
 )
-_SYNC_ONE = re.compile(r"^info: Synchronizing snapshot (?P<id>[0-9a-f]{64}) ")
-_SYNC_DONE = re.compile(r"completed: (?P<count>\d+) snapshots? synchronized")
 _SYNC_FAIL = re.compile(r"^error: failed to synchronize snapshot")
 _ERROR = re.compile(r"^error: ")
-_INTERRUPTED = "received interrupt signal"
 # plakar asks on its terminal; without one it asks again forever.
 _PROMPT = re.compile(r"^(?P<what>[\w ]*passphrase): ?$")
 _FULL_ID = re.compile(r"^SnapshotID: (?P<id>[0-9a-f]{64})$")
@@ -70,12 +67,8 @@ class OutputState:
     result_seen: bool = False
     result_errors: int = 0
     bytes_in: int | None = None
-    bytes_out: int | None = None
-    synced_ids: list[str] = field(default_factory=list)
-    synced_count: int | None = None
     sync_failures: int = 0
     error_lines: list[str] = field(default_factory=list)
-    interrupted: bool = False
     prompt: str | None = None
     ok_paths_tail: str | None = None
     # Short ids of the snapshots the lines were about (a check may cover several).
@@ -101,16 +94,9 @@ class OutputState:
             self.result_errors = int(m["errors"] or 0)
             if m["bytes_in"]:
                 self.bytes_in = parse_size(m["bytes_in"])
-                self.bytes_out = parse_size(m["bytes_out"])
-        elif m := _SYNC_ONE.match(line):
-            self.synced_ids.append(m["id"])
-        elif m := _SYNC_DONE.search(line):
-            self.synced_count = int(m["count"])
         elif _SYNC_FAIL.match(line):
             self.sync_failures += 1
             self.error_lines.append(line)
-        elif _INTERRUPTED in line:
-            self.interrupted = True
         elif m := _PROMPT.match(line):
             self.prompt = m["what"]
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
