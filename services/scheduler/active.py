@@ -5,6 +5,11 @@ before it is published, and marked published after: a scheduler that takes over
 publishes again what was recorded and not confirmed, with the same ids, so a
 firing is neither lost nor doubled (NATS drops a repeated message id, the
 history has one row per (schedule, due instant), the runners one claim per job).
+
+Firings due together are fired as one batch: one read of their schedules, one
+of their tasks' active jobs, one journal write, their messages published
+pipelined, one journal write after. Batches follow one another: what falls due
+while one is being fired makes the next.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from services.scheduler import journal
-from services.scheduler.journal import Entry, Recorded, TaskState
+from services.scheduler import batch, journal
+from services.scheduler.journal import Entry, Recorded
 from services.scheduler.timers import Timers
-from shared import bus, recurrence, subjects
+from shared import recurrence, subjects
 from shared.db import Pool
-from shared.dispatch import queue_job
+from shared.dispatch import Message, job_messages, publish_all
 from shared.events import (
     JobSkipped,
     ScheduleChanged,
@@ -40,8 +45,6 @@ from shared.models import Task
 
 log = logging.getLogger("plakar_cp.scheduler")
 
-# Firings carried out at once when many schedules are due together.
-FIRE_CONCURRENCY = 16
 # The timers wait on the clock at most this long, so a clock step is noticed.
 MAX_SLEEP_S = 30.0
 # Schedules are read again this often, in case a change event was missed
@@ -64,9 +67,9 @@ class Active:
         self.session_id = session_started.isoformat()
         self.timers = Timers()
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(FIRE_CONCURRENCY)
         self._schedule_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._task_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # The batch being fired; one at a time, so overlaps are decided in order.
+        self._batch: asyncio.Task[None] | None = None
         # Per task: jobs this scheduler queued, not yet seen by the history.
         self._unconfirmed: defaultdict[str, dict[str, float]] = defaultdict(dict)
         self._running: set[asyncio.Task[None]] = set()
@@ -91,22 +94,28 @@ class Active:
         reconcile_at = time.monotonic() + RECONCILE_S
         while True:
             self._wake.clear()
-            for schedule_id in self.timers.pop_due(utcnow()):
-                self._spawn(self._fire(schedule_id))
+            if not self._firing() and (due := self.timers.pop_due(utcnow())):
+                self._batch = self._spawn(self._fire(due))
+                # The loop waits for the batch, which wakes it when done.
+                self._batch.add_done_callback(lambda _: self._wake.set())
             if time.monotonic() >= reconcile_at:
                 reconcile_at = time.monotonic() + RECONCILE_S
                 self._spawn(self._arm_all())
             delay = min(MAX_SLEEP_S, reconcile_at - time.monotonic())
-            if (at := self.timers.next_at()) is not None:
+            if not self._firing() and (at := self.timers.next_at()) is not None:
                 delay = min(delay, (at - utcnow()).total_seconds())
             if delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _firing(self) -> bool:
+        return self._batch is not None and not self._batch.done()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.create_task(self._guarded(work))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+        return task
 
     @staticmethod
     async def _guarded(work: Coroutine[Any, Any, None]) -> None:
@@ -181,121 +190,114 @@ class Active:
 
     # Firing
 
-    async def _fire(self, schedule_id: str) -> None:
-        async with self._slots, self._schedule_locks[schedule_id]:
-            e = await journal.load(self.pool, schedule_id)
-            if e is None or not e.enabled:
-                self.timers.remove(schedule_id)
-                return
-            if self._stale(e) or e.next_run_at is None:
-                await self._arm(e)
-                return
-            due = e.next_run_at
-            if due > utcnow():  # moved on since the timer was set
-                self._set_timer(schedule_id, due)
-                return
-            async with self._task_locks[e.task_id]:
-                fired = await self._fire_due(e, due)
-        if fired is not None:
-            self._set_timer(schedule_id, fired)
+    async def _fire(self, due_ids: list[str]) -> None:
+        async with contextlib.AsyncExitStack() as held:
+            # Sorted, so that nothing waiting on several of these locks can deadlock.
+            for schedule_id in sorted(due_ids):
+                await held.enter_async_context(self._schedule_locks[schedule_id])
+            entries = await journal.load_many(self.pool, due_ids)
+            now = utcnow()
+            ready: list[Entry] = []
+            for schedule_id in due_ids:
+                e = entries.get(schedule_id)
+                if e is None or not e.enabled:
+                    self.timers.remove(schedule_id)
+                elif self._stale(e) or e.next_run_at is None:
+                    await self._arm(e)
+                elif e.next_run_at > now:  # moved on since the timer was set
+                    self._set_timer(schedule_id, e.next_run_at)
+                else:
+                    ready.append(e)
+            if ready:
+                await self._fire_due(ready)
 
-    async def _fire_due(self, e: Entry, due: datetime) -> datetime | None:
-        """Decide, record and publish one firing; returns the next run, or None when
-        the schedule moved on meanwhile (its timer is then set again)."""
-        pending = self._unconfirmed[e.task_id]
-        state = await journal.task_state(self.pool, e.task_id, list(pending))
-        if state is None:  # the task is being deleted, with its schedules
-            self.timers.remove(e.id)
-            return None
-        reason = self._overlap(state, pending)
-        job_id = recurrence.firing_job_id(e.id, due)
-        firing = recurrence.fired(e.rule, due, utcnow())
-        if not await journal.record_firing(self.pool, e, due, firing, job_id, reason):
-            # Changed meanwhile: start again from what the journal says now.
-            await self._reload(e.id)
-            return None
-        record = Recorded(
-            schedule_id=e.id,
-            task_id=e.task_id,
-            due_at=due,
-            job_id=job_id,
-            skip_reason=reason,
-            next_run_at=firing.next_run_at,
-            catch_up=firing.catch_up,
-        )
+    async def _fire_due(self, entries: list[Entry]) -> None:
+        """Decide, record and publish the firings of schedules due now; the caller
+        holds their locks."""
+        states = await journal.task_states(self.pool, sorted({e.task_id for e in entries}))
+        pending = [job_id for jobs in self._unconfirmed.values() for job_id in jobs]
+        self._forget_unconfirmed(await journal.known_jobs(self.pool, pending))
+        for e in entries:
+            if e.task_id not in states:  # the task is being deleted, with its schedules
+                self.timers.remove(e.id)
+        entries = [e for e in entries if e.task_id in states]
+        if not entries:
+            return
+        active = {task_id: state.active for task_id, state in states.items()}
+        planned = batch.plan(entries, active, self._unconfirmed, utcnow())
+        for p in planned:
+            if p.record.skip_reason is None:
+                self._unconfirmed[p.entry.task_id][p.record.job_id] = time.monotonic()
+        recorded = await journal.record_firings(self.pool, planned)
+        for p in planned:
+            if p.entry.id in recorded:
+                self._set_timer(p.entry.id, p.firing.next_run_at)
+            else:
+                # Changed meanwhile: start again from what the journal says now.
+                self._unconfirmed[p.entry.task_id].pop(p.record.job_id, None)
+                await self._reload(p.entry.id)
+        records = [p.record for p in planned if p.entry.id in recorded]
         try:
-            await self._publish(state.task, record)
-        except Exception as err:  # NATS unreachable: the outbox keeps it
-            log.warning("publishing firing %s failed (%s); retrying", job_id, err)
+            await self._publish({t: s.task for t, s in states.items()}, records)
+        except Exception as err:  # NATS unreachable: the outbox keeps them
+            log.warning("publishing %d firings failed (%s); retrying", len(records), err)
             self._retry_publish()
-        return firing.next_run_at
 
-    def _overlap(self, state: TaskState, pending: dict[str, float]) -> str | None:
-        """Why a new job of the task would overlap one still queued or running."""
+    def _forget_unconfirmed(self, known: set[str]) -> None:
+        """Drop the jobs the history now knows, and those waited for too long."""
         now = time.monotonic()
-        for job_id, since in list(pending.items()):
-            if job_id in state.known or now - since > UNCONFIRMED_S:
-                del pending[job_id]
-        for job_id, status in sorted(state.active.items()):
-            return f"job {job_id} of this task is still {status}"
-        for job_id in pending:
-            return f"job {job_id} of this task is still queued"
-        return None
+        for jobs in self._unconfirmed.values():
+            for job_id, since in list(jobs.items()):
+                if job_id in known or now - since > UNCONFIRMED_S:
+                    del jobs[job_id]
 
-    async def _publish(self, task: Task, r: Recorded) -> None:
-        if r.skip_reason is None:
-            await queue_job(
-                self.js,
-                task,
-                "schedule",
-                schedule_id=r.schedule_id,
-                due_at=r.due_at,
-                job_id=r.job_id,
+    async def _publish(self, tasks: dict[str, Task], records: list[Recorded]) -> None:
+        """Publish recorded firings together, then mark them published."""
+        records = [r for r in records if r.task_id in tasks]
+        if not records:
+            return
+        events: list[Message] = []
+        dues: list[Message] = []
+        for r in records:
+            task = tasks[r.task_id]
+            if r.skip_reason is None:
+                queued, due = job_messages(
+                    task, "schedule", r.job_id, schedule_id=r.schedule_id, due_at=r.due_at
+                )
+                events.append(queued)
+                dues.append(due)
+            else:
+                events.append(_skipped(task, r, r.skip_reason))
+            events.append(_fired(r))
+        # Every queued event is stored before its job-due: a runner's events
+        # about a job never precede it.
+        await publish_all(self.js, events)
+        await publish_all(self.js, dues)
+        await journal.mark_published(self.pool, records)
+        late = [(utcnow() - r.due_at).total_seconds() for r in records]
+        for r, seconds in zip(records, late, strict=True):
+            log.info(
+                "schedule %s fired job %s due %s (%.3fs late)%s",
+                r.schedule_id,
+                r.job_id,
+                r.due_at.isoformat(),
+                seconds,
+                f", skipped: {r.skip_reason}" if r.skip_reason else "",
             )
-            self._unconfirmed[task.id][r.job_id] = time.monotonic()
-        else:
-            skipped = JobSkipped(
-                job_id=r.job_id,
-                seq=1,
-                task_id=task.id,
-                schedule_id=r.schedule_id,
-                trigger="schedule",
-                type=task.type,
-                due_at=r.due_at,
-                connector_ids=task.connector_ids(),
-                store_id=task.store_id,
-                reason=r.skip_reason,
-            )
-            subject = subjects.job_event(r.job_id, "skipped")
-            await bus.publish(self.js, subject, encode(skipped), f"skipped:{r.job_id}")
-        fired = ScheduleFired(
-            schedule_id=r.schedule_id,
-            task_id=task.id,
-            job_id=r.job_id,
-            due_at=r.due_at,
-            catch_up=r.catch_up,
-            next_run_at=r.next_run_at,
-            skipped=r.skip_reason,
-        )
-        subject = subjects.schedule_event(r.schedule_id, "fired")
-        await bus.publish(self.js, subject, encode(fired), f"fired:{r.job_id}")
-        await journal.mark_published(self.pool, r.schedule_id, r.job_id)
-        late = (utcnow() - r.due_at).total_seconds()
         log.info(
-            "schedule %s fired job %s due %s (%.3fs late)%s",
-            r.schedule_id,
-            r.job_id,
-            r.due_at.isoformat(),
-            late,
-            f", skipped: {r.skip_reason}" if r.skip_reason else "",
+            "fired %d schedules (%d skipped as overlaps), %.3f-%.3fs late",
+            len(records),
+            sum(r.skip_reason is not None for r in records),
+            min(late),
+            max(late),
         )
 
     async def _publish_recorded(self) -> None:
         """Publish the firings recorded but not confirmed published."""
-        for r in await journal.unpublished(self.pool):
-            state = await journal.task_state(self.pool, r.task_id, [])
-            if state is not None:
-                await self._publish(state.task, r)
+        records = await journal.unpublished(self.pool)
+        if records:
+            states = await journal.task_states(self.pool, sorted({r.task_id for r in records}))
+            await self._publish({t: s.task for t, s in states.items()}, records)
 
     def _retry_publish(self) -> None:
         if self._retrying:
@@ -315,3 +317,34 @@ class Active:
                 self._retrying = False
 
         self._spawn(retry())
+
+
+def _skipped(task: Task, r: Recorded, reason: str) -> Message:
+    skipped = JobSkipped(
+        job_id=r.job_id,
+        seq=1,
+        task_id=task.id,
+        schedule_id=r.schedule_id,
+        trigger="schedule",
+        type=task.type,
+        due_at=r.due_at,
+        connector_ids=task.connector_ids(),
+        store_id=task.store_id,
+        reason=reason,
+    )
+    return Message(subjects.job_event(r.job_id, "skipped"), encode(skipped), f"skipped:{r.job_id}")
+
+
+def _fired(r: Recorded) -> Message:
+    fired = ScheduleFired(
+        schedule_id=r.schedule_id,
+        task_id=r.task_id,
+        job_id=r.job_id,
+        due_at=r.due_at,
+        catch_up=r.catch_up,
+        next_run_at=r.next_run_at,
+        skipped=r.skip_reason,
+    )
+    return Message(
+        subjects.schedule_event(r.schedule_id, "fired"), encode(fired), f"fired:{r.job_id}"
+    )

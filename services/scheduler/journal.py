@@ -42,6 +42,15 @@ class Recorded:
     catch_up: bool
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A firing decided: the schedule as read, what the firing changes, its record."""
+
+    entry: Entry
+    firing: Firing
+    record: Recorded
+
+
 _ENTRY = """
 SELECT s.id::text, s.task_id::text, s.interval_minutes, s.start_at, s.journalised, s.enabled,
        s.revision, j.revision AS journal_revision, j.session, j.next_run_at, j.last_run_at
@@ -76,6 +85,11 @@ async def load(pool: Pool, schedule_id: str) -> Entry | None:
     return _entry(row) if row else None
 
 
+async def load_many(pool: Pool, schedule_ids: list[str]) -> dict[str, Entry]:
+    rows = await pool.fetch(f"{_ENTRY} WHERE s.id = ANY($1::uuid[])", schedule_ids)
+    return {r["id"]: _entry(r) for r in rows}
+
+
 async def arm(pool: Pool, entry: Entry, session: str, next_run_at: datetime) -> bool:
     """Write the next run computed for the schedule's current revision; False when
     the schedule no longer exists."""
@@ -95,33 +109,40 @@ async def arm(pool: Pool, entry: Entry, session: str, next_run_at: datetime) -> 
     return True
 
 
-async def record_firing(
-    pool: Pool, entry: Entry, due: datetime, firing: Firing, job_id: str, reason: str | None
-) -> bool:
-    """Record a firing and advance the schedule, unless the journal moved on
-    meanwhile (changed, or fired by another scheduler): the journal row is the
-    fence that keeps a firing from being doubled."""
-    result = await pool.execute(
-        """UPDATE schedule_journal
-           SET next_run_at = $4, last_run_at = $5, last_due_at = $3, last_job_id = $6,
-               last_skip_reason = $7, published = false, updated_at = now()
-           WHERE schedule_id = $1 AND revision = $2 AND next_run_at = $3""",
-        entry.id,
-        entry.revision,
-        due,
-        firing.next_run_at,
-        firing.last_run_at,
-        job_id,
-        reason,
+async def record_firings(pool: Pool, firings: list[Planned]) -> set[str]:
+    """Record firings and advance their schedules, in one statement; answers the
+    schedules recorded. A schedule whose journal moved on meanwhile (changed, or
+    fired by another scheduler) is left out: the journal row is the fence that
+    keeps a firing from being doubled."""
+    rows = await pool.fetch(
+        """UPDATE schedule_journal j
+           SET next_run_at = f.next_run_at, last_run_at = f.last_run_at, last_due_at = f.due_at,
+               last_job_id = f.job_id, last_skip_reason = f.reason, published = false,
+               updated_at = now()
+           FROM unnest($1::uuid[], $2::int[], $3::timestamptz[], $4::timestamptz[],
+                       $5::timestamptz[], $6::uuid[], $7::text[])
+                AS f(schedule_id, revision, due_at, next_run_at, last_run_at, job_id, reason)
+           WHERE j.schedule_id = f.schedule_id AND j.revision = f.revision
+             AND j.next_run_at = f.due_at
+           RETURNING j.schedule_id::text""",
+        [p.entry.id for p in firings],
+        [p.entry.revision for p in firings],
+        [p.record.due_at for p in firings],
+        [p.firing.next_run_at for p in firings],
+        [p.firing.last_run_at for p in firings],
+        [p.record.job_id for p in firings],
+        [p.record.skip_reason for p in firings],
     )
-    return str(result).endswith(" 1")
+    return {r["schedule_id"] for r in rows}
 
 
-async def mark_published(pool: Pool, schedule_id: str, job_id: str) -> None:
+async def mark_published(pool: Pool, records: list[Recorded]) -> None:
     await pool.execute(
-        "UPDATE schedule_journal SET published = true WHERE schedule_id = $1 AND last_job_id = $2",
-        schedule_id,
-        job_id,
+        """UPDATE schedule_journal j SET published = true
+           FROM unnest($1::uuid[], $2::uuid[]) AS f(schedule_id, job_id)
+           WHERE j.schedule_id = f.schedule_id AND j.last_job_id = f.job_id""",
+        [r.schedule_id for r in records],
+        [r.job_id for r in records],
     )
 
 
@@ -151,21 +172,26 @@ class TaskState:
     task: Task
     # Jobs of the task still queued or running, as the history knows them.
     active: dict[str, str]
-    # Which of the given job ids the history knows.
-    known: set[str]
 
 
-async def task_state(pool: Pool, task_id: str, job_ids: list[str]) -> TaskState | None:
-    row = await pool.fetchrow(
+async def task_states(pool: Pool, task_ids: list[str]) -> dict[str, TaskState]:
+    """The tasks that still exist, with their active jobs (the `jobs_active` index)."""
+    rows = await pool.fetch(
         f"""SELECT {TASK_COLUMNS},
                    ARRAY(SELECT j.id::text || ' ' || j.status FROM jobs j
-                         WHERE j.task_id = t.id AND j.status IN ('queued', 'running')) AS active,
-                   ARRAY(SELECT j.id::text FROM jobs j WHERE j.id = ANY($2::uuid[])) AS known
-            FROM tasks t WHERE t.id = $1""",
-        task_id,
-        job_ids,
+                         WHERE j.task_id = t.id AND j.status IN ('queued', 'running')) AS active
+            FROM tasks t WHERE t.id = ANY($1::uuid[])""",
+        task_ids,
     )
-    if row is None:
-        return None
-    active = dict(item.split(" ", 1) for item in row["active"])
-    return TaskState(task=task_from_row(row), active=active, known=set(row["known"]))
+    return {
+        r["id"]: TaskState(task=task_from_row(r), active=dict(a.split(" ", 1) for a in r["active"]))
+        for r in rows
+    }
+
+
+async def known_jobs(pool: Pool, job_ids: list[str]) -> set[str]:
+    """Which of the given jobs the history has recorded."""
+    if not job_ids:
+        return set()
+    rows = await pool.fetch("SELECT id::text FROM jobs WHERE id = ANY($1::uuid[])", job_ids)
+    return {r["id"] for r in rows}
