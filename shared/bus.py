@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import nats
@@ -25,6 +25,7 @@ from shared.models import ServiceInfo
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EVENTS_MAX_AGE_S = float(os.environ.get("PLAKAR_CP_EVENTS_MAX_AGE", str(90 * 86400)))
 SERVICE_TTL_S = 15.0
@@ -66,21 +67,31 @@ _NATS_AWAY = (
 )
 
 
+async def patiently(action: Callable[[], Awaitable[T]], patience: float, what: str) -> T:
+    """Run action; while the NATS server is away, run it again every second for up to
+    `patience` seconds (the action must be safe to repeat)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await action()
+        except _NATS_AWAY as e:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("%s failed (%s); trying again", what, e)
+            await asyncio.sleep(1)
+
+
 async def publish(
     js: JetStreamContext, subject: str, payload: bytes, msg_id: str, *, patience: float = 0.0
 ) -> None:
     """Publish to a stream, deduplicated by msg_id, waiting for the server's ack; while
     the server is away, publish again for up to `patience` seconds."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id}, timeout=5)
-            return
-        except _NATS_AWAY as e:
-            if time.monotonic() >= deadline:
-                raise
-            log.warning("publishing to %s failed (%s); trying again", subject, e)
-            await asyncio.sleep(1)
+    headers = {"Nats-Msg-Id": msg_id}
+    await patiently(
+        lambda: js.publish(subject, payload, headers=headers, timeout=5),
+        patience,
+        f"publishing to {subject}",
+    )
 
 
 async def provision(js: JetStreamContext, settings: Settings) -> None:

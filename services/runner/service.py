@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import datetime
 from functools import partial
 
@@ -227,16 +226,11 @@ async def _holder_alive(js: JetStreamContext, claim: claims.Claim) -> bool:
 async def _finish(kv: KeyValue, msg: Msg, job_id: str, done: claims.Claim) -> None:
     """Mark the job done, then acknowledge its message, riding out a NATS restart: a job
     whose claim is not marked done would run again."""
-    deadline = time.monotonic() + PUBLISH_PATIENCE_S
-    while True:
-        try:
-            await kv.put(job_id, claims.encode(done))
-            break
-        except Exception as e:
-            if time.monotonic() >= deadline:
-                raise
-            log.warning("job %s: marking it done failed (%s); trying again", job_id, e)
-            await asyncio.sleep(1)
+    await bus.patiently(
+        lambda: kv.put(job_id, claims.encode(done)),
+        PUBLISH_PATIENCE_S,
+        f"marking job {job_id} done",
+    )
     try:
         await msg.ack_sync()
     except Exception as e:  # redelivered later, the done claim drops it
