@@ -11,6 +11,7 @@ BENCHMARKS = {
     "overhead": "Control-plane overhead against plakar run directly",
     "scheduler": "Scheduler lateness with many schedules due at once",
     "pipeline": "Output pipeline: runner -> NATS -> PostgreSQL and WebSocket clients",
+    "history": "History API latency over a large job table (HTTP, keyset cursors)",
 }
 
 
