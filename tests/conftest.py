@@ -23,9 +23,34 @@ def plakar() -> str:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """One `plakar-cp up` shared by the integration tests of a session."""
+    """One `plakar-cp up` shared by the integration tests of a session (of an xdist
+    worker); each test leaves it quiet (see `_quiet_shared_stack`)."""
     with running_stack(tmp_path_factory.mktemp("stack") / "data") as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _quiet_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the shared stack, passed or failed: its schedules deleted,
+    its jobs ended, so that no test sees another's firings or finds the runners busy."""
+    yield
+    if "stack" in request.fixturenames:
+        shared: Stack = request.getfixturevalue("stack")
+        shared.quiesce()
+
+
+# Tests that wait on the clock run beside the others (pytest-xdist, `--dist loadgroup`):
+# one worker per group, with a shared stack of its own where its tests use one.
+GROUPS = {
+    "test_schedules_restart": "restart",
+    "test_schedules": "minutes",
+    "test_schedules_failover": "minutes",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(GROUPS.get(item.path.stem, "main")))
 
 
 def plakar_run(plakar: str, workdir: Path, *args: str, passphrase: str | None = None) -> str:

@@ -23,17 +23,6 @@ def run_cache_dir(stack: Stack, job_id: str) -> str:
     raise AssertionError("no plakar command in the output")
 
 
-def wait_running(stack: Stack, job_id: str, lines: int = 50) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = stack.get(f"/jobs/{job_id}")
-        assert job["status"] in ("queued", "running"), job
-        if job["status"] == "running" and len(stack.output_lines(job_id)) >= lines:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not get going")
-
-
 def test_cancel_running_queued_and_finished_jobs(stack: Stack, tmp_path: Path) -> None:
     src = stack.connector("cancel-src", "source", str(many_files(tmp_path / "src", 30_000)))
     stores = [stack.store(f"cancel-store-{i}", tmp_path / f"store{i}") for i in range(3)]
@@ -46,7 +35,7 @@ def test_cancel_running_queued_and_finished_jobs(stack: Stack, tmp_path: Path) -
     # Two long backups keep both runners busy; the third waits in the queue.
     running = [backup(stores[0]), backup(stores[1])]
     for job_id in running:
-        wait_running(stack, job_id)
+        stack.wait_running(job_id)
     queued = backup(stores[2])
     assert stack.get(f"/jobs/{queued}")["status"] == "queued"
 

@@ -44,26 +44,20 @@ def highest_seq(messages: list[Message]) -> int:
     return int(max(m["seq"] for m in messages if "seq" in m))
 
 
-async def running_backup(stack: Stack, tmp_path: Path, files: int, name: str) -> str:
+def running_backup(stack: Stack, tmp_path: Path, files: int, name: str) -> str:
     """A backup job that is running and has printed some lines."""
     source = stack.connector(f"{name}-src", "source", str(many_files(tmp_path / "src", files)))
     store = stack.store(f"{name}-store", tmp_path / "store")
     body = {"type": "backup", "source_id": source, "store_id": store, "concurrency": 1}
     job_id: str = stack.post("/tasks", body, expect=201)["job_id"]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = stack.get(f"/jobs/{job_id}")
-        if job["status"] == "running" and len(stack.output_lines(job_id)) >= 100:
-            return job_id
-        assert job["status"] in ("queued", "running"), job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not get going")
+    stack.wait_running(job_id, lines=100)
+    return job_id
 
 
 async def test_mid_job_and_resumed_clients_get_exactly_the_output(
     stack: Stack, tmp_path: Path
 ) -> None:
-    job_id = await running_backup(stack, tmp_path, 12_000, "ws")
+    job_id = running_backup(stack, tmp_path, 12_000, "ws")
     url = stack.ws_url(f"/jobs/{job_id}/stream")
 
     async def resumed() -> tuple[list[Message], list[Message]]:
@@ -110,7 +104,7 @@ async def test_a_stalled_client_loses_its_oldest_lines_not_the_jobs_pace(
     small_outbox: Stack, tmp_path: Path
 ) -> None:
     stack = small_outbox
-    job_id = await running_backup(stack, tmp_path, 25_000, "stall")
+    job_id = running_backup(stack, tmp_path, 25_000, "stall")
     job_ended = asyncio.Event()
 
     async def stalled() -> list[Message]:

@@ -91,12 +91,12 @@ def test_one_off_backup_through_the_ui(stack: Stack, browser: Browser, tmp_path:
     page.screenshot(path=str(SHOTS / "ui-task-form.png"), full_page=True)
     page.get_by_role("button", name="Save and run once").click()
 
-    # Job History shows the new job until it ends.
-    expect(page).to_have_url(re.compile(r"#/scheduling/history\?created="))
-    row = page.locator("tr.job-row").first
+    # Job History shows the new job, named in the URL, until it ends.
+    expect(page).to_have_url(re.compile(r"#/scheduling/history\?created=[0-9a-f-]{36}$"))
+    job_id = page.url.rsplit("=", 1)[1]
+    row = page.locator(f'tr.job-row[data-job-id="{job_id}"]')
     expect(row.locator(".badge")).to_have_text("succeeded", timeout=60_000)
     page.screenshot(path=str(SHOTS / "ui-history.png"), full_page=True)
-    job_id = page.url.rsplit("=", 1)[1]
     job = stack.get(f"/jobs/{job_id}")
     assert job["status"] == "succeeded"
 

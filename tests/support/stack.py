@@ -60,12 +60,30 @@ class Stack:
         return cid
 
     def wait_job(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The job once it has ended (or at the timeout), waiting for the history to
+        record it if it has not yet."""
         deadline = time.monotonic() + timeout
         while True:
-            job: dict[str, Any] = self.get(f"/jobs/{job_id}")
-            if job["status"] in TERMINAL or time.monotonic() > deadline:
+            r = self.client.get(f"/jobs/{job_id}")
+            assert r.status_code in (200, 404), f"GET /jobs/{job_id}: {r.status_code} {r.text}"
+            job: dict[str, Any] = r.json()
+            if time.monotonic() > deadline:
+                assert r.status_code == 200, f"job {job_id} was never recorded"
+                return job
+            if r.status_code == 200 and job["status"] in TERMINAL:
                 return job
             time.sleep(0.1)
+
+    def wait_running(self, job_id: str, lines: int = 50, timeout: float = 60) -> None:
+        """Until the job runs and has printed `lines` lines."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"/jobs/{job_id}")
+            assert job["status"] in ("queued", "running"), job
+            if job["status"] == "running" and len(self.output_lines(job_id)) >= lines:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not get going")
 
     def ws_url(self, path: str, **params: Any) -> str:
         """A WebSocket URL of the api, with the token in the query as browsers send it."""
@@ -86,6 +104,21 @@ class Stack:
     def output_lines(self, job_id: str) -> list[str]:
         text: str = self.get(f"/jobs/{job_id}/output")
         return text.splitlines()
+
+    def quiesce(self, timeout: float = 90) -> None:
+        """Delete every schedule and end every job still queued or running."""
+        for schedule in self.get("/schedules"):
+            self.client.delete(f"/schedules/{schedule['id']}")
+        deadline = time.monotonic() + timeout
+        while active := [
+            job["id"]
+            for status in ("queued", "running")
+            for job in self.get("/jobs", status=status, limit=500)["items"]
+        ]:
+            assert time.monotonic() < deadline, f"jobs still active: {active}"
+            for job_id in active:
+                self.client.post(f"/jobs/{job_id}/cancel")  # 409 once it is being cancelled
+            time.sleep(0.2)
 
     def logs(self) -> str:
         return "".join(
