@@ -6,8 +6,10 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tests.support.plakar import direct
 from tests.support.stack import Stack, running_stack
@@ -39,18 +41,28 @@ def _quiet_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
         shared.quiesce()
 
 
-# Tests that wait on the clock run beside the others (pytest-xdist, `--dist loadgroup`):
-# one worker per group, with a shared stack of its own where its tests use one.
+# Tests that wait on the clock run beside the others (pytest-xdist, `-n 3`): one worker
+# per group, each with a shared stack of its own where its tests use one. Groups are
+# balanced by time: the 3-minute restart alone; the minute-boundary schedule tests with
+# the fault tests on stacks of their own; everything else.
 GROUPS = {
     "test_schedules_restart": "restart",
     "test_schedules": "minutes",
     "test_schedules_failover": "minutes",
+    "test_reliability": "minutes",
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(GROUPS.get(item.path.stem, "main")))
+class ByGroup(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type hints
+    """Sends all the tests of a group to one worker."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+        return GROUPS.get(module, "main")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByGroup:
+    return ByGroup(config, log)
 
 
 def plakar_run(plakar: str, workdir: Path, *args: str, passphrase: str | None = None) -> str:
