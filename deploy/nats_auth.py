@@ -81,6 +81,11 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
                 f"$JS.API.CONSUMER.INFO.{s.JOBS_STREAM}.{s.RUNNERS_DURABLE}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.{s.RUNNERS_DURABLE}",
                 f"$JS.ACK.{s.JOBS_STREAM}.>",
+                # Jobs whose message NATS gave up on (runner/dead_letters.py).
+                f"$JS.API.CONSUMER.MSG.NEXT.{s.DEAD_JOBS_STREAM}.{s.RUNNERS_DURABLE}",
+                f"$JS.ACK.{s.DEAD_JOBS_STREAM}.>",
+                f"$JS.API.STREAM.MSG.GET.{s.JOBS_STREAM}",
+                f"$JS.API.STREAM.MSG.DELETE.{s.JOBS_STREAM}",
                 *_kv(s.CLAIMS_BUCKET),
                 *_SERVICES,
                 "_INBOX.>",  # replies to connector actions

@@ -1,52 +1,78 @@
-"""`plakar-cp up`: the embedded stack and every service as child processes."""
+"""`plakar-cp up`: the embedded stack (NATS, PostgreSQL) and every service as child
+processes, each started again when it dies."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
+import socket
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-from deploy.embedded import NatsServer, Postgres, load_credentials
+from deploy.embedded import Child, NatsServer, Postgres, load_credentials
 from shared.proc import die_with_parent
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
+# A child that dies is started again after FIRST_RESTART_S, then twice as long after
+# each further death, up to MAX_RESTART_S; one that ran HEALTHY_S starts over from
+# FIRST_RESTART_S (see Restarts).
+FIRST_RESTART_S = 0.5
+MAX_RESTART_S = 30.0
+HEALTHY_S = 60.0
+TICK_S = 0.2
 
 
 @dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    next_start: float = 0.0
+class Restarts:
+    """When a child that exited is started again (pure: the caller gives the time)."""
 
-    def start(self) -> None:
-        log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            # Out of the terminal's process group: Ctrl-C reaches the supervisor only,
-            # which stops the services in order; they still die if it is killed.
-            process_group=0,
-            preexec_fn=die_with_parent(signal.SIGTERM),
+    count: int = 0
+    started_at: float = 0.0
+    due_at: float | None = None
+
+    def exited(self, now: float) -> float:
+        """Record the exit seen at `now`; returns the delay before the next start."""
+        if now - self.started_at >= HEALTHY_S:
+            self.count = 0
+        delay: float = min(MAX_RESTART_S, FIRST_RESTART_S * 2.0**self.count)
+        self.due_at = now + delay
+        return delay
+
+    def started(self, now: float, *, restart: bool = True) -> None:
+        self.count += restart
+        self.started_at = now
+        self.due_at = None
+
+
+class Service(Child):
+    """One of the control plane's services (`python -m services.cli <kind>`)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.process = None
+
+    def spawn(self) -> None:
+        self._popen(
+            self.argv, self.log_path, env=self.env, preexec_fn=die_with_parent(signal.SIGTERM)
         )
-        log.close()
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def wait_ready(self, timeout: float) -> None:
+        """Services are ready when the api's health says so (see Stack)."""
+
+
+@dataclass
+class Supervised:
+    child: Child
+    restarts: Restarts = field(default_factory=Restarts)
 
 
 @dataclass
@@ -58,9 +84,10 @@ class Stack:
     schedulers: int = 2
     nats_url: str | None = None
     database_url: str | None = None
-    children: list[Child] = field(default_factory=list)
     nats: NatsServer | None = None
     postgres: Postgres | None = None
+    services: list[Service] = field(default_factory=list)
+    supervised: list[Supervised] = field(default_factory=list)
 
     def up(self) -> int:
         stopping = False
@@ -74,8 +101,8 @@ class Stack:
         try:
             self._start()
             while not stopping:
-                self._supervise()
-                time.sleep(0.2)
+                self._supervise(time.monotonic())
+                time.sleep(TICK_S)
             print("stopping...", flush=True)
             return 0
         except StartupError as e:
@@ -86,7 +113,8 @@ class Stack:
 
     def _start(self) -> None:
         d = self.data_dir
-        (d / "logs").mkdir(parents=True, exist_ok=True)
+        logs = d / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         creds = load_credentials(d / "credentials.json")
         token = os.environ.get("PLAKAR_CP_API_TOKEN") or creds["api_token"]
@@ -94,47 +122,45 @@ class Stack:
             urls = dict.fromkeys((*creds, "admin"), self.nats_url)
             events_url = os.environ.get("PLAKAR_CP_EVENTS_NATS_URL", self.nats_url)
         else:
-            self.nats = NatsServer(d / "nats", creds)
-            self.nats.start()
+            self.nats = NatsServer(d / "nats", creds, logs / "nats.log")
+            self._first_start(self.nats, 20)
             urls = {u: self.nats.url(u) for u in creds if u != "api_token"}
             events_url = urls["events"]
         dsn = self.database_url
         if not dsn:
-            self.postgres = Postgres(d / "pg")
-            self.postgres.start()
+            self.postgres = Postgres(d / "pg", logs / "postgres.log")
+            self._first_start(self.postgres, 60)
             dsn = self.postgres.dsn
         base = {**os.environ, "PLAKAR_CP_DATABASE_URL": dsn, "PLAKAR_CP_API_TOKEN": token}
         cli = [sys.executable, "-m", "services.cli"]
-        migrate = subprocess.run(
-            [*cli, "migrate"],
-            env={**base, "PLAKAR_CP_NATS_URL": urls["admin"]},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if migrate.returncode != 0:
-            raise StartupError(f"migration failed:\n{migrate.stderr[-3000:]}")
+        migrate = Service("migrate", [*cli, "migrate"], {**base}, logs / "migrate.log")
+        migrate.env["PLAKAR_CP_NATS_URL"] = urls["admin"]
+        migrate.spawn()
+        assert migrate.process is not None
+        if migrate.process.wait() != 0:
+            tail = migrate.log_path.read_text(errors="replace")[-3000:]
+            raise StartupError(f"migration failed:\n{tail}")
 
-        def child(name: str, kind: str, **extra: str) -> Child:
+        def service(name: str, kind: str, **extra: str) -> Service:
             env = {**base, "PLAKAR_CP_NATS_URL": urls[kind], "PLAKAR_CP_INSTANCE_ID": name, **extra}
-            return Child(name, [*cli, kind], env, d / "logs" / f"{name}.log")
+            return Service(name, [*cli, kind], env, logs / f"{name}.log")
 
-        self.children = [
-            *(child(f"scheduler-{i}", "scheduler") for i in range(1, self.schedulers + 1)),
-            child("history-1", "history"),
+        self.services = [
+            *(service(f"scheduler-{i}", "scheduler") for i in range(1, self.schedulers + 1)),
+            service("history-1", "history"),
             *(
-                child(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"))
+                service(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"))
                 for i in range(1, self.runners + 1)
             ),
-            child(
+            service(
                 "api-1",
                 "api",
                 PLAKAR_CP_HTTP_PORT=str(self.http_port),
                 PLAKAR_CP_EVENTS_NATS_URL=events_url,
             ),
         ]
-        for c in self.children:
-            c.start()
+        for s in self.services:
+            self._first_start(s, 0)
         self._wait_ready()
         endpoints = {
             "api_url": f"http://127.0.0.1:{self.http_port}/api/v1",
@@ -151,63 +177,75 @@ class Stack:
             f"  UI:        {endpoints['ui_url']}#token={token}\n"
             f"  API:       {endpoints['api_url']}  (Authorization: Bearer <api_token>)\n"
             f"  Endpoints: {path}\n"
-            f"  Logs:      {d / 'logs'}\n"
+            f"  Logs:      {logs}\n"
             f"Press Ctrl-C to stop.",
             flush=True,
         )
 
+    def _first_start(self, child: Child, ready_within: float) -> None:
+        s = Supervised(child)
+        self.supervised.append(s)
+        child.spawn()
+        s.restarts.started(time.monotonic(), restart=False)
+        if ready_within:
+            try:
+                child.wait_ready(ready_within)
+            except RuntimeError as e:
+                raise StartupError(str(e)) from e
+
     def _wait_ready(self) -> None:
+        """Until the api says every part is up, every runner of this stack announces
+        itself, and a runner answers connector actions (health checks that)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         url = f"http://127.0.0.1:{self.http_port}/api/v1/health"
+        host = socket.gethostname()
+        runners = {
+            s.process.pid for s in self.services if s.name.startswith("runner-") if s.process
+        }
         last = "no answer"
         while time.monotonic() < deadline:
-            for c in self.children:
-                if not c.alive():
-                    tail = c.log_path.read_text(errors="replace")[-3000:]
-                    raise StartupError(f"{c.name} exited during start-up:\n{tail}")
+            for s in self.services:
+                if s.returncode() is not None:
+                    tail = s.log_path.read_text(errors="replace")[-3000:]
+                    raise StartupError(f"{s.name} exited during start-up:\n{tail}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as r:
+                with urllib.request.urlopen(url, timeout=5) as r:
                     h = json.loads(r.read())
-                if len(h["runners"]) >= self.runners and h["history"] and h["active_scheduler"]:
+                announced = {x["pid"] for x in h["runners"] if x["host"] == host}
+                if h["status"] == "ok" and runners <= announced:
                     return
                 last = json.dumps(h)
+            except urllib.error.HTTPError as e:  # 503 while degraded, with the same body
+                last = e.read().decode(errors="replace")
             except OSError as e:
                 last = str(e)
-            time.sleep(0.2)
+            time.sleep(TICK_S)
         raise StartupError(f"services not ready after {READY_TIMEOUT_S:.0f}s: {last}")
 
-    def _supervise(self) -> None:
-        """Restart a service that died, waiting longer after each restart."""
-        now = time.monotonic()
-        for c in self.children:
-            if c.alive():
+    def _supervise(self, now: float) -> None:
+        """Start again whatever died, NATS and PostgreSQL included."""
+        for s in self.supervised:
+            code = s.child.returncode()
+            if code is None:
                 continue
-            if c.next_start == 0.0:
-                delay = min(30.0, 2.0**c.restarts)
-                c.next_start = now + delay
-                print(
-                    f"{c.name} exited ({c.process.returncode if c.process else '?'}); "
-                    f"restarting in {delay:.0f}s",
-                    flush=True,
-                )
-            elif now >= c.next_start:
-                c.restarts += 1
-                c.next_start = 0.0
-                c.start()
+            if s.restarts.due_at is None:
+                delay = s.restarts.exited(now)
+                print(f"{s.child.name} exited ({code}); restarting in {delay:.1f}s", flush=True)
+            elif now >= s.restarts.due_at:
+                s.restarts.started(now)
+                try:
+                    s.child.spawn()
+                except Exception as e:  # it will be tried again after a longer delay
+                    print(f"{s.child.name} could not start: {e}", flush=True)
 
     def _stop(self) -> None:
-        for c in self.children:
-            if c.alive() and c.process:
-                c.process.send_signal(signal.SIGTERM)
+        """Services first, then PostgreSQL, then NATS, which the services need to stop."""
+        for s in self.services:
+            if s.returncode() is None and s.process:
+                s.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for c in self.children:
-            if c.process is None:
-                continue
-            try:
-                c.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                c.process.kill()
-                c.process.wait()
+        for s in self.services:
+            s.stop(signal.SIGTERM, max(0.1, deadline - time.monotonic()))
         if self.postgres:
             self.postgres.stop()
         if self.nats:

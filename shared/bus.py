@@ -6,17 +6,22 @@ import asyncio
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
 import nats
 import nats.errors
+import stamina
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js import api as js_api
-from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
+from nats.js.errors import (
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from shared import subjects as s
@@ -56,29 +61,33 @@ async def close(nc: Client) -> None:
     await nc.close()
 
 
-# What publishing meets while the NATS server restarts. Publishing again with the same
-# Nats-Msg-Id is safe within the streams' duplicate window (120 s).
-_NATS_AWAY = (
+# What a request to JetStream meets while the NATS server restarts (or recovers its
+# streams after a crash). Publishing again with the same Nats-Msg-Id is safe within the
+# streams' duplicate window (120 s).
+NATS_AWAY = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
     nats.errors.OutboundBufferLimitError,
     nats.errors.ConnectionReconnectingError,
+    nats.errors.ConnectionClosedError,
     NoStreamResponseError,
+    ServiceUnavailableError,
 )
 
 
 async def patiently(action: Callable[[], Awaitable[T]], patience: float, what: str) -> T:
-    """Run action; while the NATS server is away, run it again every second for up to
-    `patience` seconds (the action must be safe to repeat)."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
+    """Run action; while the NATS server is away, run it again (at most every second)
+    for up to `patience` seconds (the action must be safe to repeat)."""
+    if patience <= 0:
+        return await action()
+    async for attempt in stamina.retry_context(
+        on=NATS_AWAY, attempts=None, timeout=patience, wait_initial=0.2, wait_max=1.0
+    ):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("%s: trying again (attempt %d)", what, attempt.num)
             return await action()
-        except _NATS_AWAY as e:
-            if time.monotonic() >= deadline:
-                raise
-            log.warning("%s failed (%s); trying again", what, e)
-            await asyncio.sleep(1)
+    raise AssertionError("unreachable: retry_context raises when it gives up")
 
 
 async def publish(
@@ -113,6 +122,15 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
             max_age=EVENTS_MAX_AGE_S,
             allow_direct=True,
         ),
+        # The advisories NATS publishes when a job message was delivered as often as the
+        # runners' consumer allows, kept until a runner has ended the job.
+        js_api.StreamConfig(
+            name=s.DEAD_JOBS_STREAM,
+            subjects=[s.MAX_DELIVERIES_ADVISORY],
+            retention=js_api.RetentionPolicy.WORK_QUEUE,
+            storage=js_api.StorageType.FILE,
+            max_age=30 * 86400.0,
+        ),
     ]
     for config in streams:
         try:
@@ -127,8 +145,20 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
                 durable_name=s.RUNNERS_DURABLE,
                 ack_policy=js_api.AckPolicy.EXPLICIT,
                 ack_wait=settings.ack_wait_s,
+                # Past this, NATS gives up on the message and says so on the advisory
+                # that DEAD_JOBS keeps; a runner then ends the job (runner/dead_letters.py).
+                max_deliver=settings.max_deliveries,
                 max_ack_pending=1000,
                 filter_subject=s.JOB_DUE,
+            ),
+        ),
+        (
+            s.DEAD_JOBS_STREAM,
+            js_api.ConsumerConfig(
+                durable_name=s.RUNNERS_DURABLE,
+                ack_policy=js_api.AckPolicy.EXPLICIT,
+                ack_wait=30,
+                filter_subject=s.MAX_DELIVERIES_ADVISORY,
             ),
         ),
         (
@@ -159,7 +189,8 @@ async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
 
 
 class Presence:
-    """Announces a live service in the services bucket until stopped."""
+    """Announces a live service in the services bucket until stopped; a runner also
+    announces the jobs it is running (see `set_jobs`)."""
 
     def __init__(self, js: JetStreamContext, kind: str, instance_id: str) -> None:
         self._js = js
@@ -171,12 +202,22 @@ class Presence:
             started_at=utcnow(),
         )
         self._task: asyncio.Task[None] | None = None
+        self._bucket: KeyValue | None = None
         self._key = f"{kind}.{instance_id}"
 
     async def start(self) -> None:
-        bucket = await kv(self._js, s.SERVICES_BUCKET)
-        await bucket.put(self._key, msgspec.json.encode(self.info))
-        self._task = asyncio.create_task(self._refresh(bucket))
+        self._bucket = await kv(self._js, s.SERVICES_BUCKET)
+        await self._bucket.put(self._key, msgspec.json.encode(self.info))
+        self._task = asyncio.create_task(self._refresh(self._bucket))
+
+    async def set_jobs(self, jobs: list[str]) -> None:
+        """Announce at once which jobs this process runs (the refresh repeats it)."""
+        self.info = msgspec.structs.replace(self.info, jobs=sorted(jobs))
+        assert self._bucket is not None, "start first"
+        try:
+            await self._bucket.put(self._key, msgspec.json.encode(self.info))
+        except Exception as e:  # the next refresh says it
+            log.warning("presence update failed: %s", e)
 
     async def _refresh(self, bucket: KeyValue) -> None:
         while True:
@@ -208,8 +249,12 @@ async def live_services(js: JetStreamContext) -> list[ServiceInfo]:
             entry = await bucket.get(key)
         except NotFoundError:
             continue
-        if entry.value:
+        if not entry.value:
+            continue
+        try:
             found.append(msgspec.json.decode(entry.value, type=ServiceInfo))
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:  # not a service's
+            log.warning("ignoring an unreadable entry %s in %s: %s", key, s.SERVICES_BUCKET, e)
     return found
 
 

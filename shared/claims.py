@@ -32,7 +32,15 @@ def encode(claim: Claim) -> bytes:
 
 
 def decode(data: bytes) -> Claim:
-    return msgspec.json.decode(data, type=Claim)
+    """Raises Unreadable when the stored value is not a claim."""
+    try:
+        return msgspec.json.decode(data, type=Claim)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise Unreadable(f"the job's claim cannot be read ({e})") from e
+
+
+class Unreadable(Exception):
+    """A claim that is not one (written by something else than this control plane)."""
 
 
 @dataclass(frozen=True)
@@ -85,3 +93,20 @@ def decide(existing: Claim | None, max_attempts: int, holder_alive: bool = False
             f"runner lost during attempt {existing.attempt}; no attempts left ({max_attempts})",
         )
     return Run(attempt=existing.attempt + 1)
+
+
+def exhausted(existing: Claim | None, holder_alive: bool, deliveries: int) -> Decision:
+    """What becomes of a job whose message NATS gave up on after `deliveries` deliveries
+    (pure): it ends unless it is done or a live runner is still on it."""
+    given_up = f"its message was delivered {deliveries} times, the most allowed"
+    if existing is None:
+        return Finish(0, "failed", f"no runner could take the job: {given_up}")
+    if existing.state == "done" or (existing.state == "cancelled" and existing.attempt == 0):
+        return Drop()
+    if existing.state == "cancelled":
+        return Finish(existing.attempt, "cancelled", f"cancelled by {existing.cancel_by}")
+    if holder_alive:
+        return Wait()
+    return Finish(
+        existing.attempt, "failed", f"runner lost during attempt {existing.attempt}; {given_up}"
+    )

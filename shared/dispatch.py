@@ -61,11 +61,13 @@ async def queue_job(
     schedule_id: str | None = None,
     due_at: datetime | None = None,
     job_id: str | None = None,
+    patience: float = 0.0,
 ) -> str:
-    """Publish a job; with the same job_id, publishing again changes nothing."""
+    """Publish a job; with the same job_id, publishing again changes nothing. While
+    NATS is away, each message is published again for up to `patience` seconds."""
     job_id = job_id or new_id()
     for m in job_messages(task, trigger, job_id, schedule_id=schedule_id, due_at=due_at):
-        await bus.publish(js, m.subject, m.payload, m.msg_id)
+        await bus.publish(js, m.subject, m.payload, m.msg_id, patience=patience)
     return job_id
 
 

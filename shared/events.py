@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -24,10 +24,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# A job id is a UUID (lower case): it is part of NATS subjects and the key of the
+# history's rows, so an event with anything else in it is not one.
+JobId = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+
+
 class JobDue(msgspec.Struct, kw_only=True):
     """Sent on the work queue: run this job. The task is copied as it was when queued."""
 
-    job_id: str
+    job_id: JobId
     trigger: Trigger
     schedule_id: str | None = None
     due_at: datetime
@@ -37,7 +44,7 @@ class JobDue(msgspec.Struct, kw_only=True):
 class JobEvent(msgspec.Struct, kw_only=True, tag_field="kind"):
     event_id: str = msgspec.field(default_factory=new_id)
     ts: datetime = msgspec.field(default_factory=utcnow)
-    job_id: str
+    job_id: JobId
     seq: int
 
 
@@ -91,6 +98,10 @@ class JobFinished(JobEvent, kw_only=True, tag="finished"):
 
 
 AnyJobEvent = JobQueued | JobSkipped | JobStarted | JobProgress | JobLog | JobFinished
+# The last part of a job event's subject: plakar.events.job.<job_id>.<kind>.
+JOB_EVENT_KINDS: tuple[str, ...] = tuple(
+    str(t.__struct_config__.tag) for t in get_args(AnyJobEvent)
+)
 
 _job_event_decoder: msgspec.json.Decoder[AnyJobEvent] = msgspec.json.Decoder(AnyJobEvent)
 _job_due_decoder: msgspec.json.Decoder[JobDue] = msgspec.json.Decoder(JobDue)
@@ -103,6 +114,18 @@ def decode_job_event(data: bytes) -> AnyJobEvent:
 
 def decode_job_due(data: bytes) -> JobDue:
     return _job_due_decoder.decode(data)
+
+
+class _JobRef(msgspec.Struct):
+    job_id: JobId
+
+
+def job_id_of(data: bytes) -> str | None:
+    """The job id of a message that is otherwise unreadable, if it names one."""
+    try:
+        return msgspec.json.decode(data, type=_JobRef).job_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
 
 
 # Messages of the api's WebSocket `/jobs/{id}/stream`, tagged by "type". A client that

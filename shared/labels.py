@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 
 _BAD = re.compile(r"[\s,]")
+# Labels per task: plakar takes them as one comma-separated argument, so their number
+# must keep it far below what the kernel allows an argument (128 KiB).
+MAX_LABELS = 32
 
 
 def label_problem(label: str) -> str | None:

@@ -119,12 +119,14 @@ class ErrorBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     field: str | None = None
 
 
-class ServiceInfo(msgspec.Struct, kw_only=True):
+class ServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     kind: str
     id: str
     host: str
     pid: int
     started_at: datetime
+    # Runners: the jobs this very process is running now.
+    jobs: list[str] = []
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -132,6 +134,8 @@ class Health(msgspec.Struct, kw_only=True):
     nats: bool
     postgres: bool
     runners: list[ServiceInfo]
+    # A runner answered a ping on the connector actions' subject just now.
+    runners_answer: bool
     history: list[ServiceInfo]
     schedulers: list[ServiceInfo]
     active_scheduler: str | None

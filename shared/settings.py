@@ -43,4 +43,7 @@ class Settings:
     # stops renewing it for this long.
     ack_wait_s: float = field(default_factory=lambda: float(_env("ACK_WAIT", "30")))
     max_attempts: int = field(default_factory=lambda: int(_env("MAX_ATTEMPTS", "3")))
+    # How often NATS hands one job message to runners before giving up on it: more than
+    # the attempts, as a message also comes back when its runner could not take it.
+    max_deliveries: int = field(default_factory=lambda: int(_env("MAX_DELIVERIES", "6")))
     cancel_grace_s: float = field(default_factory=lambda: float(_env("CANCEL_GRACE", "5")))

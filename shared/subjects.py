@@ -8,6 +8,12 @@ EVENTS_ALL = "plakar.events.>"
 JOB_EVENTS_ALL = "plakar.events.job.>"
 
 RUNNERS_DURABLE = "runners"
+# Where NATS says it gave up on a job message (delivered as often as the runners'
+# consumer allows); the runners share a durable of this name on it too.
+DEAD_JOBS_STREAM = "PLAKAR_DEAD_JOBS"
+MAX_DELIVERIES_ADVISORY = (
+    f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.{RUNNERS_DURABLE}"
+)
 HISTORY_DURABLE = "history"
 
 RPC_CONNECTOR = "plakar.rpc.connector"

@@ -18,7 +18,7 @@ from services.api.auth import PUBLIC, TokenAuth
 from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.routes.connectors import ConnectorController
-from services.api.routes.health import health
+from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
 from services.api.routes.schedules import ScheduleController
 from services.api.routes.streams import events, job_stream
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=[
             health,
+            live,
             index,
             ConnectorController,
             TaskController,

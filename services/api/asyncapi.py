@@ -11,9 +11,15 @@ import msgspec
 from litestar import MediaType, Request, get
 
 from deploy.nats_auth import EVENTS_INBOX_PREFIX
-from services.api.routes.streams import JOB_KINDS, SCHEDULE_KINDS
+from services.api.routes.streams import SCHEDULE_KINDS
 from shared import subjects as s
-from shared.events import AnyJobEvent, AnyScheduleEvent, EventsDropped, StreamMessage
+from shared.events import (
+    JOB_EVENT_KINDS,
+    AnyJobEvent,
+    AnyScheduleEvent,
+    EventsDropped,
+    StreamMessage,
+)
 from shared.settings import Settings
 
 REF = "#/components/schemas/{name}"
@@ -81,7 +87,7 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
                 "servers": [{"$ref": "#/servers/nats"}],
                 "parameters": {
                     "job_id": {"description": "the job's id (UUID)"},
-                    "kind": kind(JOB_KINDS),
+                    "kind": kind(JOB_EVENT_KINDS),
                 },
                 "messages": _messages(job_events),
             },

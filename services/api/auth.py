@@ -14,8 +14,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 COOKIE = "plakar_cp_token"
-# Paths that carry no data: the health check and the UI's static shell.
-PUBLIC = [r"^/api/v1/health$", r"^/$", r"^/ui/"]
+# Paths that carry no data: the health checks and the UI's static shell.
+PUBLIC = [r"^/api/v1/health(/live)?$", r"^/$", r"^/ui/"]
 
 
 def presented_token(conn: ASGIConnection[Any, Any, Any, Any]) -> str | None:

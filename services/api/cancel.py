@@ -68,7 +68,11 @@ async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
     while True:
         try:
             entry = await kv.get(job.id)
-            claim, revision = claims.decode(entry.value or b""), entry.revision
+            revision = entry.revision
+            try:
+                claim: claims.Claim | None = claims.decode(entry.value or b"")
+            except claims.Unreadable:
+                claim = None  # not a claim: overwritten by the cancel
         except KeyNotFoundError:
             claim, revision = None, None
         decision = plan(job.status, claim)
@@ -99,8 +103,6 @@ async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
         job_id=job.id, seq=3, status="cancelled", attempt=0, error=f"cancelled by {by}"
     )
     # Ids derived from the job: a retried request publishes nothing twice.
-    await bus.publish(deps.js, s.job_event(job.id, "log"), encode(log), f"cancel-log:{job.id}")
-    await bus.publish(
-        deps.js, s.job_event(job.id, "finished"), encode(finished), f"cancel:{job.id}"
-    )
+    await deps.publish(s.job_event(job.id, "log"), encode(log), f"cancel-log:{job.id}")
+    await deps.publish(s.job_event(job.id, "finished"), encode(finished), f"cancel:{job.id}")
     return CancelAnswer(job_id=job.id, status="cancelled", by=by, at=at)

@@ -9,8 +9,13 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from services.api.errors import not_found
+from shared import bus
 from shared.db import Pool
 from shared.settings import Settings
+
+# What the api publishes waits out a NATS restart this long (the embedded stack starts
+# NATS again within seconds) before answering 503.
+PUBLISH_PATIENCE_S = 15.0
 
 
 @dataclass
@@ -19,6 +24,9 @@ class Deps:
     pool: Pool
     nc: Client
     js: JetStreamContext
+
+    async def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
+        await bus.publish(self.js, subject, payload, msg_id, patience=PUBLISH_PATIENCE_S)
 
 
 def parse_id(value: str, what: str) -> str:

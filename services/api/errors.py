@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from shared.bus import NATS_AWAY
 from shared.db import UNAVAILABLE
 from shared.models import ErrorBody
 
@@ -79,6 +80,9 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[byt
         # A passing outage, not a bug: 503 tells clients to try again.
         log.warning("database unavailable: %s", exc)
         return _body("database unavailable; try again shortly", None, 503)
+    if isinstance(exc, NATS_AWAY):
+        log.warning("NATS unavailable: %s", exc)
+        return _body("message bus unavailable; try again shortly", None, 503)
     log.exception("unexpected error", exc_info=exc)
     return _body("internal error; see the api log", None, 500)
 

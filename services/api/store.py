@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
-from shared.db import Pool
+from shared.db import UNAVAILABLE, Pool
 from shared.models import Connector, ConnectorCreate, Job, Progress, Task, TaskCreate
 
 
@@ -188,11 +188,15 @@ async def wait_for_job(
     until: Callable[[Job], bool] = lambda _: True,
 ) -> Job | None:
     """A job once the history service has recorded it (in the state `until` wants);
-    after the timeout, the job as it is recorded, if at all."""
+    after the timeout, the job as it is recorded, if at all (None while PostgreSQL is
+    away: the job is queued all the same)."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     delay = 0.005
     while True:
-        job = await get_job(pool, job_id)
+        try:
+            job = await get_job(pool, job_id)
+        except UNAVAILABLE:
+            job = None
         if (job and until(job)) or asyncio.get_running_loop().time() > deadline:
             return job
         await asyncio.sleep(delay)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from services.api.errors import bad
 from shared.durations import DurationError, format_duration, parse_duration
-from shared.labels import label_problem
+from shared.labels import MAX_LABELS, label_problem
 from shared.models import Connector, ConnectorCreate, TaskCreate
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
@@ -92,6 +92,8 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
             raise bad(field, f"connector {found.name!r} is a {found.role}, not a {slots[field]}")
     if body.type == "sync" and body.store_id == body.target_store_id:
         raise bad("target_store_id", "a sync needs two different stores")
+    if len(body.labels) > MAX_LABELS:
+        raise bad("labels", f"a task takes at most {MAX_LABELS} labels")
     labels: list[str] = []
     for label in body.labels:
         if problem := label_problem(label):

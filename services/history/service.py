@@ -57,12 +57,11 @@ class History:
                 continue  # schedule events are for other readers
             try:
                 events.append(decode_job_event(msg.data))
-            except msgspec.DecodeError as e:
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 log.error("skipping unreadable event %s: %s", msg.subject, e)
         while True:
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    await store.apply(conn, plan(events))
+                await _write(pool, events)
                 break
             except UNAVAILABLE as e:
                 log.warning("PostgreSQL unavailable (%s); retrying %d events", e, len(events))
@@ -73,13 +72,26 @@ class History:
                 # PostgreSQL is back.
                 await asyncio.sleep(1)
                 await _keep(msgs)
-            except Exception:
-                # Nothing is acked: the batch comes back after the ack wait.
-                log.exception("projecting %d events failed", len(events))
-                await asyncio.sleep(1)
-                return
         for msg in msgs:
             await msg.ack()
+
+
+async def _write(pool: Pool, events: list[AnyJobEvent]) -> None:
+    """Write the events in one transaction; when that fails for another reason than
+    PostgreSQL being away, write them one by one and skip (with an error in the log)
+    those that cannot be written, so one bad event never stops the history."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await store.apply(conn, plan(events))
+    except UNAVAILABLE:
+        raise
+    except Exception:
+        if len(events) > 1:
+            log.warning("writing %d events failed; writing them one by one", len(events))
+            for ev in events:
+                await _write(pool, [ev])
+        elif events:
+            log.exception("skipping event %s of job %s", type(ev := events[0]).__name__, ev.job_id)
 
 
 async def _keep(msgs: list[Msg]) -> None:

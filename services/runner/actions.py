@@ -168,6 +168,11 @@ def register_actions(broker: NatsBroker, ctx: RunnerContext, load: LoadConnector
     for name, action in ACTIONS.items():
         _register(broker, ctx, load, name, action)
 
+    @broker.subscriber(s.connector_rpc("ping"), queue=s.RUNNERS_QUEUE)
+    async def ping() -> bytes:
+        """Answers that a runner serves connector actions (the api's health asks)."""
+        return ctx.runner_id.encode()
+
 
 def _register(
     broker: NatsBroker,
@@ -182,11 +187,10 @@ def _register(
             req = msgspec.json.decode(msg.body, type=ConnectorAction)
         except msgspec.DecodeError as e:
             return msgspec.json.encode(ActionError(error=f"bad request: {e}", status=400))
-        found = await load([req.connector_id])
-        connector = found.get(req.connector_id)
-        if connector is None:
-            return msgspec.json.encode(ActionError(error="connector not found", status=404))
         try:
+            connector = (await load([req.connector_id])).get(req.connector_id)
+            if connector is None:
+                return msgspec.json.encode(ActionError(error="connector not found", status=404))
             return msgspec.json.encode(await action(ctx, connector, req))
         except Exception as e:
             log.exception("connector action %s failed", name)

@@ -13,6 +13,9 @@ from shared.models import Progress
 Publish = Callable[[str, bytes, str], Awaitable[None]]
 
 FLUSH_LINES = 500
+# A log event stays far below NATS's max payload (1 MiB by default) whatever its lines
+# hold: lines are at most 8 KiB (lines.py), which JSON may escape up to six times over.
+FLUSH_BYTES = 256 * 1024
 FLUSH_INTERVAL_S = 0.1
 PROGRESS_INTERVAL_S = 1.0
 # Beyond this many lines a job's output is cut (the count of dropped lines is logged).
@@ -25,6 +28,7 @@ class JobEventSink:
         self._publish = publish
         self._seq = first_seq - 1
         self._lines: list[LogLine] = []
+        self._bytes = 0
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._last_progress = 0.0
@@ -60,13 +64,15 @@ class JobEventSink:
             return
         self._stored_lines += 1
         self._append(stream, line)
-        if len(self._lines) >= FLUSH_LINES:
+        if len(self._lines) >= FLUSH_LINES or self._bytes >= FLUSH_BYTES:
             await self.flush()
         elif self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
 
     def _append(self, stream: Stream, line: str) -> None:
-        self._lines.append(LogLine(seq=self.next_seq(), ts=utcnow(), stream=stream, line=line))
+        entry = LogLine(seq=self.next_seq(), ts=utcnow(), stream=stream, line=line)
+        self._lines.append(entry)
+        self._bytes += len(encode(entry))
 
     async def _flush_soon(self) -> None:
         await asyncio.sleep(FLUSH_INTERVAL_S)
@@ -76,7 +82,7 @@ class JobEventSink:
         async with self._lock:
             if not self._lines:
                 return
-            lines, self._lines = self._lines, []
+            lines, self._lines, self._bytes = self._lines, [], 0
             await self._send(JobLog(job_id=self.job_id, seq=lines[-1].seq, lines=lines))
 
     async def progress(self, progress: Progress, force: bool = False) -> None:

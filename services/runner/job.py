@@ -7,6 +7,7 @@ this module decides what plakar runs and what the job's outcome is.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from shared.durations import DurationError, parse_duration
 from shared.events import JobDue, JobFinished, JobStarted, utcnow
 from shared.models import Connector
 from shared.secrets import redact, secret_values
+
+log = logging.getLogger("plakar_cp.runner")
 
 
 @dataclass
@@ -102,8 +105,12 @@ async def run_job(
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
         with workspace(ctx.work_dir, connectors) as ws:
             outcome = await execution.perform(ws, connectors)
-    except (JobFailure, SelectionError, DurationError) as e:
+    except (JobFailure, SelectionError, DurationError, process.StartFailed) as e:
         outcome = Outcome("failed", str(e))
+    except Exception as e:
+        # A fault of this runner's (a full disk, a bug): the job fails, the runner goes on.
+        log.exception("job %s failed in the runner", due.job_id)
+        outcome = Outcome("failed", redact(f"the runner failed: {e!r}", execution.secrets))
     await sink.log(
         "system",
         f"job {outcome.status}" + (f": {outcome.error}" if outcome.error else ""),

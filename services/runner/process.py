@@ -7,9 +7,14 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
+from services.runner.lines import LineSplitter
 from shared.proc import die_with_parent
 
-MAX_LINE = 8192
+READ_CHUNK = 1 << 16
+
+
+class StartFailed(Exception):
+    """plakar could not be started: not found, not executable, arguments too long."""
 
 
 def plakar_env() -> dict[str, str]:
@@ -28,31 +33,31 @@ async def run(
 ) -> int:
     """Run plakar, calling on_line for each line of stdout and stderr (merged, so
     in the order plakar wrote them). When `cancel` is set, plakar gets SIGINT, then
-    SIGKILL after grace_s. Returns the exit code (negative: killed by that signal)."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=plakar_env(),
-        start_new_session=True,
-        # If the runner dies, even by SIGKILL, the kernel kills plakar too.
-        preexec_fn=die_with_parent(signal.SIGKILL),
-        limit=1 << 20,
-    )
+    SIGKILL after grace_s. Returns the exit code (negative: killed by that signal).
+    Lines are cut at MAX_LINE_BYTES (see lines.py)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=plakar_env(),
+            start_new_session=True,
+            # If the runner dies, even by SIGKILL, the kernel kills plakar too.
+            preexec_fn=die_with_parent(signal.SIGKILL),
+        )
+    except OSError as e:  # E2BIG, ENOENT, EACCES...
+        raise StartFailed(f"could not start plakar: {e.strerror or e}") from e
     assert proc.stdout is not None
 
     async def pump() -> None:
         assert proc.stdout is not None
-        while True:
-            try:
-                raw = await proc.stdout.readline()
-            except ValueError:  # a line longer than the limit: take what there is
-                raw = await proc.stdout.read(1 << 20)
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            await on_line(line[:MAX_LINE])
+        splitter = LineSplitter()
+        while chunk := await proc.stdout.read(READ_CHUNK):
+            for line in splitter.feed(chunk):
+                await on_line(line)
+        for line in splitter.finish():
+            await on_line(line)
 
     pumping = asyncio.create_task(pump())
     watching = asyncio.create_task(_cancel_on(cancel, proc, grace_s)) if cancel else None

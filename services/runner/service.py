@@ -1,5 +1,9 @@
 """Runner transport: the job work queue, job claims, heartbeats, cancel requests and
-the connector actions answered over NATS request/reply."""
+the connector actions answered over NATS request/reply.
+
+Whatever goes wrong with one job ends that job (failed, with the reason in its output)
+and leaves the runner serving the next one.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,32 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
-from functools import partial
 
+import stamina
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from services.runner import job_claims
 from services.runner.actions import register_actions
-from services.runner.events_out import JobEventSink
+from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
 from shared import bus, claims
 from shared import subjects as s
 from shared.config_db import get_connectors
-from shared.db import Pool, create_pool
-from shared.events import JobDue, JobFinished, decode_job_due, decode_job_event
+from shared.db import UNAVAILABLE, Pool, create_pool
+from shared.events import JobDue, decode_job_due, job_id_of
 from shared.models import Connector
 from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.runner")
 
-JOB_KINDS = ("queued", "started", "progress", "log", "finished")
-# A job's events wait out a NATS restart this long (plakar waits meanwhile, its output
-# unread) instead of failing the runner; under the streams' 120 s duplicate window.
-PUBLISH_PATIENCE_S = 90.0
+# How long a job waits for PostgreSQL (to read its connectors) while it restarts.
+DATABASE_PATIENCE_S = 60.0
+# A message that could not be handled for a passing reason (NATS away) comes back after.
+RETRY_DELAY_S = 5.0
 
 
 class Runner:
@@ -43,13 +48,24 @@ class Runner:
             work_dir=settings.work_dir,
             cancel_grace_s=settings.cancel_grace_s,
         )
-        self.broker = NatsBroker(settings.nats_url, max_reconnect_attempts=-1)
+        # Each message it handles is logged at debug level: the health check pings often.
+        self.broker = NatsBroker(
+            settings.nats_url, max_reconnect_attempts=-1, log_level=logging.DEBUG
+        )
         self.pool: Pool | None = None
+        self.presence: bus.Presence | None = None
         self.started_at: datetime | None = None  # of this process, as its presence says
+        self.running: set[str] = set()
 
     async def load_connectors(self, ids: list[str]) -> dict[str, Connector]:
         assert self.pool is not None
-        return await get_connectors(self.pool, ids)
+        pool = self.pool
+
+        @stamina.retry(on=UNAVAILABLE, attempts=None, timeout=DATABASE_PATIENCE_S, wait_max=2.0)
+        async def load() -> dict[str, Connector]:
+            return await get_connectors(pool, ids)
+
+        return await load()
 
     async def main(self, stop: asyncio.Event) -> None:
         self.pool = await create_pool(self.settings.database_url, max_size=4)
@@ -57,10 +73,12 @@ class Runner:
         await self.broker.start()
         js = self.broker.connection.jetstream()
         claims_kv = await bus.kv(js, s.CLAIMS_BUCKET)
-        presence = bus.Presence(js, "runner", self.ctx.runner_id)
-        self.started_at = presence.info.started_at
-        await presence.start()
+        self.presence = bus.Presence(js, "runner", self.ctx.runner_id)
+        self.started_at = self.presence.info.started_at
+        await self.presence.start()
         sub = await js.pull_subscribe_bind(durable=s.RUNNERS_DURABLE, stream=s.JOBS_STREAM)
+        dead = DeadLetters(js, claims_kv, self.settings.ack_wait_s)
+        dead_letters = asyncio.create_task(dead.serve(stop))
         log.info("runner %s ready", self.ctx.runner_id)
         try:
             while not stop.is_set():
@@ -75,7 +93,10 @@ class Runner:
                 for msg in msgs:
                     await self._handle(js, claims_kv, msg, stop)
         finally:
-            await presence.stop()
+            dead_letters.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dead_letters
+            await self.presence.stop()
             try:
                 # A pull subscription left in place makes the broker's drain wait forever.
                 await sub.unsubscribe()
@@ -87,53 +108,124 @@ class Runner:
     async def _handle(
         self, js: JetStreamContext, kv: KeyValue, msg: Msg, stop: asyncio.Event
     ) -> None:
+        """Handle one job message; never raises (but for cancellation)."""
         try:
             due = decode_job_due(msg.data)
         except Exception as e:
-            log.error("dropping a job-due message that cannot be read: %s", e)
-            await msg.term()
+            await self._unreadable(js, kv, msg, e)
             return
-        decision, revision = await self._claim(js, kv, due.job_id)
-        if isinstance(decision, claims.Drop):
-            await msg.ack_sync()
-            return
-        if isinstance(decision, claims.Wait):
-            log.info("job %s: its runner is still on it; looking again later", due.job_id)
-            await msg.nak(delay=self.settings.ack_wait_s)
-            return
-        publish = partial(bus.publish, js, patience=PUBLISH_PATIENCE_S)
-        sink = JobEventSink(due.job_id, publish, await _next_seq(js, due.job_id))
-        if isinstance(decision, claims.Finish):
-            await sink.log("system", f"job {decision.status}: {decision.error}")
-            await sink.emit(
-                JobFinished(
-                    job_id=due.job_id,
-                    seq=sink.next_seq(),
+        try:
+            await self._take(js, kv, msg, due, stop)
+        except bus.NATS_AWAY as e:
+            # Nothing is lost: the message comes back and the claim says where it stands.
+            log.warning("job %s: NATS away (%s); it will be looked at again", due.job_id, e)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=RETRY_DELAY_S)
+        except Exception as e:
+            log.exception("job %s: the runner failed to handle it", due.job_id)
+            await self._give_up(js, kv, msg, due.job_id, f"the runner failed: {e!r}")
+
+    async def _take(
+        self, js: JetStreamContext, kv: KeyValue, msg: Msg, due: JobDue, stop: asyncio.Event
+    ) -> None:
+        # Announced before it is claimed and while it runs: a runner that finds the
+        # claim then sees its holder alive and on it.
+        await self._announce(add=due.job_id)
+        try:
+            decision = await self._claim(js, kv, due.job_id)
+            if isinstance(decision, claims.Run):
+                await self._run(js, kv, msg, due, decision.attempt, stop)
+            elif isinstance(decision, claims.Drop):
+                await msg.ack_sync()
+            elif isinstance(decision, claims.Wait):
+                log.info("job %s: its runner is still on it; looking again later", due.job_id)
+                await msg.nak(delay=self.settings.ack_wait_s)
+            else:
+                await job_claims.end(
+                    js,
+                    kv,
+                    due.job_id,
                     status=decision.status,
                     attempt=decision.attempt,
                     error=decision.error,
+                    runner=self.ctx.runner_id,
                 )
+                await _ack(msg, due.job_id)
+        finally:
+            await self._announce(discard=due.job_id)
+
+    async def _unreadable(
+        self, js: JetStreamContext, kv: KeyValue, msg: Msg, error: Exception
+    ) -> None:
+        """A job message that is not one: the job it names, unless it has a claim (a
+        runner holds it, or it was cancelled), fails saying so; the message is dropped."""
+        job_id = job_id_of(msg.data)
+        log.error("job message %s cannot be read: %s", job_id or "without a job id", error)
+        try:
+            if job_id is not None:
+                held = await job_claims.read(kv, job_id)
+                if held.claim is None:  # nobody holds it (or its claim is garbage)
+                    await job_claims.end(
+                        js,
+                        kv,
+                        job_id,
+                        status="failed",
+                        attempt=0,
+                        error=f"the job's message cannot be read: {error}",
+                        runner=self.ctx.runner_id,
+                    )
+            await msg.ack_sync()
+        except Exception as e:
+            log.warning("dropping an unreadable job message failed (%s); later then", e)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=RETRY_DELAY_S)
+
+    async def _give_up(
+        self, js: JetStreamContext, kv: KeyValue, msg: Msg, job_id: str, error: str
+    ) -> None:
+        """End a job this runner could not handle when nobody else holds it; otherwise the
+        message comes back later (and past the most deliveries, the job ends there)."""
+        try:
+            held = await job_claims.read(kv, job_id)
+            claim = held.claim
+            ours = claim is None or (
+                claim.state == "running"
+                and claim.runner == self.ctx.runner_id
+                and claim.runner_since == self.started_at
             )
-            await _finish(kv, msg, due.job_id, claims.Claim(state="done", attempt=decision.attempt))
-            return
-        await self._run(kv, msg, due, decision.attempt, revision, sink, stop)
+            if held.problem is None and ours:
+                await job_claims.end(
+                    js,
+                    kv,
+                    job_id,
+                    status="failed",
+                    attempt=claim.attempt if claim else 0,
+                    error=error,
+                    runner=self.ctx.runner_id,
+                )
+                await _ack(msg, job_id)
+                return
+        except Exception as e:
+            log.warning("job %s: could not record its failure (%s)", job_id, e)
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=RETRY_DELAY_S)
 
     async def _run(
         self,
+        js: JetStreamContext,
         kv: KeyValue,
         msg: Msg,
         due: JobDue,
         attempt: int,
-        revision: int | None,
-        sink: JobEventSink,
         stop: asyncio.Event,
     ) -> None:
+        sink = job_claims.sink_for(js, due.job_id, await job_claims.next_seq(js, due.job_id))
         cancel = Cancellation()
         job = asyncio.create_task(
             run_job(self.ctx, due, attempt, sink, self.load_connectors, cancel)
         )
         helpers = [
-            asyncio.create_task(self._heartbeat(msg, kv, due.job_id, attempt, job)),
+            asyncio.create_task(self._heartbeat(msg, kv, due.job_id, attempt, job, cancel)),
             asyncio.create_task(_watch_cancel(kv, due.job_id, cancel)),
         ]
         stopping = asyncio.create_task(stop.wait())
@@ -154,46 +246,63 @@ class Runner:
             if job.cancelled():
                 await msg.nak()  # lost the claim to another runner; it carries on
                 return
-            finished = job.result()
-            done = claims.Claim(state="done", attempt=attempt, runner=self.ctx.runner_id)
-            await _finish(kv, msg, due.job_id, done)
+            finished = job.result()  # raises what the job raised: _handle ends the job
+            await job_claims.mark_done(kv, due.job_id, attempt, self.ctx.runner_id)
+            await _ack(msg, due.job_id)
             log.info("job %s %s", due.job_id, finished.status)
         finally:
             stopping.cancel()
             for h in helpers:
                 h.cancel()
+            await asyncio.gather(*helpers, stopping, return_exceptions=True)
+
+    async def _announce(self, *, add: str | None = None, discard: str | None = None) -> None:
+        """Tell the services bucket which jobs this runner process is running."""
+        if add:
+            self.running.add(add)
+        if discard:
+            self.running.discard(discard)
+        assert self.presence is not None
+        await self.presence.set_jobs(list(self.running))
 
     async def _heartbeat(
-        self, msg: Msg, kv: KeyValue, job_id: str, attempt: int, job: asyncio.Task[JobFinished]
+        self,
+        msg: Msg,
+        kv: KeyValue,
+        job_id: str,
+        attempt: int,
+        job: asyncio.Task[object],
+        cancel: Cancellation,
     ) -> None:
-        """Keep the message ours while the job runs; stop if another runner took it over."""
+        """Keep the message ours while the job runs; stop if another runner took it over.
+        It also sees a cancel request that the claim's watcher missed (NATS away)."""
         interval = max(1.0, self.settings.ack_wait_s / 3)
         while True:
             await asyncio.sleep(interval)
             try:
                 await msg.in_progress()
-                entry = await kv.get(job_id)
-                held = claims.decode(entry.value or b"")
-                if held.attempt != attempt:
-                    log.error("job %s: attempt %s took over; stopping ours", job_id, held.attempt)
+                held = (await job_claims.read(kv, job_id)).claim
+                if held is None:
+                    continue
+                if held.state == "cancelled" and held.cancel_at is not None:
+                    cancel.request(held.cancel_by or "someone", held.cancel_at)
+                elif held.state == "done" or held.attempt != attempt:
+                    log.error("job %s: ended or taken over elsewhere; stopping ours", job_id)
                     job.cancel()
                     return
             except Exception as e:
                 log.warning("heartbeat for job %s failed: %s", job_id, e)
 
-    async def _claim(
-        self, js: JetStreamContext, kv: KeyValue, job_id: str
-    ) -> tuple[claims.Decision, int | None]:
+    async def _claim(self, js: JetStreamContext, kv: KeyValue, job_id: str) -> claims.Decision:
         while True:
-            try:
-                entry = await kv.get(job_id)
-                existing, revision = claims.decode(entry.value or b""), entry.revision
-            except KeyNotFoundError:
-                existing, revision = None, None
-            alive = existing is not None and await _holder_alive(js, existing)
+            held = await job_claims.read(kv, job_id)
+            if held.problem is not None:
+                return claims.Finish(0, "failed", held.problem)
+            existing = held.claim
+            alive = existing is not None and await job_claims.holder_alive(js, existing, job_id)
             decision = claims.decide(existing, self.settings.max_attempts, alive)
             if not isinstance(decision, claims.Run):
-                return decision, revision
+                return decision
             mine = claims.encode(
                 claims.Claim(
                     state="running",
@@ -203,34 +312,16 @@ class Runner:
                 )
             )
             try:
-                if revision is None:
-                    revision = await kv.create(job_id, mine)
+                if held.revision is None:
+                    await kv.create(job_id, mine)
                 else:
-                    revision = await kv.update(job_id, mine, last=revision)
-                return decision, revision
+                    await kv.update(job_id, mine, last=held.revision)
+                return decision
             except KeyWrongLastSequenceError:
                 continue  # someone changed the claim meanwhile (a cancel): look again
 
 
-async def _holder_alive(js: JetStreamContext, claim: claims.Claim) -> bool:
-    """Whether the very runner process that claimed a running job still announces itself
-    (a runner restarted under the same id announces a later start)."""
-    if claim.state != "running" or claim.runner_since is None:
-        return False
-    return any(
-        info.kind == "runner" and info.id == claim.runner and info.started_at == claim.runner_since
-        for info in await bus.live_services(js)
-    )
-
-
-async def _finish(kv: KeyValue, msg: Msg, job_id: str, done: claims.Claim) -> None:
-    """Mark the job done, then acknowledge its message, riding out a NATS restart: a job
-    whose claim is not marked done would run again."""
-    await bus.patiently(
-        lambda: kv.put(job_id, claims.encode(done)),
-        PUBLISH_PATIENCE_S,
-        f"marking job {job_id} done",
-    )
+async def _ack(msg: Msg, job_id: str) -> None:
     try:
         await msg.ack_sync()
     except Exception as e:  # redelivered later, the done claim drops it
@@ -238,27 +329,28 @@ async def _finish(kv: KeyValue, msg: Msg, job_id: str, done: claims.Claim) -> No
 
 
 async def _watch_cancel(kv: KeyValue, job_id: str, cancel: Cancellation) -> None:
-    watcher = await kv.watch(job_id)
-    try:
-        async for entry in watcher:
-            if entry is None or not entry.value:
-                continue
-            claim = claims.decode(entry.value)
-            if claim.state == "cancelled" and claim.cancel_at is not None:
-                cancel.request(claim.cancel_by or "someone", claim.cancel_at)
-                return
-    finally:
-        await watcher.stop()  # type: ignore[no-untyped-call]
-
-
-async def _next_seq(js: JetStreamContext, job_id: str) -> int:
-    """The seq after the last event of the job, so a new attempt continues its output."""
-    last = 0
-    for kind in JOB_KINDS:
+    """Pass a cancel request on to the job as soon as its claim says so; watch again
+    after a NATS restart."""
+    while True:
         try:
-            raw = await js.get_last_msg(s.EVENTS_STREAM, s.job_event(job_id, kind))
-        except NotFoundError:
-            continue
-        if raw.data:
-            last = max(last, decode_job_event(raw.data).seq)
-    return last + 1
+            watcher = await kv.watch(job_id)
+            try:
+                async for entry in watcher:
+                    if entry is None or not entry.value:
+                        continue
+                    try:
+                        claim = claims.decode(entry.value)
+                    except claims.Unreadable as e:
+                        log.warning("job %s: %s", job_id, e)
+                        continue
+                    if claim.state == "cancelled" and claim.cancel_at is not None:
+                        cancel.request(claim.cancel_by or "someone", claim.cancel_at)
+                        return
+            finally:
+                with contextlib.suppress(Exception):
+                    await watcher.stop()  # type: ignore[no-untyped-call]
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("job %s: watching its claim failed (%s); again", job_id, e)
+        await asyncio.sleep(1)

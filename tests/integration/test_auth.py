@@ -1,4 +1,4 @@
-"""Nothing but /health answers without the token."""
+"""Nothing but the health checks answers without the token."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_every_route_needs_the_token(stack: Stack) -> None:
                 continue
             for headers in ({}, {"Authorization": "Bearer wrong"}):
                 r = httpx.request(method.upper(), url, headers=headers, json={})
-                if path == "/api/v1/health":
+                if path in ("/api/v1/health", "/api/v1/health/live"):
                     assert r.status_code == 200
                 else:
                     assert r.status_code == 401, f"{method} {path}: {r.status_code}"
@@ -45,8 +45,11 @@ def test_token_in_query_is_accepted(stack: Stack) -> None:
 
 
 def test_health_names_every_service(stack: Stack) -> None:
-    h = httpx.get(f"{stack.endpoints['api_url']}/health").json()
-    assert h["status"] == "ok"
-    assert h["nats"] and h["postgres"]
+    r = httpx.get(f"{stack.endpoints['api_url']}/health")
+    h = r.json()
+    assert r.status_code == 200 and h["status"] == "ok"
+    assert h["nats"] and h["postgres"] and h["runners_answer"]
     assert len(h["runners"]) == 2
     assert h["active_scheduler"] in {s["id"] for s in h["schedulers"]}
+    live = httpx.get(f"{stack.endpoints['api_url']}/health/live")
+    assert live.status_code == 200 and live.json() == {"status": "live"}

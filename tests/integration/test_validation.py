@@ -62,6 +62,12 @@ TASKS: list[tuple[str, dict[str, Any], int, str]] = [
     ),
     ("bad label", {"type": "check", "store_id": "{store}", "labels": ["a b"]}, 422, "labels"),
     ("negated label", {"type": "check", "store_id": "{store}", "labels": ["!x"]}, 422, "labels"),
+    (
+        "too many labels",
+        {"type": "check", "store_id": "{store}", "labels": [f"l{i}" for i in range(33)]},
+        422,
+        "labels",
+    ),
     ("bad window", {"type": "check", "store_id": "{store}", "window": "soon"}, 422, "window"),
     (
         "window on backup",

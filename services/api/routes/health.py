@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import get
+from litestar import Response, get
 from litestar.datastructures import State
 from nats.js.errors import KeyNotFoundError
 
@@ -21,8 +21,28 @@ async def active_scheduler(deps: Deps) -> str | None:
     return entry.value.decode() if entry.value else None
 
 
+# How long a runner has to answer the health check's ping.
+PING_TIMEOUT_S = 2.0
+
+
+async def runner_answers(deps: Deps) -> bool:
+    """Whether some runner answers connector actions right now."""
+    try:
+        await deps.nc.request(s.connector_rpc("ping"), b"", timeout=PING_TIMEOUT_S)
+    except Exception:
+        return False
+    return True
+
+
+@get("/api/v1/health/live", tags=["health"])
+async def live() -> dict[str, str]:
+    """The api process serves (for liveness probes: nothing else is checked)."""
+    return {"status": "live"}
+
+
 @get("/api/v1/health", tags=["health"])
-async def health(state: State) -> Health:
+async def health(state: State) -> Response[Health]:
+    """200 when every part is up, 503 (same body) while the control plane is degraded."""
     deps: Deps = state.deps
     try:
         postgres = await deps.pool.fetchval("SELECT 1") == 1
@@ -42,13 +62,16 @@ async def health(state: State) -> Health:
         return sorted((x for x in services if x.kind == kind), key=lambda x: x.id)
 
     runners, history, schedulers = of("runner"), of("history"), of("scheduler")
-    ok = nats_ok and postgres and bool(runners) and bool(history) and leader is not None
-    return Health(
+    answering = nats_ok and bool(runners) and await runner_answers(deps)
+    ok = nats_ok and postgres and answering and bool(history) and leader is not None
+    body = Health(
         status="ok" if ok else "degraded",
         nats=nats_ok,
         postgres=postgres,
         runners=runners,
+        runners_answer=answering,
         history=history,
         schedulers=schedulers,
         active_scheduler=leader,
     )
+    return Response(body, status_code=200 if ok else 503)

@@ -14,7 +14,7 @@ from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, not_found
 from services.api.schedules_store import ScheduleSpec
-from shared import bus, subjects
+from shared import subjects
 from shared.events import ScheduleChanged, encode
 from shared.models import Interval, Schedule, ScheduleCreate, SchedulePatch
 from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
@@ -68,7 +68,7 @@ async def announce(deps: Deps, schedule_ids: list[str], deleted: bool = False) -
     for schedule_id in schedule_ids:
         event = ScheduleChanged(schedule_id=schedule_id, deleted=deleted)
         subject = subjects.schedule_event(schedule_id, "changed")
-        await bus.publish(deps.js, subject, encode(event), event.event_id)
+        await deps.publish(subject, encode(event), event.event_id)
 
 
 async def load(deps: Deps, schedule_id: str) -> Schedule:

@@ -19,6 +19,7 @@ from services.api import live, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import ApiError
 from shared.events import (
+    JOB_EVENT_KINDS,
     AnyJobEvent,
     AnyScheduleEvent,
     EventsDropped,
@@ -38,7 +39,6 @@ PAGE = 2000
 # right after it returns the same; past that the job as the events tell is sent.
 RECORDED_WAIT_S = 5.0
 
-JOB_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyJobEvent))
 SCHEDULE_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyScheduleEvent))
 
 _encode = msgspec.json.Encoder().encode
@@ -66,12 +66,12 @@ def parse_kinds(value: str | None) -> list[str]:
         return ["plakar.events.>"]
     subjects = []
     for kind in value.split(","):
-        if kind in JOB_KINDS:
+        if kind in JOB_EVENT_KINDS:
             subjects.append(f"plakar.events.job.*.{kind}")
         elif kind in SCHEDULE_KINDS:
             subjects.append(f"plakar.events.schedule.*.{kind}")
         else:
-            known = ", ".join((*JOB_KINDS, *SCHEDULE_KINDS))
+            known = ", ".join((*JOB_EVENT_KINDS, *SCHEDULE_KINDS))
             raise BadParam(f"kinds: {kind!r} is not an event kind ({known})")
     return list(dict.fromkeys(subjects))
 

@@ -7,7 +7,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 
 from services.api import schedules_store, store
-from services.api.deps import Deps, parse_id
+from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import bad, not_found
 from services.api.routes.schedules import announce, check_schedule
 from services.api.validation import ALL_SLOTS, check_task
@@ -43,7 +43,7 @@ async def load(deps: Deps, task_id: str) -> Task:
 
 
 async def run_now(deps: Deps, task: Task) -> str:
-    job_id = await queue_job(deps.js, task, "manual")
+    job_id = await queue_job(deps.js, task, "manual", patience=PUBLISH_PATIENCE_S)
     # Answer once the history knows the job, so a GET right after finds it.
     await store.wait_for_job(deps.pool, job_id)
     return job_id

@@ -22,10 +22,11 @@ export function forgetToken() {
 }
 
 export class ApiError extends Error {
-  constructor(status, message, field = null) {
+  constructor(status, message, field = null, body = null) {
     super(message);
     this.status = status;
     this.field = field;
+    this.body = body;
   }
 
   // The endpoint itself does not exist on this server (not "this thing was not found").
@@ -62,7 +63,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   }
   if (!response.ok) {
     const message = (data && data.error) || `${response.status} ${response.statusText}`;
-    throw new ApiError(response.status, message, data && data.field);
+    throw new ApiError(response.status, message, data && data.field, data);
   }
   return data;
 }

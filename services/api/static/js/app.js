@@ -123,27 +123,33 @@ whenUnauthorized(() => {
 async function health() {
   const el = document.getElementById("health");
   if (!token()) return;
+  let hl;
   try {
-    const hl = await get("/health");
-    const parts = [
-      ["NATS", hl.nats],
-      ["PostgreSQL", hl.postgres],
-      [plural(hl.runners.length, "runner"), hl.runners.length > 0],
-      ["history", hl.history.length > 0],
-      ["scheduler", Boolean(hl.active_scheduler)],
-    ];
-    replace(
-      el,
-      h("div", { class: `health-title ${hl.status}` }, hl.status === "ok" ? "All services up" : "Degraded"),
-      h(
-        "ul",
-        {},
-        parts.map(([label, ok]) => h("li", { class: ok ? "ok" : "down" }, label)),
-      ),
-    );
-  } catch {
-    replace(el, h("div", { class: "health-title degraded" }, "API unreachable"));
+    hl = await get("/health");
+  } catch (e) {
+    // 503 while degraded, with the same body.
+    if (!(e instanceof ApiError && e.status === 503 && e.body)) {
+      replace(el, h("div", { class: "health-title degraded" }, "API unreachable"));
+      return;
+    }
+    hl = e.body;
   }
+  const parts = [
+    ["NATS", hl.nats],
+    ["PostgreSQL", hl.postgres],
+    [plural(hl.runners.length, "runner"), hl.runners.length > 0 && hl.runners_answer],
+    ["history", hl.history.length > 0],
+    ["scheduler", Boolean(hl.active_scheduler)],
+  ];
+  replace(
+    el,
+    h("div", { class: `health-title ${hl.status}` }, hl.status === "ok" ? "All services up" : "Degraded"),
+    h(
+      "ul",
+      {},
+      parts.map(([label, ok]) => h("li", { class: ok ? "ok" : "down" }, label)),
+    ),
+  );
 }
 
 // `plakar-cp up` prints a URL with #token=…: keep it in the cookie, out of the address bar.
