@@ -14,6 +14,7 @@ import nats
 import nats.errors
 import stamina
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 from nats.js.errors import (
@@ -182,6 +183,27 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
         (s.SCHEDULER_LEASE_BUCKET, SCHEDULER_LEASE_TTL_S),
     ):
         await js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+
+
+async def consume(
+    sub: JetStreamContext.PullSubscription,
+    batch: int,
+    handle: Callable[[list[Msg]], Awaitable[None]],
+    stop: asyncio.Event,
+    wait: float = 1.0,
+) -> None:
+    """Fetch up to `batch` messages at a time and hand them to `handle` until `stop`;
+    while NATS is away, try again every second."""
+    while not stop.is_set():
+        try:
+            msgs = await sub.fetch(batch, timeout=wait)
+        except (TimeoutError, nats.errors.TimeoutError):
+            continue
+        except Exception as e:  # NATS reconnecting
+            log.warning("fetch failed: %s", e)
+            await asyncio.sleep(1)
+            continue
+        await handle(msgs)
 
 
 async def kv(js: JetStreamContext, bucket: str) -> KeyValue:

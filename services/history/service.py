@@ -7,7 +7,6 @@ import logging
 
 import msgspec
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 
 from services.history import store
 from services.history.projection import plan
@@ -35,16 +34,7 @@ class History:
         sub = await js.pull_subscribe_bind(durable=s.HISTORY_DURABLE, stream=s.EVENTS_STREAM)
         log.info("history %s ready", self.settings.instance_id)
         try:
-            while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(BATCH, timeout=1)
-                except (TimeoutError, NatsTimeout):
-                    continue
-                except Exception as e:  # NATS reconnecting
-                    log.warning("fetch failed: %s", e)
-                    await asyncio.sleep(1)
-                    continue
-                await self._project(pool, msgs, stop)
+            await bus.consume(sub, BATCH, lambda msgs: self._project(pool, msgs, stop), stop)
         finally:
             await presence.stop()
             await bus.close(nc)

@@ -19,7 +19,7 @@ from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from services.runner import job_claims
-from shared import claims
+from shared import bus, claims
 from shared import subjects as s
 from shared.events import job_id_of
 
@@ -50,18 +50,13 @@ class DeadLetters:
             except Exception as e:  # not provisioned yet: `plakar-cp migrate` makes it
                 log.error("cannot read dead letters (%s); trying again in 30 s", e)
                 await asyncio.sleep(30)
+
+        async def handle(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                await self._handle(msg)
+
         try:
-            while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(10, timeout=5)
-                except TimeoutError:
-                    continue
-                except Exception as e:  # NATS reconnecting
-                    log.warning("fetching dead letters failed: %s", e)
-                    await asyncio.sleep(1)
-                    continue
-                for msg in msgs:
-                    await self._handle(msg)
+            await bus.consume(sub, 10, handle, stop, wait=5)
         finally:
             await sub.unsubscribe()
 

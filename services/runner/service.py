@@ -80,18 +80,13 @@ class Runner:
         dead = DeadLetters(js, claims_kv, self.settings.ack_wait_s)
         dead_letters = asyncio.create_task(dead.serve(stop))
         log.info("runner %s ready", self.ctx.runner_id)
+
+        async def handle(msgs: list[Msg]) -> None:
+            for msg in msgs:
+                await self._handle(js, claims_kv, msg, stop)
+
         try:
-            while not stop.is_set():
-                try:
-                    msgs = await sub.fetch(1, timeout=1)
-                except TimeoutError:
-                    continue
-                except Exception as e:  # NATS reconnecting: try again shortly
-                    log.warning("fetch failed: %s", e)
-                    await asyncio.sleep(1)
-                    continue
-                for msg in msgs:
-                    await self._handle(js, claims_kv, msg, stop)
+            await bus.consume(sub, 1, handle, stop)
         finally:
             dead_letters.cancel()
             with contextlib.suppress(asyncio.CancelledError):
