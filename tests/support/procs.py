@@ -6,14 +6,18 @@ from pathlib import Path
 
 
 def processes(*needles: str) -> list[int]:
-    """Live processes whose argument list holds every needle as one whole argument."""
-    found = []
+    """Live processes whose argument list holds every needle as one whole argument.
+
+    A child caught between fork and exec still shows its parent's arguments (plakar
+    starting its cache daemon, say): a match whose parent matches too is not counted."""
+    found: dict[int, int] = {}
     for proc in Path("/proc").iterdir():
         try:
             args = (proc / "cmdline").read_bytes().split(b"\0")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
+        state, parent = stat[0], int(stat[1])
         if state != "Z" and all(n.encode() in args for n in needles):
-            found.append(int(proc.name))
-    return found
+            found[int(proc.name)] = parent
+    return [pid for pid, parent in found.items() if parent not in found]
