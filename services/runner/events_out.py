@@ -18,8 +18,10 @@ FLUSH_LINES = 500
 FLUSH_BYTES = 256 * 1024
 FLUSH_INTERVAL_S = 0.1
 PROGRESS_INTERVAL_S = 1.0
-# Beyond this many lines a job's output is cut (the count of dropped lines is logged).
+# Beyond this many lines, or bytes of lines, a job's output is cut (the count of the
+# lines not kept is logged): one job's output never floods NATS and the history.
 MAX_LINES = 200_000
+MAX_BYTES = 64 << 20
 
 
 class JobEventSink:
@@ -34,6 +36,7 @@ class JobEventSink:
         self._last_progress = 0.0
         self._pending_progress: Progress | None = None
         self._stored_lines = 0
+        self._stored_bytes = 0
         self._dropped_lines = 0
 
     @property
@@ -57,12 +60,18 @@ class JobEventSink:
         )
 
     async def log(self, stream: Stream, line: str) -> None:
-        if self._stored_lines >= MAX_LINES:
+        size = len(line.encode())
+        if self._stored_lines >= MAX_LINES or self._stored_bytes + size > MAX_BYTES:
             if not self._dropped_lines:
-                self._append("system", f"[output cut after {MAX_LINES} lines]")
+                self._append(
+                    "system",
+                    f"[output cut after {self._stored_lines} lines: a job keeps at most "
+                    f"{MAX_LINES} lines and {MAX_BYTES >> 20} MiB]",
+                )
             self._dropped_lines += 1
             return
         self._stored_lines += 1
+        self._stored_bytes += size
         self._append(stream, line)
         if len(self._lines) >= FLUSH_LINES or self._bytes >= FLUSH_BYTES:
             await self.flush()

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from deploy.supervisor import FIRST_RESTART_S, HEALTHY_S, MAX_RESTART_S, Restarts
+from services.runner import events_out
 from services.runner.events_out import FLUSH_BYTES, JobEventSink
 from services.runner.lines import MAX_LINE_BYTES, LineSplitter, cut_marker
 from shared import claims
@@ -95,3 +96,22 @@ def test_the_job_id_of_an_unreadable_message() -> None:
     assert job_id_of(f'{{"job_id": "{JOB}", "task": 3}}'.encode()) == JOB
     assert job_id_of(b'{"job_id": "../../etc"}') is None
     assert job_id_of(b"\xff") is None
+
+
+def test_a_job_keeps_at_most_its_share_of_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events_out, "MAX_BYTES", 10_000)
+    lines: list[str] = []
+
+    async def publish(subject: str, payload: bytes, msg_id: str) -> None:
+        lines.extend(line.line for line in decode_job_event(payload).lines)  # type: ignore[union-attr]
+
+    async def run() -> None:
+        sink = JobEventSink(JOB, publish, 1)
+        for i in range(100):
+            await sink.log("plakar", f"{i:04d}" + "x" * 996)
+        await sink.close()
+
+    asyncio.run(run())
+    assert len(lines) == 12 and lines[:10] == [f"{i:04d}" + "x" * 996 for i in range(10)]
+    assert lines[10] == "[output cut after 10 lines: a job keeps at most 200000 lines and 0 MiB]"
+    assert lines[11] == "[90 more lines were not kept]"
