@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import re
 
-_COMPACT = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+# A number of at most 12 digits: longer ones are refused before they are read.
+_N = r"\d{1,12}"
+_COMPACT = re.compile(rf"^(?:(?P<d>{_N})d)?(?:(?P<h>{_N})h)?(?:(?P<m>{_N})m)?$")
 _ISO = re.compile(
-    r"^P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?$"
+    rf"^P(?:(?P<w>{_N})W)?(?:(?P<d>{_N})D)?"
+    rf"(?:T(?:(?P<h>{_N})H)?(?:(?P<m>{_N})M)?(?:(?P<s>{_N})S)?)?$"
 )
+
+
+# Ten years: a window longer than that takes in every snapshot anyway.
+MAX_SECONDS = 3660 * 86400
 
 
 class DurationError(ValueError):
@@ -30,6 +37,8 @@ def parse_duration(text: str) -> int:
         seconds = g["w"] * 604800 + g["d"] * 86400 + g["h"] * 3600 + g["m"] * 60 + g["s"]
     if seconds < 60:
         raise DurationError(f"{text!r} is shorter than one minute")
+    if seconds > MAX_SECONDS:
+        raise DurationError(f"{text!r} is longer than {MAX_SECONDS // 86400} days")
     return seconds
 
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 import msgspec
 
-Role = Literal["source", "store", "destination"]
+from shared.locations import Role
+
 TaskType = Literal["backup", "restore", "sync", "check"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
 Trigger = Literal["manual", "schedule"]
@@ -127,6 +128,12 @@ class ServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     started_at: datetime
     # Runners: the jobs this very process is running now.
     jobs: list[str] = []
+
+
+class HealthStatus(msgspec.Struct, kw_only=True):
+    """GET /health without credentials."""
+
+    status: Literal["ok", "degraded"]
 
 
 class Health(msgspec.Struct, kw_only=True):
@@ -289,3 +296,32 @@ class ConnectorJobs(msgspec.Struct, kw_only=True):
 
     past: list[Job]
     upcoming: list[UpcomingRun]
+
+
+class OptionInfo(msgspec.Struct, kw_only=True):
+    key: str
+    secret: bool
+    help: str
+    pattern: str | None = None
+
+
+class ConnectorKind(msgspec.Struct, kw_only=True):
+    kind: str
+    # A location of this kind begins with one of these.
+    prefixes: list[str]
+    example: str
+    # The options each role takes with this kind (absent role: not allowed).
+    options: dict[str, list[OptionInfo]]
+
+
+class ConnectorRules(msgspec.Struct, kw_only=True):
+    """What connectors the api accepts (GET /connector-rules), for forms and tools."""
+
+    kinds: list[ConnectorKind]
+    # Option keys whose values are not secrets; every other value is masked.
+    non_secret: list[str]
+    # When set, every location must be under one of these.
+    allowed_paths: list[str]
+    max_location: int
+    max_option_value: int
+    max_options: int

@@ -1,21 +1,19 @@
-"""Which connector options are secrets, and how they are kept out of sight."""
+"""Keeping secrets out of sight: every option value is one unless its key is known not to
+be (shared/locations.py)."""
 
 from collections.abc import Iterable, Mapping
+
+from shared.locations import is_secret
 
 MASK = "********"
 
 
-def is_secret_key(key: str) -> bool:
-    k = key.lower()
-    return k in {"passphrase", "password", "token"} or k.startswith("secret") or k.endswith("_key")
-
-
 def mask_options(options: Mapping[str, str]) -> dict[str, str]:
-    return {k: (MASK if is_secret_key(k) else v) for k, v in options.items()}
+    return {k: (MASK if is_secret(k) else v) for k, v in options.items()}
 
 
 def secret_values(options: Mapping[str, str]) -> list[str]:
-    return [v for k, v in options.items() if is_secret_key(k) and v]
+    return [v for k, v in options.items() if is_secret(k) and v]
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

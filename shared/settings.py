@@ -8,9 +8,19 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.locations import Policy
+
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(f"PLAKAR_CP_{name}", default)
+
+
+def _paths(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _default_data_dir() -> Path:
+    return Path(_env("DATA_DIR") or Path.home() / ".local/share/plakar-cp")
 
 
 def _default_plakar() -> str:
@@ -27,9 +37,15 @@ class Settings:
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL"))
     api_token: str = field(default_factory=lambda: _env("API_TOKEN"))
     plakar_bin: str = field(default_factory=lambda: _env("PLAKAR_BIN") or _default_plakar())
+    # The control plane's own files: no connector may point into it.
+    data_dir: Path = field(default_factory=_default_data_dir)
+    # Runners' private job directories.
     work_dir: Path = field(
-        default_factory=lambda: Path(_env("WORK_DIR", "/tmp/plakar-cp-runner"))  # noqa: S108
+        default_factory=lambda: Path(_env("WORK_DIR") or _default_data_dir() / "work")
     )
+    # When set, every connector location must be under one of these path roots or URL
+    # prefixes (comma-separated).
+    allowed_paths: tuple[str, ...] = field(default_factory=lambda: _paths(_env("ALLOWED_PATHS")))
     instance_id: str = field(
         default_factory=lambda: (
             _env("INSTANCE_ID") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
@@ -39,6 +55,8 @@ class Settings:
     http_port: int = field(default_factory=lambda: int(_env("HTTP_PORT", "8470")))
     # Shown to users in endpoints.json and the API; read-only credentials.
     events_nats_url: str = field(default_factory=lambda: _env("EVENTS_NATS_URL"))
+    # The readers' account's admin (`plakar-cp migrate` provisions their stream with it).
+    events_admin_nats_url: str = field(default_factory=lambda: _env("EVENTS_ADMIN_NATS_URL"))
     # A running job's message is redelivered to another runner when its runner
     # stops renewing it for this long.
     ack_wait_s: float = field(default_factory=lambda: float(_env("ACK_WAIT", "30")))
@@ -47,3 +65,13 @@ class Settings:
     # the attempts, as a message also comes back when its runner could not take it.
     max_deliveries: int = field(default_factory=lambda: int(_env("MAX_DELIVERIES", "6")))
     cancel_grace_s: float = field(default_factory=lambda: float(_env("CANCEL_GRACE", "5")))
+    # The most connectors, tasks and schedules an installation holds.
+    max_connectors: int = field(default_factory=lambda: int(_env("MAX_CONNECTORS", "1000")))
+    max_tasks: int = field(default_factory=lambda: int(_env("MAX_TASKS", "10000")))
+    max_schedules: int = field(default_factory=lambda: int(_env("MAX_SCHEDULES", "10000")))
+
+    def policy(self) -> Policy:
+        """The connector rules of this installation (see shared/locations.py)."""
+        own = (os.path.realpath(self.data_dir), os.path.realpath(self.work_dir))
+        allowed = (os.path.normpath(p) if p.startswith("/") else p for p in self.allowed_paths)
+        return Policy(protected=tuple(dict.fromkeys(own)), allowed=tuple(allowed))

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from services.api.store import Full
 from shared.bus import NATS_AWAY
 from shared.db import UNAVAILABLE
 from shared.models import ErrorBody
@@ -45,6 +46,10 @@ def _body(error: str, field: str | None, status: int) -> Response[bytes]:
 
 _AT_FIELD = re.compile(r" - at `\$\.?([^`]*)`")
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]*)`")
+
+
+def handle_full(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    return _body(str(exc), None, 409)
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
@@ -88,6 +93,7 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[byt
 
 
 EXCEPTION_HANDLERS = {
+    Full: handle_full,
     ApiError: handle_api_error,
     ValidationException: handle_validation,
     HTTPException: handle_http,

@@ -7,7 +7,7 @@ import base64
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -22,6 +22,21 @@ class InUse(Exception):
 
 class Duplicate(Exception):
     """A name already taken."""
+
+
+async def room_for(
+    pool: Pool, table: Literal["connectors", "tasks", "schedules"], cap: int, adding: int = 1
+) -> None:
+    """Raise Full when `adding` more rows would take the table past its cap."""
+    held: int = await pool.fetchval(f"SELECT count(*) FROM {table}")
+    if held + adding > cap:
+        raise Full(table, cap)
+
+
+class Full(Exception):
+    def __init__(self, table: str, cap: int) -> None:
+        super().__init__(f"this installation holds the most {table} it allows ({cap})")
+        self.table = table
 
 
 # Connectors

@@ -8,10 +8,8 @@ from collections.abc import Mapping
 from services.api.errors import bad
 from shared.durations import DurationError, format_duration, parse_duration
 from shared.labels import MAX_LABELS, label_problem
-from shared.models import Connector, ConnectorCreate, TaskCreate
+from shared.models import Connector, TaskCreate
 
-_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
-_OPTION_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
 # Which connector each task type takes, in which field, with which role.
@@ -31,26 +29,6 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
-def check_location(location: str) -> str:
-    loc = location.strip()
-    if not loc or "\x00" in loc or "\n" in loc:
-        raise bad("location", "location must be a non-empty single line")
-    if loc.startswith("/") or _SCHEME.match(loc):
-        return loc
-    raise bad(
-        "location", "location must be an absolute path or a URI such as fs:///data or s3://bucket"
-    )
-
-
-def check_options(options: Mapping[str, str]) -> dict[str, str]:
-    for key, value in options.items():
-        if not _OPTION_KEY.match(key) or key == "location":
-            raise bad(f"options.{key}", f"option name {key!r} is not allowed")
-        if "\n" in value or "\x00" in value:
-            raise bad(f"options.{key}", "option values must be single lines")
-    return dict(options)
-
-
 def check_snapshot_id(value: str) -> str:
     """A full snapshot id or a prefix of one, lower-cased."""
     sid = value.strip().lower()
@@ -63,15 +41,6 @@ def check_snapshot_path(path: str) -> str:
     if not path.startswith("/") or "\n" in path or "\x00" in path:
         raise bad("path", "path must be an absolute path inside the snapshot")
     return path
-
-
-def check_connector(body: ConnectorCreate) -> ConnectorCreate:
-    return ConnectorCreate(
-        name=check_name(body.name),
-        role=body.role,
-        location=check_location(body.location),
-        options=check_options(body.options),
-    )
 
 
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:

@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker, NatsMessage
 
 from services.runner import plakar_args as pa
 from services.runner import process
-from services.runner.job import LoadConnectors, RunnerContext
+from services.runner.job import JobFailure, LoadConnectors, RunnerContext, check_connectors
 from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.workspace import workspace
 from shared import subjects as s
@@ -61,6 +61,10 @@ def _connector_set(c: Connector) -> pa.ConnectorSet:
 async def _with_session(
     ctx: RunnerContext, connector: Connector, work: Callable[[_Session], Awaitable[msgspec.Struct]]
 ) -> msgspec.Struct:
+    try:
+        await check_connectors([connector], ctx.policy)
+    except JobFailure as e:
+        return ActionError(error=str(e), status=422)
     with workspace(ctx.work_dir, _connector_set(connector)) as ws:
         session = _Session(ctx, connector, ws)
         await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))

@@ -23,8 +23,10 @@ from services.runner.plakar_output import OutputState, parse_full_id, parse_ls
 from services.runner.progress import ProgressTracker
 from services.runner.selection import SelectionError, select_restore_snapshot
 from services.runner.workspace import workspace
+from shared import connector_check
 from shared.durations import DurationError, parse_duration
 from shared.events import JobDue, JobFinished, JobStarted, utcnow
+from shared.locations import Policy, excluded_from, ignore_pattern, local_path
 from shared.models import Connector
 from shared.secrets import redact, secret_values
 
@@ -50,6 +52,7 @@ class RunnerContext:
     plakar: str
     work_dir: Path
     cancel_grace_s: float
+    policy: Policy = field(default_factory=Policy)
 
 
 LoadConnectors = Callable[[list[str]], Awaitable[dict[str, Connector]]]
@@ -57,6 +60,14 @@ LoadConnectors = Callable[[list[str]], Awaitable[dict[str, Connector]]]
 
 class JobFailure(Exception):
     """The job cannot run; the message says why."""
+
+
+async def check_connectors(connectors: list[Connector], policy: Policy) -> None:
+    """The rules the api applied when the connectors were saved hold here too (they may
+    have been saved under other rules, or written past the api)."""
+    for c in connectors:
+        if found := await connector_check.problem(c.role, c.location, c.options, policy):
+            raise JobFailure(f"the {c.role} connector {c.name!r} is refused: {found[1]}")
 
 
 def resolve_connectors(due: JobDue, found: dict[str, Connector]) -> pa.ConnectorSet:
@@ -103,6 +114,7 @@ async def run_job(
     try:
         connectors = resolve_connectors(due, await load_connectors(due.task.connector_ids()))
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
+        await check_connectors(_all(connectors), ctx.policy)
         with workspace(ctx.work_dir, connectors) as ws:
             outcome = await execution.perform(ws, connectors)
     except (JobFailure, SelectionError, DurationError, process.StartFailed) as e:
@@ -170,7 +182,10 @@ class _Execution:
         if task.type == "backup":
             assert cs.source is not None
             self.tracker.watch_source(cs.source.location)
-            argv = pa.backup_argv(p, ws, task, self.concurrency, job=task.name or task.id)
+            source = local_path(cs.source.location) or "/"
+            # The control plane's own files (credentials among them) stay out of backups.
+            ignore = [ignore_pattern(d) for d in excluded_from(source, self.ctx.policy)]
+            argv = pa.backup_argv(p, ws, task, self.concurrency, task.name or task.id, ignore)
         elif task.type == "restore":
             self.snapshot_id = await self._pick_restore_snapshot(ws)
             argv = pa.restore_argv(p, ws, self.concurrency, self.snapshot_id)

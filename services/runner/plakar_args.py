@@ -70,11 +70,21 @@ def _filters(labels: Sequence[str], window: str | None) -> list[str]:
     return args
 
 
-def backup_argv(plakar: str, ws: Workspace, task: Task, concurrency: int, job: str) -> list[str]:
+def backup_argv(
+    plakar: str,
+    ws: Workspace,
+    task: Task,
+    concurrency: int,
+    job: str,
+    ignore: Sequence[str] = (),
+) -> list[str]:
+    """`ignore`: gitignore patterns of what to leave out."""
     args = [*base_argv(plakar, ws, concurrency), "at", f"@{STORE}", "backup", "-job", job]
     if task.labels:
         # plakar takes the tags once, comma-separated.
         args += ["-tag", ",".join(task.labels)]
+    for pattern in ignore:
+        args += ["-ignore", pattern]
     return [*args, f"@{SOURCE}"]
 
 

@@ -23,6 +23,7 @@ from services.runner import job_claims
 from services.runner.actions import register_actions
 from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
+from services.runner.workspace import check_work_dir
 from shared import bus, claims
 from shared import subjects as s
 from shared.config_db import get_connectors
@@ -47,6 +48,7 @@ class Runner:
             plakar=settings.plakar_bin,
             work_dir=settings.work_dir,
             cancel_grace_s=settings.cancel_grace_s,
+            policy=settings.policy(),
         )
         # Each message it handles is logged at debug level: the health check pings often.
         self.broker = NatsBroker(
@@ -68,6 +70,7 @@ class Runner:
         return await load()
 
     async def main(self, stop: asyncio.Event) -> None:
+        check_work_dir(self.settings.work_dir)
         self.pool = await create_pool(self.settings.database_url, max_size=4)
         register_actions(self.broker, self.ctx, self.load_connectors)
         await self.broker.start()

@@ -9,7 +9,6 @@ from pathlib import Path
 import nats
 import pytest
 
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from tests.support.stack import TERMINAL, Stack
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ def argv_of_all_processes() -> list[str]:
 
 async def all_events(url: str) -> list[bytes]:
     """Replay the whole events stream as an external tool would (read-only user)."""
-    nc = await nats.connect(url, inbox_prefix=EVENTS_INBOX_PREFIX)
+    nc = await nats.connect(url)
     js = nc.jetstream()
     sub = await js.subscribe("plakar.events.>", ordered_consumer=True)
     data = []
@@ -51,7 +50,7 @@ def test_passphrase_never_leaks(stack: Stack, tmp_path: Path) -> None:
     for i in range(300):
         (src / f"f{i}").write_bytes(os.urandom(16 * 1024))
     store = stack.store("secret-store", tmp_path / "store", SECRET)
-    source = stack.connector("secret-src", "source", str(src), token=SECRET + "-token")
+    source = stack.connector("secret-src", "source", str(src), dont_traverse_fs="false")
     created = stack.post(
         "/tasks",
         {"type": "backup", "source_id": source, "store_id": store, "concurrency": 1},
@@ -83,7 +82,7 @@ def test_passphrase_never_leaks(stack: Stack, tmp_path: Path) -> None:
     for text in answers:
         assert SECRET not in text
     assert '"passphrase":"********"' in answers[1]
-    assert '"token":"********"' in answers[2]
+    assert '"dont_traverse_fs":"false"' in answers[2]  # known not to be a secret
     assert SECRET not in stack.logs()
     events = asyncio.run(all_events(stack.endpoints["events_nats_url"]))
     assert len(events) > 3

@@ -3,7 +3,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.runner import plakar_args as pa
-from shared.models import Connector, Role, Task
+from shared.locations import Role
+from shared.models import Connector, Task
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 WS = pa.Workspace(config_dir=Path("/w/config"), cache_dir=Path("/w/cache"))

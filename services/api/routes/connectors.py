@@ -13,28 +13,53 @@ from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, conflict, not_found
 from services.api.rpc import ask_runner
-from services.api.validation import (
-    check_connector,
-    check_location,
-    check_name,
-    check_options,
-    check_snapshot_id,
-    check_snapshot_path,
-)
+from services.api.validation import check_name, check_snapshot_id, check_snapshot_path
+from shared import connector_check, locations
 from shared.config_db import get_connector
+from shared.locations import Role, is_secret
 from shared.models import (
     ActionResult,
     Connector,
     ConnectorAction,
     ConnectorCreate,
     ConnectorJobs,
+    ConnectorKind,
     ConnectorPatch,
+    ConnectorRules,
     FileList,
+    OptionInfo,
     Schedule,
     SnapshotInfo,
     SnapshotList,
 )
-from shared.secrets import MASK, is_secret_key, mask_options
+from shared.secrets import MASK, mask_options
+
+
+@get("/api/v1/connector-rules", tags=["connectors"])
+async def connector_rules(state: State) -> ConnectorRules:
+    """The location kinds, the options each role takes with each, and the limits."""
+    return ConnectorRules(
+        kinds=[
+            ConnectorKind(
+                kind=rule.kind,
+                prefixes=list(locations.PREFIXES[rule.kind]),
+                example=rule.example,
+                options={
+                    role: [
+                        OptionInfo(key=o.key, secret=o.secret, help=o.help, pattern=o.pattern)
+                        for o in options
+                    ]
+                    for role, options in rule.options.items()
+                },
+            )
+            for rule in locations.KINDS.values()
+        ],
+        non_secret=sorted(locations.NON_SECRET),
+        allowed_paths=list(state.deps.settings.policy().allowed),
+        max_location=locations.MAX_LOCATION,
+        max_option_value=locations.MAX_OPTION_VALUE,
+        max_options=locations.MAX_OPTIONS,
+    )
 
 
 def masked(c: Connector) -> Connector:
@@ -48,6 +73,11 @@ async def load(deps: Deps, connector_id: str) -> Connector:
     return found
 
 
+async def _check(deps: Deps, role: Role, location: str, options: dict[str, str]) -> None:
+    if found := await connector_check.problem(role, location, options, deps.settings.policy()):
+        raise bad(*found)
+
+
 def _duplicate(body_role: str) -> Exception:
     return conflict(f"a {body_role} connector with this name exists", "name")
 
@@ -59,7 +89,12 @@ class ConnectorController(Controller):
     @post("/")
     async def create(self, state: State, data: ConnectorCreate) -> Connector:
         deps: Deps = state.deps
-        body = check_connector(data)
+        location = data.location.strip()
+        await _check(deps, data.role, location, data.options)
+        body = ConnectorCreate(
+            name=check_name(data.name), role=data.role, location=location, options=data.options
+        )
+        await store.room_for(deps.pool, "connectors", deps.settings.max_connectors)
         try:
             return masked(await store.insert_connector(deps.pool, body))
         except store.Duplicate:
@@ -84,13 +119,14 @@ class ConnectorController(Controller):
         deps: Deps = state.deps
         current = await load(deps, connector_id)
         options = dict(current.options)
-        for key, value in check_options(data.options or {}).items():
+        for key, value in (data.options or {}).items():
             if value == "":
                 options.pop(key, None)
-            elif not (is_secret_key(key) and value == MASK):  # a masked secret is kept
+            elif not (is_secret(key) and value == MASK):  # a masked secret is kept
                 options[key] = value
         name = check_name(data.name) if data.name is not None else current.name
-        location = check_location(data.location) if data.location is not None else current.location
+        location = data.location.strip() if data.location is not None else current.location
+        await _check(deps, current.role, location, options)
         try:
             updated = await store.update_connector(deps.pool, current.id, name, location, options)
         except store.Duplicate:

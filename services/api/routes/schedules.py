@@ -33,12 +33,13 @@ def _check_interval(body: ScheduleCreate, prefix: str) -> int:
         if getattr(body.interval, part) < 0:
             raise bad(f"{field}.{part}", f"{part} cannot be negative")
     i = body.interval
-    total = timedelta(days=i.days, hours=i.hours, minutes=i.minutes)
-    if total < MIN_INTERVAL:
+    # In whole minutes, as integers: a huge value is refused, never overflows.
+    total = (i.days * 24 + i.hours) * 60 + i.minutes
+    if total < 1:
         raise bad(field, "the interval must be at least 1 minute")
-    if total > MAX_INTERVAL:
+    if total > MAX_INTERVAL // MIN_INTERVAL:
         raise bad(field, f"the interval must be at most {MAX_INTERVAL.days} days")
-    return int(total / MIN_INTERVAL)
+    return total
 
 
 def _check_start(start_at: datetime | None, field: str) -> datetime | None:
@@ -106,7 +107,9 @@ class ScheduleController(Controller):
         task = await store.get_task(deps.pool, parse_id(task_id, "task"))
         if task is None:
             raise not_found("task")
-        [schedule_id] = await schedules_store.insert(deps.pool, task.id, [check_schedule(data)])
+        spec = check_schedule(data)
+        await store.room_for(deps.pool, "schedules", deps.settings.max_schedules)
+        [schedule_id] = await schedules_store.insert(deps.pool, task.id, [spec])
         await announce(deps, [schedule_id])
         return await load(deps, schedule_id)
 

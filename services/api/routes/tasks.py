@@ -58,6 +58,8 @@ class TaskController(Controller):
         deps: Deps = state.deps
         specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
         body = await _validated(deps, data)
+        await store.room_for(deps.pool, "tasks", deps.settings.max_tasks)
+        await store.room_for(deps.pool, "schedules", deps.settings.max_schedules, len(specs))
         if not specs:
             task = await store.insert_task(deps.pool, body)
             return TaskCreated(task=task, job_id=await run_now(deps, task))

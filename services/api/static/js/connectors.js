@@ -26,15 +26,13 @@ const ROLES = {
   store: "where snapshots are kept",
   destination: "where restores go",
 };
-const PLACEHOLDER = {
-  source: "/srv/www or sftp://host/path",
-  store: "/backups/store or s3://bucket/path",
-  destination: "/restore/here",
-};
-const isSecret = (key) => {
-  const k = key.toLowerCase();
-  return ["passphrase", "password", "token"].includes(k) || k.startsWith("secret") || k.endsWith("_key");
-};
+// The rules of GET /connector-rules: the location kinds, and the options each role takes.
+const kindOf = (rules, location) =>
+  rules.kinds.find((k) => k.prefixes.some((p) => location.startsWith(p))) ?? null;
+const optionsFor = (rules, role, location) => kindOf(rules, location)?.options[role] ?? [];
+const isSecret = (rules, key) => !rules.non_secret.includes(key);
+const examples = (rules, role) =>
+  rules.kinds.filter((k) => role in k.options).map((k) => k.example);
 
 const roleBadge = (role) => h("span", { class: `role r-${role}` }, role);
 
@@ -127,7 +125,8 @@ export async function connectorsView(root, ctx) {
 }
 
 // Create and edit. Secrets come back masked: left as they are, the api keeps them.
-function connectorForm(current, presetRole, onSaved) {
+// Option names are those the api's rules allow for the role and the location's kind.
+function connectorForm(rules, current, presetRole, onSaved) {
   const editing = Boolean(current);
   const name = h("input", {
     type: "text",
@@ -146,35 +145,48 @@ function connectorForm(current, presetRole, onSaved) {
     type: "text",
     required: true,
     class: "mono",
+    maxlength: rules.max_location,
     value: current?.location ?? "",
     autocomplete: "off",
     spellcheck: "false",
   });
   const rows = h("div", { class: "option-rows" });
   const removed = new Set();
+  const allowed = () => optionsFor(rules, role.value, location.value);
+  const used = () => [...rows.querySelectorAll("select")].map((k) => k.value);
 
-  const addRow = (key = "", value = "") => {
-    const k = h("input", {
+  const keyChoices = (k, wanted = k.value) => {
+    const names = allowed().map((o) => o.key);
+    // A key the rules no longer allow (saved under older rules) stays listed, to remove it.
+    if (wanted && !names.includes(wanted)) names.push(wanted);
+    replace(k, ...names.map((n) => h("option", { value: n }, n)));
+    k.value = wanted || names[0] || "";
+  };
+
+  const addRow = (key, value = "") => {
+    const k = h("select", { class: "mono", "aria-label": "Option name" });
+    const v = h("input", {
       type: "text",
       class: "mono",
-      placeholder: "name",
-      value: key,
-      "aria-label": "Option name",
-      autocomplete: "off",
-      spellcheck: "false",
-    });
-    const v = h("input", {
-      type: isSecret(key) ? "password" : "text",
-      class: "mono",
       placeholder: "value",
+      maxlength: rules.max_option_value,
       value,
       "aria-label": "Option value",
       autocomplete: "off",
       spellcheck: "false",
     });
-    k.addEventListener("input", () => {
-      v.type = isSecret(k.value) ? "password" : "text";
+    const help = h("div", { class: "hint" });
+    const describe = () => {
+      v.type = isSecret(rules, k.value) ? "password" : "text";
+      const rule = allowed().find((o) => o.key === k.value);
+      help.textContent = rule ? rule.help : "not an option of this kind of connector: remove it";
+    };
+    keyChoices(k, key);
+    k.addEventListener("change", () => {
+      describe();
+      syncButtons();
     });
+    describe();
     const row = h("div", { class: "option-row", dataset: { fieldBox: `options.${key}` } }, k, v);
     const remove = h(
       "button",
@@ -182,28 +194,42 @@ function connectorForm(current, presetRole, onSaved) {
       "Remove",
     );
     remove.addEventListener("click", () => {
-      if (editing && k.defaultValue) removed.add(k.defaultValue);
+      if (editing && key) removed.add(key);
       row.remove();
+      syncButtons();
     });
-    row.append(remove);
+    row.append(remove, help);
     rows.append(row);
-    return k;
+    syncButtons();
+    return v;
   };
   for (const [k, v] of Object.entries(current?.options ?? {})) addRow(k, v);
 
-  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
-  addPassphrase.addEventListener("click", () => {
-    const input = addRow("passphrase", "");
-    input.nextElementSibling.focus();
+  const addOption = h("button", { type: "button", class: "ghost small" }, "+ Add option");
+  addOption.addEventListener("click", () => {
+    const next = allowed().find((o) => !used().includes(o.key));
+    if (next) addRow(next.key).focus();
   });
-  const syncRole = () => {
-    location.placeholder = PLACEHOLDER[role.value];
+  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
+  addPassphrase.addEventListener("click", () => addRow("passphrase").focus());
+  function syncButtons() {
+    const free = allowed().filter((o) => !used().includes(o.key));
+    addOption.disabled = free.length === 0;
     addPassphrase.hidden = editing || role.value !== "store";
+    addPassphrase.disabled = !free.some((o) => o.key === "passphrase");
+  }
+  const syncKind = () => {
+    location.placeholder = examples(rules, role.value).join("  or  ");
+    for (const k of rows.querySelectorAll("select")) keyChoices(k);
+    for (const k of rows.querySelectorAll("select")) k.dispatchEvent(new Event("change"));
+    syncButtons();
   };
-  role.addEventListener("change", syncRole);
-  syncRole();
+  role.addEventListener("change", syncKind);
+  location.addEventListener("input", syncKind);
+  syncKind();
 
   const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
+  const roots = rules.allowed_paths.length ? ` It must be under ${rules.allowed_paths.join(", ")}.` : "";
   const form = h(
     "form",
     { class: "form connector-form", novalidate: true, "aria-label": editing ? "Edit connector" : "New connector" },
@@ -216,7 +242,7 @@ function connectorForm(current, presetRole, onSaved) {
     ),
     field("Location", location, {
       name: "location",
-      hint: "A plakar location: an absolute path, fs:///path, s3://…, sftp://…",
+      hint: `An absolute path or fs:///path; for a store also ptar:///file.ptar or the http(s):// URL of a plakar server.${roots}`,
       wide: true,
     }),
     h(
@@ -226,15 +252,10 @@ function connectorForm(current, presetRole, onSaved) {
       h(
         "p",
         { class: "hint" },
-        "plakar connector parameters. Options named passphrase, password, token, secret… or …_key are secrets: kept by the control plane, passed to plakar, never shown again.",
+        "The plakar parameters this kind of connector takes. Values are secrets unless known not to be: kept by the control plane, passed to plakar, never shown again.",
       ),
       rows,
-      h(
-        "div",
-        { class: "row-actions" },
-        h("button", { type: "button", class: "ghost small", onclick: () => addRow().focus() }, "+ Add option"),
-        addPassphrase,
-      ),
+      h("div", { class: "row-actions" }, addOption, addPassphrase),
     ),
     h(
       "div",
@@ -249,10 +270,9 @@ function connectorForm(current, presetRole, onSaved) {
     clearErrors(form);
     const options = {};
     for (const row of rows.querySelectorAll(".option-row")) {
-      const [k, v] = row.querySelectorAll("input");
-      const key = k.value.trim();
+      const key = row.querySelector("select").value;
       row.dataset.fieldBox = `options.${key}`;
-      if (key) options[key] = v.value;
+      if (key) options[key] = row.querySelector("input").value;
     }
     // PATCH merges options: an empty value removes a key.
     if (editing) for (const key of removed) if (!(key in options)) options[key] = "";
@@ -269,7 +289,8 @@ function connectorForm(current, presetRole, onSaved) {
   return form;
 }
 
-export function newConnectorView(root, ctx) {
+export async function newConnectorView(root, ctx) {
+  const rules = await get("/connector-rules");
   append(
     root,
     h("div", { class: "crumbs" }, h("a", { href: "#/connectors" }, "Connectors"), " › New"),
@@ -277,14 +298,14 @@ export function newConnectorView(root, ctx) {
     h(
       "div",
       { class: "card narrow" },
-      connectorForm(null, ctx.query.get("role"), (c) => ctx.go(`#/connectors/${c.id}`)),
+      connectorForm(rules, null, ctx.query.get("role"), (c) => ctx.go(`#/connectors/${c.id}`)),
     ),
   );
   root.querySelector("input").focus();
 }
 
 export async function editConnectorView(root, ctx) {
-  const c = await get(`/connectors/${ctx.params[0]}`);
+  const [c, rules] = await Promise.all([get(`/connectors/${ctx.params[0]}`), get("/connector-rules")]);
   append(
     root,
     h(
@@ -299,7 +320,7 @@ export async function editConnectorView(root, ctx) {
     h(
       "div",
       { class: "card narrow" },
-      connectorForm(c, null, () => ctx.go(`#/connectors/${c.id}`)),
+      connectorForm(rules, c, null, () => ctx.go(`#/connectors/${c.id}`)),
     ),
   );
 }
