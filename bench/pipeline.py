@@ -26,7 +26,6 @@ from websockets.asyncio.client import connect
 
 from bench.common import Row, percentile
 from deploy.embedded import nats_url
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from services.runner.events_out import JobEventSink
 from shared import bus
 from shared import subjects as s
@@ -175,9 +174,7 @@ def _publisher_url(stack: Stack) -> str:
 
 async def _measure(stack: Stack, root: Path) -> list[Row]:
     nc = await nats.connect(_publisher_url(stack))
-    reader = await nats.connect(
-        stack.endpoints["events_nats_url"], inbox_prefix=EVENTS_INBOX_PREFIX
-    )
+    reader = await nats.connect(stack.endpoints["events_nats_url"])
     pool = await create_pool(stack.database_url(), max_size=2)
     try:
         js = nc.jetstream()

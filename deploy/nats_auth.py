@@ -1,13 +1,38 @@
-"""NATS users: one per service, one read-only user for external subscribers.
+"""NATS accounts and users: one user per service in the control plane's account, and the
+external readers in an account of their own.
 
-Each user may publish and subscribe only where its service needs to.
+The `CP` account holds every stream, consumer and bucket; each service's user may publish
+and subscribe only where that service needs to. External readers (`events`) live in the
+`READERS` account, which imports the event subjects and nothing else: a JetStream stream of
+its own (`PLAKAR_EVENTS`, fed by the import) gives them replay and consumers of their own.
+Nothing a reader does, whatever JetStream request it sends, can reach the control plane's
+account: no bucket, consumer or stream of it is visible from `READERS`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from shared import subjects as s
 
-_JS_EVENTS_READ = [
+CONTROL_PLANE = "CP"
+READERS = "READERS"
+
+Permissions = dict[str, dict[str, list[str]]]
+
+# The history service's durable consumer, which nobody else may pull from, ack for,
+# change or delete.
+_HISTORY_DURABLE = [
+    *(
+        f"$JS.API.CONSUMER.{op}.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}"
+        for op in ("CREATE", "DURABLE.CREATE", "DELETE", "MSG.NEXT")
+    ),
+    f"$JS.API.CONSUMER.CREATE.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
+    f"$JS.ACK.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
+]
+
+# Reading, replaying and following PLAKAR_EVENTS with consumers of one's own.
+_EVENTS_READ = [
     "$JS.API.INFO",
     "$JS.API.STREAM.NAMES",  # clients look the stream up by subject
     f"$JS.API.STREAM.INFO.{s.EVENTS_STREAM}",
@@ -20,29 +45,16 @@ _JS_EVENTS_READ = [
     f"$JS.API.CONSUMER.INFO.{s.EVENTS_STREAM}.>",
     f"$JS.API.CONSUMER.DELETE.{s.EVENTS_STREAM}.>",
     f"$JS.API.CONSUMER.MSG.NEXT.{s.EVENTS_STREAM}.>",
+    f"$JS.API.CONSUMER.NAMES.{s.EVENTS_STREAM}",
+    f"$JS.API.CONSUMER.LIST.{s.EVENTS_STREAM}",
     f"$JS.ACK.{s.EVENTS_STREAM}.>",
     "$JS.FC.>",
 ]
 
-# The history service's durable consumer: readers of the events may not pull from
-# it, ack for it, change or delete it (it would lose events for the history).
-_HISTORY_DURABLE = [
-    *(
-        f"$JS.API.CONSUMER.{op}.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}"
-        for op in ("CREATE", "DURABLE.CREATE", "DELETE", "MSG.NEXT")
-    ),
-    f"$JS.API.CONSUMER.CREATE.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
-    f"$JS.ACK.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
-]
 
-# External subscribers get replies on inboxes of their own: with `_INBOX.>` they
-# could read the replies meant for the services (connector actions, claims).
-EVENTS_INBOX_PREFIX = "_INBOX_events"
-
-
-def _kv(bucket: str) -> list[str]:
+def _kv_read(bucket: str) -> list[str]:
+    """Get keys and values, list and watch them (with consumers of one's own)."""
     return [
-        f"$KV.{bucket}.>",
         f"$JS.API.STREAM.INFO.KV_{bucket}",
         f"$JS.API.STREAM.MSG.GET.KV_{bucket}",
         f"$JS.API.DIRECT.GET.KV_{bucket}.>",
@@ -55,10 +67,18 @@ def _kv(bucket: str) -> list[str]:
     ]
 
 
-_EVENTS_PUBLISH = ["plakar.events.>", "$JS.API.INFO"]
-_SERVICES = _kv(s.SERVICES_BUCKET)
+def _kv_write(bucket: str, keys: str = ">") -> list[str]:
+    return [*_kv_read(bucket), f"$KV.{bucket}.{keys}"]
 
-PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
+
+def _presence(kind: str) -> list[str]:
+    """Announce itself in the services bucket (under its own kind only), read the others."""
+    return _kv_write(s.SERVICES_BUCKET, f"{kind}.>")
+
+
+_EVENTS_PUBLISH = ["plakar.events.>", "$JS.API.INFO"]
+
+SERVICE_PERMISSIONS: dict[str, Permissions] = {
     # Provisions streams, consumers and buckets (`plakar-cp migrate`).
     "admin": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}},
     "scheduler": {
@@ -66,8 +86,8 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
             "allow": [
                 s.JOB_DUE,
                 *_EVENTS_PUBLISH,
-                *_kv(s.SCHEDULER_LEASE_BUCKET),
-                *_SERVICES,
+                *_kv_write(s.SCHEDULER_LEASE_BUCKET),
+                *_presence("scheduler"),
             ]
         },
         "subscribe": {"allow": ["_INBOX.>", "plakar.events.schedule.>"]},
@@ -86,8 +106,8 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
                 f"$JS.ACK.{s.DEAD_JOBS_STREAM}.>",
                 f"$JS.API.STREAM.MSG.GET.{s.JOBS_STREAM}",
                 f"$JS.API.STREAM.MSG.DELETE.{s.JOBS_STREAM}",
-                *_kv(s.CLAIMS_BUCKET),
-                *_SERVICES,
+                *_kv_write(s.CLAIMS_BUCKET),
+                *_presence("runner"),
                 "_INBOX.>",  # replies to connector actions
             ]
         },
@@ -99,8 +119,8 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
                 "$JS.API.INFO",
                 f"$JS.API.CONSUMER.INFO.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}",
-                f"$JS.ACK.{s.EVENTS_STREAM}.>",
-                *_SERVICES,
+                f"$JS.ACK.{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}.>",
+                *_presence("history"),
             ]
         },
         "subscribe": {"allow": ["_INBOX.>"]},
@@ -110,21 +130,48 @@ PERMISSIONS: dict[str, dict[str, dict[str, list[str]]]] = {
             "allow": [
                 s.JOB_DUE,
                 *_EVENTS_PUBLISH,
-                *_JS_EVENTS_READ,
+                *_EVENTS_READ,
                 f"{s.RPC_CONNECTOR}.>",
-                *_kv(s.CLAIMS_BUCKET),
-                *_SERVICES,
-                *_kv(s.SCHEDULER_LEASE_BUCKET),
+                *_kv_write(s.CLAIMS_BUCKET),  # cancel
+                *_presence("api"),
+                *_kv_read(s.SCHEDULER_LEASE_BUCKET),  # health names the active scheduler
             ],
             "deny": _HISTORY_DURABLE,
         },
         "subscribe": {"allow": ["_INBOX.>", "plakar.events.>"]},
     },
-    # External tools: subscribe to and replay the events, publish nothing else.
-    "events": {
-        "publish": {"allow": _JS_EVENTS_READ, "deny": ["plakar.>", *_HISTORY_DURABLE]},
-        "subscribe": {"allow": ["plakar.events.>", f"{EVENTS_INBOX_PREFIX}.>"]},
-    },
 }
 
-USERS = tuple(PERMISSIONS)
+READER_PERMISSIONS: dict[str, Permissions] = {
+    # External tools: read and replay the events, with consumers of their own. They may
+    # not publish into their stream, nor change or delete it.
+    "events": {
+        "publish": {"allow": _EVENTS_READ, "deny": ["plakar.>"]},
+        "subscribe": {"allow": [">"]},
+    },
+    # Provisions the readers' stream (`plakar-cp migrate`).
+    "events_admin": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}},
+}
+
+USERS = (*SERVICE_PERMISSIONS, *READER_PERMISSIONS)
+
+
+def accounts(creds: dict[str, str]) -> dict[str, Any]:
+    """The `accounts` block of nats-server's configuration, with each user's password."""
+
+    def users(permissions: dict[str, Permissions]) -> list[dict[str, Any]]:
+        return [{"user": u, "password": creds[u], "permissions": p} for u, p in permissions.items()]
+
+    return {
+        CONTROL_PLANE: {
+            "jetstream": "enabled",
+            "users": users(SERVICE_PERMISSIONS),
+            "exports": [{"stream": s.EVENTS_ALL, "accounts": [READERS]}],
+        },
+        READERS: {
+            # One stream, a bounded number of consumers: readers cannot exhaust the server.
+            "jetstream": {"max_streams": 1, "max_consumers": 256},
+            "users": users(READER_PERMISSIONS),
+            "imports": [{"stream": {"account": CONTROL_PLANE, "subject": s.EVENTS_ALL}}],
+        },
+    }

@@ -14,7 +14,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.embedded import Child, NatsServer, Postgres, load_credentials
+from deploy.embedded import (
+    PG_ROLES,
+    PG_SUPERUSER,
+    Child,
+    NatsServer,
+    Postgres,
+    load_credentials,
+    pg_credential,
+)
+from deploy.nats_auth import USERS
 from shared.proc import die_with_parent
 
 READY_TIMEOUT_S = 90.0
@@ -84,6 +93,8 @@ class Stack:
     schedulers: int = 2
     nats_url: str | None = None
     database_url: str | None = None
+    # Path roots (or URL prefixes) every connector location must be under; empty: any.
+    allowed_paths: tuple[str, ...] = ()
     nats: NatsServer | None = None
     postgres: Postgres | None = None
     services: list[Service] = field(default_factory=list)
@@ -114,8 +125,9 @@ class Stack:
     def _start(self) -> None:
         d = self.data_dir
         logs = d / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        os.chmod(d, 0o700)
+        for private in (d, logs, d / "nats", d / "work"):
+            private.mkdir(parents=True, exist_ok=True)
+            os.chmod(private, 0o700)
         creds = load_credentials(d / "credentials.json")
         token = os.environ.get("PLAKAR_CP_API_TOKEN") or creds["api_token"]
         if self.nats_url:
@@ -124,17 +136,42 @@ class Stack:
         else:
             self.nats = NatsServer(d / "nats", creds, logs / "nats.log")
             self._first_start(self.nats, 20)
-            urls = {u: self.nats.url(u) for u in creds if u != "api_token"}
+            urls = {u: self.nats.url(u) for u in USERS}
             events_url = urls["events"]
-        dsn = self.database_url
-        if not dsn:
-            self.postgres = Postgres(d / "pg", logs / "postgres.log")
+        # The superuser's (migrations), then each service's own role.
+        dsn = dict.fromkeys(("migrate", *PG_ROLES), self.database_url or "")
+        if not self.database_url:
+            self.postgres = Postgres(
+                d / "pg", creds[pg_credential(PG_SUPERUSER)], logs / "postgres.log"
+            )
+            if self.postgres.user is not None:
+                # Its own user reaches d/pg (traverse only); everything else in d is private.
+                os.chmod(d, 0o711)  # noqa: S103
             self._first_start(self.postgres, 60)
-            dsn = self.postgres.dsn
-        base = {**os.environ, "PLAKAR_CP_DATABASE_URL": dsn, "PLAKAR_CP_API_TOKEN": token}
+            try:
+                self.postgres.require_passwords()
+            except Exception as e:
+                raise StartupError(f"securing PostgreSQL failed: {e}") from e
+            dsn = {
+                "migrate": self.postgres.dsn(),
+                **{k: self.postgres.dsn(r, creds[pg_credential(r)]) for k, r in PG_ROLES.items()},
+            }
+        base = {
+            **os.environ,
+            "PLAKAR_CP_API_TOKEN": token,
+            "PLAKAR_CP_DATA_DIR": str(d),
+        }
+        if self.allowed_paths:
+            base["PLAKAR_CP_ALLOWED_PATHS"] = ",".join(self.allowed_paths)
         cli = [sys.executable, "-m", "services.cli"]
         migrate = Service("migrate", [*cli, "migrate"], {**base}, logs / "migrate.log")
         migrate.env["PLAKAR_CP_NATS_URL"] = urls["admin"]
+        migrate.env["PLAKAR_CP_DATABASE_URL"] = dsn["migrate"]
+        if self.postgres is not None:
+            passwords = {r: creds[pg_credential(r)] for r in PG_ROLES.values()}
+            migrate.env["PLAKAR_CP_ROLE_PASSWORDS"] = json.dumps(passwords)
+        if "events_admin" in urls and not self.nats_url:
+            migrate.env["PLAKAR_CP_EVENTS_ADMIN_NATS_URL"] = urls["events_admin"]
         migrate.spawn()
         assert migrate.process is not None
         if migrate.process.wait() != 0:
@@ -142,7 +179,13 @@ class Stack:
             raise StartupError(f"migration failed:\n{tail}")
 
         def service(name: str, kind: str, **extra: str) -> Service:
-            env = {**base, "PLAKAR_CP_NATS_URL": urls[kind], "PLAKAR_CP_INSTANCE_ID": name, **extra}
+            env = {
+                **base,
+                "PLAKAR_CP_NATS_URL": urls[kind],
+                "PLAKAR_CP_DATABASE_URL": dsn[kind],
+                "PLAKAR_CP_INSTANCE_ID": name,
+                **extra,
+            }
             return Service(name, [*cli, kind], env, logs / f"{name}.log")
 
         self.services = [
@@ -161,7 +204,7 @@ class Stack:
         ]
         for s in self.services:
             self._first_start(s, 0)
-        self._wait_ready()
+        self._wait_ready(token)
         endpoints = {
             "api_url": f"http://127.0.0.1:{self.http_port}/api/v1",
             "ui_url": f"http://127.0.0.1:{self.http_port}/",
@@ -193,11 +236,14 @@ class Stack:
             except RuntimeError as e:
                 raise StartupError(str(e)) from e
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, token: str) -> None:
         """Until the api says every part is up, every runner of this stack announces
         itself, and a runner answers connector actions (health checks that)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        url = f"http://127.0.0.1:{self.http_port}/api/v1/health"
+        health = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/api/v1/health",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         host = socket.gethostname()
         runners = {
             s.process.pid for s in self.services if s.name.startswith("runner-") if s.process
@@ -209,7 +255,7 @@ class Stack:
                     tail = s.log_path.read_text(errors="replace")[-3000:]
                     raise StartupError(f"{s.name} exited during start-up:\n{tail}")
             try:
-                with urllib.request.urlopen(url, timeout=5) as r:
+                with urllib.request.urlopen(health, timeout=5) as r:  # noqa: S310 (http only)
                     h = json.loads(r.read())
                 announced = {x["pid"] for x in h["runners"] if x["host"] == host}
                 if h["status"] == "ok" and runners <= announced:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -32,8 +33,13 @@ def _service(kind: str, settings: Settings) -> int:
         return 2
     if kind == "runner":
         from services.runner.service import Runner
+        from services.runner.workspace import WorkDirError
 
-        asyncio.run(run_until_stopped(Runner(settings).main))
+        try:
+            asyncio.run(run_until_stopped(Runner(settings).main))
+        except WorkDirError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     elif kind == "history":
         from services.history.service import History
 
@@ -63,12 +69,19 @@ def _service(kind: str, settings: Settings) -> int:
 async def _migrate(settings: Settings) -> None:
     from shared import bus, db
 
-    applied = await db.migrate(settings.database_url)
+    passwords = json.loads(os.environ.get("PLAKAR_CP_ROLE_PASSWORDS") or "{}")
+    applied = await db.migrate(settings.database_url, passwords)
     nc = await bus.connect(settings.nats_url, "migrate")
     try:
         await bus.provision(nc.jetstream(), settings)
     finally:
         await nc.close()
+    if settings.events_admin_nats_url:
+        readers = await bus.connect(settings.events_admin_nats_url, "migrate")
+        try:
+            await bus.provision_readers(readers.jetstream())
+        finally:
+            await readers.close()
     print(f"migrations applied: {', '.join(applied) or 'none new'}; streams provisioned")
 
 
@@ -84,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--schedulers", type=int, default=2, help="one active, the others standby")
     up.add_argument("--nats-url", help="use this NATS instead of starting one")
     up.add_argument("--database-url", help="use this PostgreSQL instead of starting one")
+    up.add_argument(
+        "--allowed-paths",
+        default=os.environ.get("PLAKAR_CP_ALLOWED_PATHS", ""),
+        help="comma-separated path roots (or http(s) URL prefixes) every connector "
+        "location must be under (default: any location the rules allow)",
+    )
 
     for kind in ("scheduler", "runner", "history", "api", "migrate"):
         p = sub.add_parser(kind, help=f"run the {kind} against given NATS and PostgreSQL URLs")
@@ -123,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             schedulers=args.schedulers,
             nats_url=args.nats_url,
             database_url=args.database_url,
+            allowed_paths=tuple(p for p in args.allowed_paths.split(",") if p.strip()),
         )
         return stack.up()
     settings = _settings(args)

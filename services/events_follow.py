@@ -19,7 +19,6 @@ import nats
 import nats.errors
 from nats.js import api as js_api
 
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from services.api.live import first_seq_since
 from shared import subjects as s
 from shared.durations import DurationError, parse_duration
@@ -71,7 +70,7 @@ async def follow(
 ) -> None:
     """Write each event's JSON on a line of its own; without `keep_going`, stop once
     the stored events are printed."""
-    nc = await nats.connect(url, name="plakar-cp events", inbox_prefix=EVENTS_INBOX_PREFIX)
+    nc = await nats.connect(url, name="plakar-cp events")
     try:
         js = nc.jetstream()
         subject = s.job_events(job_id) if job_id else s.EVENTS_ALL

@@ -114,15 +114,7 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
             storage=js_api.StorageType.FILE,
             duplicate_window=120,
         ),
-        js_api.StreamConfig(
-            name=s.EVENTS_STREAM,
-            subjects=[s.EVENTS_ALL],
-            retention=js_api.RetentionPolicy.LIMITS,
-            storage=js_api.StorageType.FILE,
-            duplicate_window=120,
-            max_age=EVENTS_MAX_AGE_S,
-            allow_direct=True,
-        ),
+        events_stream(),
         # The advisories NATS publishes when a job message was delivered as often as the
         # runners' consumer allows, kept until a runner has ended the job.
         js_api.StreamConfig(
@@ -204,6 +196,30 @@ async def consume(
             await asyncio.sleep(1)
             continue
         await handle(msgs)
+
+
+def events_stream(max_age: float = EVENTS_MAX_AGE_S) -> js_api.StreamConfig:
+    return js_api.StreamConfig(
+        name=s.EVENTS_STREAM,
+        subjects=[s.EVENTS_ALL],
+        retention=js_api.RetentionPolicy.LIMITS,
+        storage=js_api.StorageType.FILE,
+        duplicate_window=120,
+        max_age=max_age,
+        allow_direct=True,
+    )
+
+
+async def provision_readers(js: JetStreamContext) -> None:
+    """Create or update the external readers' own copy of the events (in their account,
+    fed by the import of the event subjects); they may read it, not change it."""
+    config = events_stream()
+    config.deny_delete = True
+    config.deny_purge = True
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
 
 
 async def kv(js: JetStreamContext, bucket: str) -> KeyValue:

@@ -11,6 +11,9 @@ import msgspec
 
 Pool = asyncpg.Pool
 
+# The roles of shared/migrations/0005_roles.sql.
+SERVICE_ROLES = ("plakar_api", "plakar_scheduler", "plakar_history", "plakar_runner")
+
 # What asyncpg raises while PostgreSQL is down or restarting: no socket to connect to
 # (OSError), "the database system is shutting down", a connection cut by the restart.
 UNAVAILABLE = (
@@ -42,8 +45,9 @@ def _migrations() -> list[tuple[str, str]]:
     return sorted((f.name, f.read_text()) for f in files.iterdir() if f.name.endswith(".sql"))
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply the migrations not yet applied, in order; returns their names.
+async def migrate(dsn: str, role_passwords: dict[str, str] | None = None) -> list[str]:
+    """Apply the migrations not yet applied, in order, then give the services' roles
+    their passwords; returns the names of the migrations applied.
 
     An advisory lock makes concurrent callers wait instead of racing.
     """
@@ -75,6 +79,11 @@ async def migrate(dsn: str) -> list[str]:
                     checksum,
                 )
                 applied.append(name)
+            for role, password in (role_passwords or {}).items():
+                if role not in SERVICE_ROLES:
+                    raise ValueError(f"{role} is not a role of the services")
+                quoted = await conn.fetchval("SELECT quote_literal($1)", password)
+                await conn.execute(f"ALTER ROLE {role} LOGIN PASSWORD {quoted}")
     finally:
         await conn.close()
     return applied

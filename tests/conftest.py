@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from xdist.scheduler import LoadScopeScheduling
 
 from tests.support.plakar import direct
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, stack_dir
 
 PLAKAR = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "plakar")
 
@@ -27,7 +28,7 @@ def plakar() -> str:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One `plakar-cp up` shared by the integration tests of a session (of an xdist
     worker); each test leaves it quiet (see `_quiet_shared_stack`)."""
-    with running_stack(tmp_path_factory.mktemp("stack") / "data") as s:
+    with running_stack(stack_dir("shared")) as s:
         yield s
 
 
@@ -39,6 +40,27 @@ def _quiet_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
     if "stack" in request.fixturenames:
         shared: Stack = request.getfixturevalue("stack")
         shared.quiesce()
+
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless (for one test: Playwright's synchronous API holds an
+    event loop, which the other tests' asyncio.run may not meet)."""
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
 
 
 # Tests that wait on the clock run beside the others (pytest-xdist, `-n 3`): one worker

@@ -12,15 +12,18 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.response import File
 from litestar.static_files import create_static_files_router
+from litestar.types import ASGIApp
 
 from services.api.asyncapi import asyncapi
 from services.api.auth import PUBLIC, TokenAuth
 from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
-from services.api.routes.connectors import ConnectorController
+from services.api.headers import security_headers
+from services.api.routes.connectors import ConnectorController, connector_rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
 from services.api.routes.schedules import ScheduleController
+from services.api.routes.session import close_session, open_session, session_info
 from services.api.routes.streams import events, job_stream
 from services.api.routes.tasks import TaskController
 from shared import bus
@@ -37,7 +40,12 @@ async def index() -> File:
     return File(STATIC / "index.html", content_disposition_type="inline")
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings) -> ASGIApp:
+    """The api, every answer of which carries the security headers (404s included)."""
+    return security_headers(_litestar(settings))
+
+
+def _litestar(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url, max_size=10)
@@ -59,6 +67,10 @@ def create_app(settings: Settings) -> Litestar:
             live,
             index,
             ConnectorController,
+            connector_rules,
+            open_session,
+            session_info,
+            close_session,
             TaskController,
             JobController,
             ScheduleController,

@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import MediaType, Request, get
 
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from services.api.routes.streams import SCHEDULE_KINDS
 from shared import subjects as s
 from shared.events import (
@@ -70,8 +69,8 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
                 "host": _host(settings.events_nats_url or settings.nats_url),
                 "protocol": "nats",
                 "description": (
-                    "Read-only user (events_nats_url in endpoints.json): subscribe, "
-                    f"replay with JetStream consumers; inbox prefix {EVENTS_INBOX_PREFIX}."
+                    "Readers' account (events_nats_url in endpoints.json): subscribe, and "
+                    "replay the PLAKAR_EVENTS stream with JetStream consumers of one's own."
                 ),
             },
             "api": {

@@ -1,36 +1,97 @@
-"""Token authentication for HTTP and WebSocket requests.
+"""Who calls: the API token (`Authorization: Bearer`, or `?token=` on WebSockets, which
+browsers open without headers) or the web UI's session cookie (HttpOnly, set by
+POST /api/v1/session).
 
-The token comes as `Authorization: Bearer`, as `?token=` (browsers cannot set
-headers on a WebSocket) or as the UI's session cookie.
+A request that a session cookie authenticates may change state only when it comes from
+the UI's own origin (a same-origin `Origin`, or the `X-Plakar-CSRF` header no other site
+can send) and carries JSON, if anything: another site's page cannot forge it.
+WebSockets from another origin are refused whatever authenticates them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-COOKIE = "plakar_cp_token"
-# Paths that carry no data: the health checks and the UI's static shell.
+from services.api import sessions
+
+COOKIE = "plakar_cp_session"
+CSRF_HEADER = "x-plakar-csrf"
+# Paths that carry no data: the health checks (which say more to callers that
+# authenticate) and the UI's static shell.
 PUBLIC = [r"^/api/v1/health(/live)?$", r"^/$", r"^/ui/"]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def presented_token(conn: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+@dataclass(frozen=True)
+class Caller:
+    via: Literal["token", "session"]
+    # Who it is for per-caller limits: the session's key, or a digest of the token.
+    key: str
+
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+async def identify(conn: Connection) -> Caller | None:
+    """The caller, or None when no valid credential is presented."""
+    expected: str = conn.app.state.deps.settings.api_token
     header = conn.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return conn.query_params.get("token") or conn.cookies.get(COOKIE)
+    token = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if token is None and _websocket(conn):
+        token = conn.query_params.get("token")
+    if token is not None:
+        if hmac.compare_digest(token.encode(), expected.encode()):
+            return Caller("token", hashlib.sha256(token.encode()).hexdigest()[:16])
+        return None
+    cookie = conn.cookies.get(COOKIE)
+    if cookie:
+        found = await sessions.find(conn.app.state.deps.pool, cookie)
+        if found:
+            return Caller("session", found[0])
+    return None
+
+
+def _websocket(conn: Connection) -> bool:
+    return conn.scope["type"] == ScopeType.WEBSOCKET
+
+
+def same_origin(conn: Connection) -> bool:
+    origin = conn.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc == conn.headers.get("host")
+
+
+def _forged(conn: Connection) -> str | None:
+    """Why a cookie-authenticated state change may be another site's forgery, or None."""
+    if not (same_origin(conn) or conn.headers.get(CSRF_HEADER)):
+        return "a change made with the session cookie must come from the UI's own origin"
+    has_body = conn.headers.get("content-length", "0") != "0" or "transfer-encoding" in conn.headers
+    kind = conn.headers.get("content-type", "").split(";")[0].strip().lower()
+    if (has_body or kind) and kind != "application/json":
+        return "a change made with the session cookie must send JSON"
+    return None
 
 
 class TokenAuth(AbstractAuthenticationMiddleware):
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
-        expected: str = connection.app.state.deps.settings.api_token
-        given = presented_token(connection)
-        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+    async def authenticate_request(self, connection: Connection) -> AuthenticationResult:
+        caller = await identify(connection)
+        if caller is None:
             raise NotAuthorizedException("missing or wrong API token")
-        return AuthenticationResult(user="operator", auth=given)
+        if _websocket(connection):
+            # Browsers always send Origin; tools with the token may send none.
+            vouched = "origin" in connection.headers or caller.via == "session"
+            if vouched and not same_origin(connection):
+                raise PermissionDeniedException("a WebSocket from another origin is refused")
+        elif caller.via == "session" and connection.scope.get("method") not in SAFE_METHODS:
+            problem = _forged(connection)
+            if problem:
+                raise PermissionDeniedException(problem)
+        return AuthenticationResult(user=caller, auth=None)

@@ -14,8 +14,9 @@ import asyncio
 import json
 import logging
 import os
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -49,6 +50,32 @@ OUTBOX_BYTES = int(os.environ.get("PLAKAR_CP_WS_OUTBOX_BYTES", str(4 << 20)))
 # Events of a job are looked for from this long before the last stored line, so
 # clocks of runners and NATS that disagree by less than this lose nothing.
 CLOCK_MARGIN = timedelta(seconds=60)
+
+
+# Live streams (WebSockets) one caller (a session, the token) may hold open at once.
+STREAMS_PER_CALLER = int(os.environ.get("PLAKAR_CP_WS_PER_CALLER", "16"))
+
+
+class Slots:
+    """At most `limit` live streams per caller at once, in this api process."""
+
+    def __init__(self, limit: int = STREAMS_PER_CALLER) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    @contextmanager
+    def take(self, caller: str) -> Iterator[bool]:
+        """Yields whether the caller got a slot; gives it back after."""
+        if self._open[caller] >= self.limit:
+            yield False
+            return
+        self._open[caller] += 1
+        try:
+            yield True
+        finally:
+            self._open[caller] -= 1
+            if not self._open[caller]:
+                del self._open[caller]
 
 
 @dataclass

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.support.stack import Stack
 
@@ -39,13 +41,19 @@ def test_every_route_needs_the_token(stack: Stack) -> None:
     assert httpx.get(f"{base}/schema/openapi.json").status_code == 401
 
 
-def test_token_in_query_is_accepted(stack: Stack) -> None:
+def test_the_token_in_a_query_opens_websockets_only(stack: Stack) -> None:
     r = httpx.get(f"{stack.endpoints['api_url']}/jobs", params={"token": stack.token})
-    assert r.status_code == 200
+    assert r.status_code == 401
+
+    async def events() -> None:
+        async with connect(stack.ws_url("/events")):
+            pass
+
+    asyncio.run(events())
 
 
 def test_health_names_every_service(stack: Stack) -> None:
-    r = httpx.get(f"{stack.endpoints['api_url']}/health")
+    r = httpx.get(f"{stack.endpoints['api_url']}/health", headers=stack.client.headers)
     h = r.json()
     assert r.status_code == 200 and h["status"] == "ok"
     assert h["nats"] and h["postgres"] and h["runners_answer"]

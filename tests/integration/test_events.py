@@ -16,7 +16,6 @@ import pytest
 from nats.aio.client import Client
 from nats.js import api as js_api
 
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from shared import subjects as s
 from tests.support.infra import external_services
 from tests.support.stack import REPO, Stack, many_files
@@ -53,7 +52,7 @@ class Reader:
 @pytest.fixture
 async def reader(stack: Stack) -> AsyncIterator[Reader]:
     r = Reader()
-    await r.connect(stack.endpoints["events_nats_url"], inbox_prefix=EVENTS_INBOX_PREFIX)
+    await r.connect(stack.endpoints["events_nats_url"])
     yield r
     assert r.nc is not None
     await r.nc.close()
@@ -100,27 +99,19 @@ async def test_read_only_user_follows_and_replays_a_new_job(
     assert reader.errors == []
 
 
-async def test_read_only_user_cannot_publish_or_touch_the_history(reader: Reader) -> None:
+async def test_readers_publish_nothing(reader: Reader) -> None:
+    """What a reader may do at all (test_security.py tries the rest, as an attacker)."""
     if external_services():
-        pytest.skip("the containers' NATS has no users")
+        pytest.skip("the containers' NATS has no accounts")
     assert reader.nc is not None
     nc = reader.nc
     await nc.publish(s.JOB_DUE, b"{}")
     await nc.publish(s.job_event("00000000-0000-4000-8000-000000000000", "finished"), b"{}")
-    history = f"{s.EVENTS_STREAM}.{s.HISTORY_DURABLE}"
-    for subject in (f"$JS.API.CONSUMER.MSG.NEXT.{history}", f"$JS.API.CONSUMER.DELETE.{history}"):
-        with pytest.raises(nats.errors.TimeoutError):  # refused: no answer comes
-            await nc.request(subject, b"", timeout=0.5)
-    snoop = await nc.subscribe("_INBOX.>")
     await nc.flush()
-    await reader.wait_errors(5)
-    await snoop.unsubscribe()
+    await reader.wait_errors(2)
     refused = "\n".join(reader.errors).lower()
     assert f'permissions violation for publish to "{s.JOB_DUE}"' in refused
     assert 'permissions violation for publish to "plakar.events.job.' in refused
-    assert f"consumer.msg.next.{history}".lower() in refused
-    assert f"consumer.delete.{history}".lower() in refused
-    assert 'permissions violation for subscription to "_inbox.>"' in refused
 
 
 def plakar_cp_events(stack: Stack, *args: str) -> subprocess.Popen[bytes]:

@@ -22,7 +22,7 @@ from shared.dispatch import job_messages
 from shared.events import new_id
 from shared.models import Task
 from tests.support.infra import external_services
-from tests.support.stack import Stack, many_files, running_stack
+from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,7 +35,7 @@ MAX_DELIVERIES = 2
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("hostile") / "data"
+    data = stack_dir("hostile")
     env = {"PLAKAR_CP_MAX_DELIVERIES": str(MAX_DELIVERIES), "PLAKAR_CP_MAX_ATTEMPTS": "5"}
     with running_stack(data, runners=2, env=env) as stack:
         yield stack
@@ -92,7 +92,7 @@ def queue(stack: Stack, task: Task, due: bytes | None = None, claim: bytes | Non
 def runners_still_serve(stack: Stack, task: Task) -> None:
     job_id = stack.post(f"/tasks/{task.id}/run", expect=202)["job_id"]
     assert stack.wait_job(job_id)["status"] == "succeeded"
-    assert " exited (" not in (stack.data_dir.parent / f"{stack.data_dir.name}-up.log").read_text()
+    assert " exited (" not in stack.up_log.read_text()
 
 
 def failed_with(stack: Stack, job_id: str, reason: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import pytest
 
 from tests.support.infra import external_services
 from tests.support.procs import processes
-from tests.support.stack import Stack, many_files, running_stack
+from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +114,7 @@ def seconds(a: datetime, b: datetime) -> float:
 @pytest.mark.timeout(180)
 def test_runner_killed_mid_job_is_retried_once_elsewhere(tmp_path: Path) -> None:
     source = many_files(tmp_path / "src", FILES)
-    with running_stack(tmp_path / "data", runners=2) as stack:
+    with running_stack(stack_dir("faults"), runners=2) as stack:
         job_id = backup(stack, source, tmp_path / "store", "killed")
         # plakar's command line names the task (`-job killed`); its cache daemon's does not.
         with most_at_once(lambda: len(processes("backup", "killed"))) as at_once:
@@ -168,13 +168,14 @@ class HealthWatch:
     def __init__(self, stack: Stack) -> None:
         self.seen: list[tuple[int, dict[str, Any]]] = []
         self._url = f"{stack.endpoints['api_url']}/health"
+        self._auth = {"Authorization": f"Bearer {stack.token}"}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._done.is_set():
             try:
-                r = httpx.get(self._url, timeout=10)
+                r = httpx.get(self._url, headers=self._auth, timeout=10)
                 self.seen.append((r.status_code, r.json()))
             except httpx.HTTPError:
                 pass
@@ -247,7 +248,7 @@ def kill_and_heal(
     degraded = [body for code, body in health.seen if code == 503]
     assert degraded and all(body["status"] == "degraded" for body in degraded), health.seen[:3]
     assert any(not body[part] for body in degraded), degraded[:3]
-    up_log = (stack.data_dir.parent / f"{stack.data_dir.name}-up.log").read_text()
+    up_log = stack.up_log.read_text()
     exited = [line for line in up_log.splitlines() if " exited (" in line]
     assert len(exited) == 1 and exited[0].startswith(SUPERVISED[part]), exited
     print(
@@ -263,7 +264,7 @@ SUPERVISED = {"postgres": "postgres", "nats": "nats-server"}
 @embedded_only
 @pytest.mark.timeout(240)
 def test_postgres_killed_is_restarted_and_no_job_is_lost(tmp_path: Path) -> None:
-    with running_stack(tmp_path / "data", runners=2) as stack:
+    with running_stack(stack_dir("faults"), runners=2) as stack:
         pgdata = stack.data_dir / "pg"
         before = postmaster_pid(pgdata)
         assert before is not None
@@ -281,7 +282,7 @@ def test_postgres_killed_is_restarted_and_no_job_is_lost(tmp_path: Path) -> None
 @embedded_only
 @pytest.mark.timeout(240)
 def test_nats_killed_is_restarted_and_no_job_is_lost(tmp_path: Path) -> None:
-    with running_stack(tmp_path / "data", runners=2) as stack:
+    with running_stack(stack_dir("faults"), runners=2) as stack:
         conf = str(stack.data_dir / "nats" / "nats.conf")
         (before,) = processes("-c", conf)
         port = int(stack.endpoints["events_nats_url"].rsplit(":", 1)[1])
@@ -310,7 +311,7 @@ NATS_OUTAGE_S = 8.0
 def test_nats_unresponsive_longer_than_the_ack_wait_loses_no_job(tmp_path: Path) -> None:
     """A NATS server that stops answering (frozen, not dead: nothing restarts it)."""
     source = many_files(tmp_path / "src", FILES)
-    with running_stack(tmp_path / "data", runners=2) as stack:
+    with running_stack(stack_dir("faults"), runners=2) as stack:
         conf = str(stack.data_dir / "nats" / "nats.conf")
         (pid,) = processes("-c", conf)
         job_id = backup(stack, source, tmp_path / "store", "natsfrozen")
@@ -332,7 +333,7 @@ def test_nats_unresponsive_longer_than_the_ack_wait_loses_no_job(tmp_path: Path)
         after = backup(stack, small, tmp_path / "store2", "natsafter")
         assert stack.wait_job(after, timeout=60)["status"] == "succeeded"
         last_attempt_output(stack, after, 20)
-        assert " exited (" not in (tmp_path / "data-up.log").read_text(), "a service died"
+        assert " exited (" not in stack.up_log.read_text(), "a service died"
         print(
             f"\nnats frozen {NATS_OUTAGE_S:.0f}s: the running job ended {finished:.1f}s after "
             f"NATS answered again; a new job succeeded {time.monotonic() - resumed:.1f}s after"

@@ -14,13 +14,12 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 
-from deploy.nats_auth import EVENTS_INBOX_PREFIX
 from services.history import store
 from services.history.projection import plan
 from shared import db
 from shared import subjects as s
 from shared.events import decode_job_event
-from tests.support.stack import Stack, many_files, running_stack
+from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +34,7 @@ TABLES = {
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own: nothing else adds jobs while the tables are compared."""
-    with running_stack(tmp_path_factory.mktemp("replay") / "data", runners=1) as s:
+    with running_stack(stack_dir("replay"), runners=1) as s:
         yield s
 
 
@@ -72,7 +71,7 @@ def make_history(stack: Stack, tmp_path: Path) -> list[str]:
 
 async def all_events(stack: Stack) -> list[Msg]:
     """The whole stream, read with the read-only credentials as any tool can."""
-    nc = await nats.connect(stack.endpoints["events_nats_url"], inbox_prefix=EVENTS_INBOX_PREFIX)
+    nc = await nats.connect(stack.endpoints["events_nats_url"])
     try:
         sub = await nc.jetstream().subscribe(s.EVENTS_ALL, ordered_consumer=True)
         msgs = [await sub.next_msg(timeout=10)]
@@ -123,7 +122,7 @@ async def test_replaying_the_stream_rebuilds_the_same_history(
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    replica = own_stack.database_url(name)
+    replica = own_stack.database_url(database=name)
     await db.migrate(replica)
     assert all(rows == [] for rows in (await tables(replica)).values())
 

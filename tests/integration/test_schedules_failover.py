@@ -12,7 +12,7 @@ import pytest
 
 from shared.bus import SCHEDULER_LEASE_TTL_S
 from tests.support.schedules import backup_task, iso, lateness, minute_ahead, wait_jobs, when
-from tests.support.stack import running_stack
+from tests.support.stack import running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ TAKEOVER_S = SCHEDULER_LEASE_TTL_S * 4 / 3
 
 @pytest.mark.timeout(300)
 def test_killing_the_active_scheduler_neither_loses_nor_doubles_a_firing(tmp_path: Path) -> None:
-    with running_stack(tmp_path / "data", runners=1) as stack:
+    with running_stack(stack_dir("failover"), runners=1) as stack:
         health = stack.get("/health")
         assert len(health["schedulers"]) == 2
         active = health["active_scheduler"]

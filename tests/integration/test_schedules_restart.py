@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.schedules import backup_task, wait_jobs, when
-from tests.support.stack import running_stack
+from tests.support.stack import running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def every_minute(journalised: bool) -> dict[str, object]:
 
 @pytest.mark.timeout(480)
 def test_three_minutes_down_then_one_catch_up_or_a_fresh_start(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = stack_dir("restart")
     with running_stack(data, runners=1) as stack:
         body = backup_task(stack, tmp_path, "restart")
         kept = stack.post("/tasks", {**body, "schedules": [every_minute(True)]}, expect=201)

@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.stack import Stack, many_files, running_stack
+from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +90,9 @@ async def test_mid_job_and_resumed_clients_get_exactly_the_output(
 @pytest.fixture(scope="module")
 def small_outbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose api keeps at most 64 KiB waiting per WebSocket client."""
-    data = tmp_path_factory.mktemp("outbox") / "data"
-    with running_stack(data, runners=1, env={"PLAKAR_CP_WS_OUTBOX_BYTES": "65536"}) as s:
+    with running_stack(
+        stack_dir("outbox"), runners=1, env={"PLAKAR_CP_WS_OUTBOX_BYTES": "65536"}
+    ) as s:
         yield s
 
 

@@ -4,46 +4,39 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SHOTS = Path("/tmp")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def sidebar(page: Page, name: str) -> None:
     page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
 
 
-def new_connector(page: Page, name: str, role: str, location: str) -> None:
+def new_connector(
+    page: Page, name: str, role: str, location: str, passphrase: str | None = None
+) -> None:
     sidebar(page, "Connectors")
     page.get_by_role("link", name="New connector").click()
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Role", exact=True).select_option(role)
     page.get_by_label("Location", exact=True).fill(location)
+    if passphrase:
+        # The options the api's rules allow for a store on a path: the passphrase, once.
+        add = page.get_by_role("button", name="+ Passphrase (encrypts the store)")
+        add.click()
+        expect(add).to_be_disabled()
+        expect(page.get_by_label("Option name")).to_have_value("passphrase")
+        value = page.get_by_label("Option value")
+        expect(value).to_have_attribute("type", "password")
+        value.fill(passphrase)
     page.get_by_role("button", name="Create connector").click()
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
 
@@ -58,11 +51,14 @@ def test_one_off_backup_through_the_ui(stack: Stack, browser: Browser, tmp_path:
     page_errors: list[str] = []
     page.on("pageerror", lambda e: page_errors.append(str(e)))
 
-    # The token moves from the URL fragment to a cookie and out of the address bar.
+    # The token in the URL fragment is traded for an HttpOnly session cookie, and leaves
+    # the address bar: page scripts never see it again.
     page.goto(f"{stack.endpoints['ui_url']}#token={stack.token}")
     expect(page).to_have_url(re.compile(r"#/scheduling/history$"))
-    cookie = next(c for c in context.cookies() if c["name"] == "plakar_cp_token")
-    assert cookie["value"] == stack.token and cookie["sameSite"] == "Strict"
+    cookie = next(c for c in context.cookies() if c["name"] == "plakar_cp_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert stack.token not in cookie["value"]
+    assert stack.token not in page.evaluate("document.cookie + location.href")
 
     # An API error shows next to the field it names.
     sidebar(page, "Connectors")
@@ -74,7 +70,7 @@ def test_one_off_backup_through_the_ui(stack: Stack, browser: Browser, tmp_path:
     expect(location_error).to_contain_text("absolute path")
 
     new_connector(page, "ui-src", "source", str(src))
-    new_connector(page, "ui-store", "store", str(tmp_path / "store"))
+    new_connector(page, "ui-store", "store", str(tmp_path / "store"), passphrase="ui-secret-123")
     page.get_by_role("button", name="Initialize").click()
     expect(page.locator(".action-result")).to_contain_text("Initialize: OK", timeout=30_000)
     page.screenshot(path=str(SHOTS / "ui-connector.png"), full_page=True)

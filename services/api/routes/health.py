@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from litestar import Response, get
+from typing import Any
+
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from nats.js.errors import KeyNotFoundError
 
+from services.api.auth import identify
 from services.api.deps import Deps
 from shared import bus
 from shared import subjects as s
-from shared.models import Health, ServiceInfo
+from shared.models import Health, HealthStatus, ServiceInfo
 
 
 async def active_scheduler(deps: Deps) -> str | None:
@@ -41,9 +44,10 @@ async def live() -> dict[str, str]:
 
 
 @get("/api/v1/health", tags=["health"])
-async def health(state: State) -> Response[Health]:
-    """200 when every part is up, 503 (same body) while the control plane is degraded."""
-    deps: Deps = state.deps
+async def health(request: Request[Any, Any, State]) -> Response[Health | HealthStatus]:
+    """200 when every part is up, 503 (same body) while the control plane is degraded.
+    Without credentials it says only that; with them, which part is what."""
+    deps: Deps = request.app.state.deps
     try:
         postgres = await deps.pool.fetchval("SELECT 1") == 1
     except Exception:
@@ -74,4 +78,7 @@ async def health(state: State) -> Response[Health]:
         schedulers=schedulers,
         active_scheduler=leader,
     )
-    return Response(body, status_code=200 if ok else 503)
+    code = 200 if ok else 503
+    if await identify(request) is None:
+        return Response(HealthStatus(status=body.status), status_code=code)
+    return Response(body, status_code=code)

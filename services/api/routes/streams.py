@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, get_args
 
 import msgspec
@@ -16,6 +18,7 @@ from litestar.exceptions import WebSocketDisconnect
 from nats.aio.msg import Msg
 
 from services.api import live, store
+from services.api.auth import Caller
 from services.api.deps import Deps, parse_id
 from services.api.errors import ApiError
 from shared.events import (
@@ -48,6 +51,10 @@ Socket = WebSocket[Any, Any, Any]
 GONE = (WebSocketDisconnect, OSError)
 
 
+# The highest seq a job can have (PostgreSQL bigint).
+MAX_SEQ = 2**63 - 1
+
+
 class BadParam(Exception):
     pass
 
@@ -55,7 +62,7 @@ class BadParam(Exception):
 def parse_after(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 19) or int(value) > MAX_SEQ:
         raise BadParam("after must be a non-negative integer (the last seq received)")
     return int(value)
 
@@ -174,11 +181,31 @@ class JobStream:
             self.outbox.put(_encode(message), seq)
 
 
+SLOTS = live.Slots()
+
+
+@asynccontextmanager
+async def opened(socket: Socket) -> AsyncIterator[bool]:
+    """Accept the socket and hold one of its caller's slots; False (and closed with
+    4429) when the caller already holds them all."""
+    await socket.accept()
+    caller: Caller = socket.user
+    with SLOTS.take(caller.key) as ok:
+        if not ok:
+            await socket.close(4429, f"too many live streams at once (at most {SLOTS.limit})")
+        yield ok
+
+
 @websocket("/api/v1/jobs/{job_id:str}/stream")
 async def job_stream(socket: Socket, job_id: str) -> None:
     """The job's output after `?after=SEQ` (stored, then live) and its state; closes
     after the final status."""
-    await socket.accept()
+    async with opened(socket) as ok:
+        if ok:
+            await _job_stream(socket, job_id)
+
+
+async def _job_stream(socket: Socket, job_id: str) -> None:
     deps: Deps = socket.app.state.deps
     try:
         after = parse_after(socket.query_params.get("after"))
@@ -200,7 +227,12 @@ async def job_stream(socket: Socket, job_id: str) -> None:
 async def events(socket: Socket) -> None:
     """Every event as published on NATS (JSON, one per message), live from now;
     `?kinds=queued,finished` keeps only those kinds."""
-    await socket.accept()
+    async with opened(socket) as ok:
+        if ok:
+            await _events(socket)
+
+
+async def _events(socket: Socket) -> None:
     deps: Deps = socket.app.state.deps
     try:
         subjects = parse_kinds(socket.query_params.get("kinds"))

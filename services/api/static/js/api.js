@@ -1,24 +1,20 @@
 // The control plane's API: token, JSON calls, errors, WebSockets.
 
-const COOKIE = "plakar_cp_token";
 const BASE = "/api/v1";
 
-export function token() {
-  for (const part of document.cookie.split(";")) {
-    const [key, ...rest] = part.trim().split("=");
-    if (key === COOKIE) return decodeURIComponent(rest.join("="));
-  }
-  return null;
+// The token is traded once for an HttpOnly session cookie (7 days) that this page's
+// scripts never see; every call after rides on that cookie.
+export async function openSession(token) {
+  const response = await fetch(`${BASE}/session`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  if (response.status === 401) throw new ApiError(401, "the API token was refused");
+  if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`);
 }
 
-// Kept 30 days so a browser stays signed in; "Sign out" forgets it.
-export function setToken(value) {
-  const secure = location.protocol === "https:" ? "; Secure" : "";
-  document.cookie = `${COOKIE}=${encodeURIComponent(value)}; path=/; SameSite=Strict; max-age=2592000${secure}`;
-}
-
-export function forgetToken() {
-  document.cookie = `${COOKIE}=; path=/; SameSite=Strict; max-age=0`;
+export async function closeSession() {
+  await fetch(`${BASE}/session`, { method: "DELETE", headers: { "X-Plakar-CSRF": "1" } }).catch(() => {});
 }
 
 export class ApiError extends Error {
@@ -41,7 +37,8 @@ export function whenUnauthorized(handler) {
 }
 
 export async function api(path, { method = "GET", body, signal } = {}) {
-  const headers = { Authorization: `Bearer ${token()}` };
+  // The header another site's page cannot send: the api takes it as proof of origin.
+  const headers = { "X-Plakar-CSRF": "1" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
@@ -80,10 +77,10 @@ export function query(params) {
   return s ? `?${s}` : "";
 }
 
-// Browsers cannot set headers on a WebSocket: the token goes in the query.
+// The session cookie goes with the WebSocket's handshake (same origin).
 export function socket(path, params = {}) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  return new WebSocket(`${scheme}://${location.host}${BASE}${path}${query({ ...params, token: token() })}`);
+  return new WebSocket(`${scheme}://${location.host}${BASE}${path}${query(params)}`);
 }
 
 // What an endpoint that is still missing on this server means to the operator.

@@ -1,6 +1,6 @@
-// The shell: token, hash routing, sidebar, health.
+// The shell: session, hash routing, sidebar, health.
 
-import { ApiError, forgetToken, get, setToken, token, whenUnauthorized } from "./api.js";
+import { ApiError, closeSession, get, openSession, whenUnauthorized } from "./api.js";
 import { Catalog } from "./catalog.js";
 import { connectorView, connectorsView, editConnectorView, newConnectorView } from "./connectors.js";
 import { append, h, notice, plural, replace, tick } from "./dom.js";
@@ -29,9 +29,12 @@ function leave() {
   leaving = [];
 }
 
+// Whether the session cookie was accepted (the api says so; scripts cannot read it).
+let signedIn = false;
+
 async function route() {
   leave();
-  if (!token()) return signIn();
+  if (!signedIn) return signIn();
   document.body.classList.remove("signed-out");
   const hash = location.hash.slice(1) || "/";
   const [path, search = ""] = hash.split("?");
@@ -105,9 +108,15 @@ function signIn(message) {
     ),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Sign in")),
   );
-  form.addEventListener("submit", (e) => {
+  form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    setToken(input.value.trim());
+    try {
+      await openSession(input.value.trim());
+    } catch (err) {
+      signIn(err.message);
+      return;
+    }
+    signedIn = true;
     route();
     health();
   });
@@ -116,13 +125,13 @@ function signIn(message) {
 }
 
 whenUnauthorized(() => {
-  forgetToken();
-  signIn("The API token was refused. It may have changed when the control plane restarted.");
+  signedIn = false;
+  signIn("Your session ended, or the API token changed when the control plane restarted. Sign in again.");
 });
 
 async function health() {
   const el = document.getElementById("health");
-  if (!token()) return;
+  if (!signedIn) return;
   let hl;
   try {
     hl = await get("/health");
@@ -152,19 +161,35 @@ async function health() {
   );
 }
 
-// `plakar-cp up` prints a URL with #token=…: keep it in the cookie, out of the address bar.
-const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fromUrl) {
-  setToken(fromUrl);
-  history.replaceState(null, "", `${location.pathname}${location.search}${HOME}`);
-}
-
-document.getElementById("sign-out").addEventListener("click", () => {
-  forgetToken();
+document.getElementById("sign-out").addEventListener("click", async () => {
+  await closeSession();
+  signedIn = false;
   signIn();
 });
 window.addEventListener("hashchange", route);
 setInterval(tick, 15000);
 setInterval(health, 15000);
-route();
-health();
+
+// `plakar-cp up` prints a URL with #token=…: it is traded for the session cookie at once,
+// and leaves the address bar.
+async function start() {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromUrl) {
+    history.replaceState(null, "", `${location.pathname}${location.search}${HOME}`);
+    try {
+      await openSession(fromUrl);
+    } catch (err) {
+      signIn(err.message);
+      return;
+    }
+  }
+  try {
+    await get("/session");
+    signedIn = true;
+  } catch {
+    signedIn = false;
+  }
+  route();
+  health();
+}
+start();

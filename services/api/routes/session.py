@@ -1,0 +1,62 @@
+"""The web UI's session: the token traded for an HttpOnly cookie page scripts never see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import Cookie, State
+
+from services.api import sessions
+from services.api.auth import COOKIE, Caller
+from services.api.errors import ApiError
+
+
+class SessionInfo(msgspec.Struct, kw_only=True):
+    # How this request was authenticated: "session" (the cookie) or "token".
+    via: str
+    expires_at: datetime | None = None
+
+
+def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=COOKIE,
+        value=value,
+        path="/",
+        max_age=max_age,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+@post("/api/v1/session", status_code=201, tags=["session"])
+async def open_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
+    """Trade the API token (`Authorization: Bearer`) for a session cookie."""
+    if request.user.via != "token":
+        raise ApiError(403, "a session is opened with the API token")
+    value, expires = await sessions.create(request.app.state.deps.pool)
+    max_age = int(sessions.LIFETIME.total_seconds())
+    return Response(
+        SessionInfo(via="session", expires_at=expires),
+        status_code=201,
+        cookies=[_cookie(request, value, max_age)],
+    )
+
+
+@get("/api/v1/session", tags=["session"])
+async def session_info(request: Request[Caller, None, State]) -> SessionInfo:
+    """200 while the caller is signed in (the UI asks at start), 401 otherwise."""
+    if request.user.via == "session":
+        found = await sessions.find(request.app.state.deps.pool, request.cookies.get(COOKIE, ""))
+        return SessionInfo(via="session", expires_at=found[1] if found else None)
+    return SessionInfo(via="token")
+
+
+@delete("/api/v1/session", status_code=200, tags=["session"])
+async def close_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
+    """Sign out: the session ends here and its cookie is cleared."""
+    if value := request.cookies.get(COOKIE):
+        await sessions.delete(request.app.state.deps.pool, value)
+    return Response(SessionInfo(via=request.user.via), cookies=[_cookie(request, "", 0)])
