@@ -25,7 +25,7 @@ def plakar() -> str:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
     """One `plakar-cp up` shared by the integration tests of a session (of an xdist
     worker); each test leaves it quiet (see `_quiet_shared_stack`)."""
     with running_stack(stack_dir("shared")) as s:

@@ -34,7 +34,7 @@ MAX_DELIVERIES = 2
 
 
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def hostile() -> Iterator[Stack]:
     data = stack_dir("hostile")
     env = {"PLAKAR_CP_MAX_DELIVERIES": str(MAX_DELIVERIES), "PLAKAR_CP_MAX_ATTEMPTS": "5"}
     with running_stack(data, runners=2, env=env) as stack:

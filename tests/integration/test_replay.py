@@ -32,7 +32,7 @@ TABLES = {
 
 
 @pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def own_stack() -> Iterator[Stack]:
     """A stack of its own: nothing else adds jobs while the tables are compared."""
     with running_stack(stack_dir("replay"), runners=1) as s:
         yield s
