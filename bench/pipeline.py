@@ -26,12 +26,12 @@ from websockets.asyncio.client import connect
 
 from bench.common import Row, percentile
 from deploy.embedded import nats_url
-from services.runner.events_out import JobEventSink
 from shared import bus
 from shared import subjects as s
 from shared.db import Pool, create_pool
 from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode, new_id
 from shared.events import utcnow as now
+from shared.job_events import JobEventSink
 from tests.support.stack import Stack, many_files, running_stack
 
 LINES = int(os.environ.get("BENCH_PIPELINE_LINES", "100000"))

@@ -13,7 +13,8 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
-from shared.models import Job, JobStatus, Progress, Task, TaskType, Trigger
+from shared.lifecycle import JobStatus
+from shared.models import Job, Progress, Task, TaskType, Trigger
 
 
 def new_id() -> str:

@@ -7,13 +7,11 @@ from typing import Literal
 
 import msgspec
 
+from shared.lifecycle import JobStatus
 from shared.locations import Role
 
 TaskType = Literal["backup", "restore", "sync", "check"]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
 Trigger = Literal["manual", "schedule"]
-
-TERMINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled", "skipped"})
 
 
 class Connector(msgspec.Struct, kw_only=True):

@@ -8,12 +8,14 @@ from datetime import datetime
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from services.api.deps import Deps
+from services.api.deps import PUBLISH_PATIENCE_S, Deps
 from services.api.errors import bad, conflict
 from shared import bus, claims
 from shared import subjects as s
-from shared.events import JobFinished, JobLog, LogLine, encode, utcnow
-from shared.models import TERMINAL_STATUSES, CancelAnswer, Job
+from shared.events import JobFinished, utcnow
+from shared.job_events import open_sink
+from shared.lifecycle import TERMINAL
+from shared.models import CancelAnswer, Job
 
 # Shown in the job's output when the request does not name who cancels.
 DEFAULT_BY = "api token"
@@ -36,7 +38,7 @@ class Refuse:
 
 def plan(status: str, claim: claims.Claim | None) -> EndQueued | StopRunning | Refuse:
     """What cancelling does, given the job's recorded status and its claim (pure)."""
-    if status in TERMINAL_STATUSES:
+    if status in TERMINAL:
         return Refuse(f"job already {status}")
     if claim is None:
         return EndQueued()
@@ -95,14 +97,18 @@ async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
             continue  # a runner claimed or ended it meanwhile: decide again
     if isinstance(decision, StopRunning):
         return CancelAnswer(job_id=job.id, status="cancelling", by=by, at=at)
-    # Queued: the job has only its queued event (seq 1); the runner that gets the
-    # job-due finds the claim cancelled and drops it.
-    line = cancelled_line(by, at) + " before it started"
-    log = JobLog(job_id=job.id, seq=2, lines=[LogLine(seq=2, ts=at, stream="system", line=line)])
-    finished = JobFinished(
-        job_id=job.id, seq=3, status="cancelled", attempt=0, error=f"cancelled by {by}"
+    # Queued: the runner that gets the job-due finds the claim cancelled and drops it; the
+    # job ends here, its events after the ones it has.
+    sink = await open_sink(deps.js, job.id, PUBLISH_PATIENCE_S)
+    await sink.log("system", cancelled_line(by, at) + " before it started")
+    await sink.emit(
+        JobFinished(
+            job_id=job.id,
+            seq=sink.next_seq(),
+            status="cancelled",
+            attempt=0,
+            error=f"cancelled by {by}",
+        )
     )
-    # Ids derived from the job: a retried request publishes nothing twice.
-    await deps.publish(s.job_event(job.id, "log"), encode(log), f"cancel-log:{job.id}")
-    await deps.publish(s.job_event(job.id, "finished"), encode(finished), f"cancel:{job.id}")
+    await sink.close()
     return CancelAnswer(job_id=job.id, status="cancelled", by=by, at=at)

@@ -27,10 +27,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js import api as js_api
 
+from shared import lifecycle
 from shared import subjects as s
 from shared.events import (
     AnyJobEvent,
-    JobFinished,
     JobLog,
     JobProgress,
     JobStarted,
@@ -41,7 +41,7 @@ from shared.events import (
     StreamStatus,
     decode_job_event,
 )
-from shared.models import TERMINAL_STATUSES, Job
+from shared.models import Job
 
 log = logging.getLogger("plakar_cp.api")
 
@@ -136,47 +136,22 @@ class Outbox:
         return data
 
 
-def advance(job: Job, ev: AnyJobEvent) -> Job:
-    """The job after one of its events, as the history will record it (pure)."""
-    replace = msgspec.structs.replace
-    if job.status in TERMINAL_STATUSES:
-        return job
-    if isinstance(ev, JobStarted):
-        return replace(
-            job,
-            status="running",
-            started_at=job.started_at or ev.ts,
-            attempt=ev.attempt,
-            runner=ev.runner,
-            concurrency=ev.concurrency,
-        )
-    if isinstance(ev, JobProgress):
-        return replace(job, progress=ev.progress)
-    if isinstance(ev, JobFinished):
-        return replace(
-            job,
-            status=ev.status,
-            finished_at=ev.ts,
-            exit_code=ev.exit_code,
-            error=ev.error,
-            snapshot_id=ev.snapshot_id or job.snapshot_id,
-            progress=ev.progress or job.progress,
-            attempt=max(job.attempt, ev.attempt),
-        )
-    return job
-
-
 class JobView:
-    """What one client has of a job (pure): the job as it stands and the highest seq
-    sent. `feed` turns the job's next event into the messages the client lacks."""
+    """What one client has of a job (pure): the job as it stands (with the seqs of the
+    events that made it so) and the highest seq sent. `feed` applies the job's next event
+    (shared/lifecycle.py) and turns it into the messages the client lacks."""
 
-    def __init__(self, job: Job, after: int) -> None:
-        self.job = job
+    def __init__(self, tracked: lifecycle.Tracked, after: int) -> None:
+        self.tracked = tracked
         self.last_seq = after
 
     @property
+    def job(self) -> Job:
+        return self.tracked.job
+
+    @property
     def finished(self) -> bool:
-        return self.job.status in TERMINAL_STATUSES
+        return self.job.status in lifecycle.TERMINAL
 
     def stored_line(self, seq: int, ts: datetime, stream: str, line: str) -> StreamLog | None:
         if seq <= self.last_seq:
@@ -192,11 +167,12 @@ class JobView:
             return [m for m in lines if m is not None]
         fresh = ev.seq > self.last_seq
         self.last_seq = max(self.last_seq, ev.seq)
-        self.job = advance(self.job, ev)
-        if isinstance(ev, JobFinished):
+        before = self.tracked
+        self.tracked = lifecycle.apply(before, ev) or before
+        if self.finished:
             # Whatever `after` said, the client must learn that the job ended.
             return [StreamStatus(job=self.job)]
-        if not fresh:
+        if not fresh or self.tracked is before:
             return []
         if isinstance(ev, JobProgress):
             return [StreamProgress(seq=ev.seq, ts=ev.ts, progress=ev.progress)]

@@ -13,6 +13,7 @@ import asyncpg
 
 from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
 from shared.db import UNAVAILABLE, Pool
+from shared.lifecycle import Tracked
 from shared.models import Connector, ConnectorCreate, Job, Progress, Task, TaskCreate
 
 
@@ -194,6 +195,17 @@ def job_from_row(row: Any) -> Job:
 async def get_job(pool: Pool, job_id: str) -> Job | None:
     row = await pool.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
     return job_from_row(row) if row else None
+
+
+async def get_tracked(pool: Pool, job_id: str) -> Tracked | None:
+    """The job with the seqs of the events that made it (to apply the next ones)."""
+    row = await pool.fetchrow(
+        f"SELECT {JOB_COLUMNS}, last_seq, progress_seq FROM jobs WHERE id = $1", job_id
+    )
+    if row is None:
+        return None
+    seqs = {"last_seq": row["last_seq"], "progress_seq": row["progress_seq"]}
+    return Tracked(job=job_from_row(row), **seqs)
 
 
 async def wait_for_job(

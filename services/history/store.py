@@ -16,6 +16,7 @@ from shared.events import (
     JobSkipped,
     JobStarted,
 )
+from shared.lifecycle import MOVES_FROM, sql_states
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
@@ -37,10 +38,10 @@ INSERT INTO job_connectors (connector_id, queued_at, job_id)
 SELECT DISTINCT unnest(connector_ids), queued_at, id FROM job
 """
 
-_STARTED = """
+_STARTED = f"""
 UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $2), attempt = $3,
                 runner = $4, concurrency = $5, last_seq = $6
-WHERE id = $1 AND last_seq < $6 AND status IN ('queued', 'running')
+WHERE id = $1 AND last_seq < $6 AND status IN {sql_states(MOVES_FROM)}
 """
 
 _ATTEMPT_STARTED = """
@@ -53,15 +54,17 @@ VALUES ($1, $3, $4, $2, 'running')
 ON CONFLICT DO NOTHING
 """
 
-_PROGRESS = """
-UPDATE jobs SET progress = $2, progress_seq = $3 WHERE id = $1 AND progress_seq < $3
+_PROGRESS = f"""
+UPDATE jobs SET progress = $2, progress_seq = $3
+WHERE id = $1 AND progress_seq < $3 AND status IN {sql_states(MOVES_FROM)}
 """
 
-_FINISHED = """
+_FINISHED = f"""
 UPDATE jobs SET status = $2, finished_at = $3, exit_code = $4, error = $5,
                 snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
+                progress_seq = CASE WHEN $7::jsonb IS NULL THEN progress_seq ELSE $9 END,
                 attempt = GREATEST(attempt, $8), last_seq = $9
-WHERE id = $1 AND last_seq < $9 AND status IN ('queued', 'running')
+WHERE id = $1 AND last_seq < $9 AND status IN {sql_states(MOVES_FROM)}
 """
 
 _ATTEMPT_FINISHED = """

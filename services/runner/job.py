@@ -17,7 +17,6 @@ from pathlib import Path
 from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.concurrency import recommended_concurrency
-from services.runner.events_out import JobEventSink
 from services.runner.outcome import Outcome, decide
 from services.runner.plakar_output import OutputState, parse_full_id, parse_ls
 from services.runner.progress import ProgressTracker
@@ -26,6 +25,7 @@ from services.runner.workspace import workspace
 from shared import connector_check
 from shared.durations import DurationError, parse_duration
 from shared.events import JobDue, JobFinished, JobStarted, utcnow
+from shared.job_events import JobEventSink
 from shared.locations import Policy, excluded_from, ignore_pattern, local_path
 from shared.models import Connector
 from shared.secrets import redact, secret_values

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from functools import partial
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from services.runner.events_out import JobEventSink
 from shared import bus, claims
-from shared import subjects as s
-from shared.events import JOB_EVENT_KINDS, JobFinished, decode_job_event
-from shared.models import JobStatus
+from shared.events import JobFinished
+from shared.job_events import open_sink
+from shared.lifecycle import JobStatus
 
 log = logging.getLogger("plakar_cp.runner")
 
@@ -67,10 +65,6 @@ async def mark_done(kv: KeyValue, job_id: str, attempt: int, runner: str | None)
     )
 
 
-def sink_for(js: JetStreamContext, job_id: str, first_seq: int) -> JobEventSink:
-    return JobEventSink(job_id, partial(bus.publish, js, patience=PUBLISH_PATIENCE_S), first_seq)
-
-
 async def end(
     js: JetStreamContext,
     kv: KeyValue,
@@ -83,7 +77,7 @@ async def end(
 ) -> None:
     """End a job without running plakar: its output says why, its final event carries
     the status, and its claim is marked done."""
-    sink = sink_for(js, job_id, await next_seq(js, job_id))
+    sink = await open_sink(js, job_id, PUBLISH_PATIENCE_S)
     await sink.log("system", f"job {status}: {error}")
     await sink.emit(
         JobFinished(job_id=job_id, seq=sink.next_seq(), status=status, attempt=attempt, error=error)
@@ -91,23 +85,3 @@ async def end(
     await sink.close()
     await mark_done(kv, job_id, attempt, runner)
     log.warning("job %s %s: %s", job_id, status, error)
-
-
-async def next_seq(js: JetStreamContext, job_id: str) -> int:
-    """The seq after the last event of the job, so a new attempt continues its output."""
-    last = 0
-    for kind in JOB_EVENT_KINDS:
-        try:
-            raw = await bus.patiently(
-                partial(js.get_last_msg, s.EVENTS_STREAM, s.job_event(job_id, kind)),
-                PUBLISH_PATIENCE_S,
-                f"reading the last {kind} event of job {job_id}",
-            )
-        except NotFoundError:
-            continue
-        if raw.data:
-            try:
-                last = max(last, decode_job_event(raw.data).seq)
-            except Exception as e:  # not one of ours: the seqs of the others stand
-                log.warning("job %s: unreadable %s event: %s", job_id, kind, e)
-    return last + 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.runner.plakar_output import OutputState
-from shared.models import JobStatus
+from shared.lifecycle import JobStatus
 
 EXIT_MEANINGS = {
     1: "plakar failed",

@@ -29,6 +29,7 @@ from shared import subjects as s
 from shared.config_db import get_connectors
 from shared.db import UNAVAILABLE, Pool, create_pool
 from shared.events import JobDue, decode_job_due, job_id_of
+from shared.job_events import open_sink
 from shared.models import Connector
 from shared.settings import Settings
 
@@ -217,7 +218,7 @@ class Runner:
         attempt: int,
         stop: asyncio.Event,
     ) -> None:
-        sink = job_claims.sink_for(js, due.job_id, await job_claims.next_seq(js, due.job_id))
+        sink = await open_sink(js, due.job_id, job_claims.PUBLISH_PATIENCE_S)
         cancel = Cancellation()
         job = asyncio.create_task(
             run_job(self.ctx, due, attempt, sink, self.load_connectors, cancel)

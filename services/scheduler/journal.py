@@ -10,6 +10,7 @@ import asyncpg
 
 from shared.config_db import TASK_COLUMNS, task_from_row
 from shared.db import Pool
+from shared.lifecycle import ACTIVE, sql_states
 from shared.models import Task
 from shared.recurrence import Firing, Rule
 
@@ -179,7 +180,7 @@ async def task_states(pool: Pool, task_ids: list[str]) -> dict[str, TaskState]:
     rows = await pool.fetch(
         f"""SELECT {TASK_COLUMNS},
                    ARRAY(SELECT j.id::text || ' ' || j.status FROM jobs j
-                         WHERE j.task_id = t.id AND j.status IN ('queued', 'running')) AS active
+                         WHERE j.task_id = t.id AND j.status IN {sql_states(ACTIVE)}) AS active
             FROM tasks t WHERE t.id = ANY($1::uuid[])""",
         task_ids,
     )

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from deploy.supervisor import FIRST_RESTART_S, HEALTHY_S, MAX_RESTART_S, Restarts
-from services.runner import events_out
-from services.runner.events_out import FLUSH_BYTES, JobEventSink
 from services.runner.lines import MAX_LINE_BYTES, LineSplitter, cut_marker
-from shared import claims
+from shared import claims, job_events
 from shared.events import decode_job_event, job_id_of
+from shared.job_events import FLUSH_BYTES, JobEventSink
 
 JOB = "6f1d2c3b-0000-4000-8000-000000000001"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,7 +98,7 @@ def test_the_job_id_of_an_unreadable_message() -> None:
 
 
 def test_a_job_keeps_at_most_its_share_of_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events_out, "MAX_BYTES", 10_000)
+    monkeypatch.setattr(job_events, "MAX_BYTES", 10_000)
     lines: list[str] = []
 
     async def publish(subject: str, payload: bytes, msg_id: str) -> None:

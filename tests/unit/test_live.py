@@ -25,6 +25,7 @@ from shared.events import (
     StreamProgress,
     StreamStatus,
 )
+from shared.lifecycle import Tracked
 from shared.models import Job, Progress
 from shared.settings import Settings
 
@@ -62,7 +63,7 @@ def lines_of(messages: Sequence[object]) -> list[int]:
 
 
 def test_view_skips_what_the_client_has_and_ends_on_finished() -> None:
-    view = live.JobView(job(), after=3)
+    view = live.JobView(Tracked(job=job(), last_seq=1), after=3)
     assert view.stored_line(3, T0, "plakar", "x") is None
     assert view.stored_line(4, T0, "plakar", "x") is not None
     # The live side starts before the seam: lines 2..4 are already there.
@@ -78,23 +79,23 @@ def test_view_skips_what_the_client_has_and_ends_on_finished() -> None:
 
 
 def test_view_reports_the_end_even_when_after_is_beyond_it() -> None:
-    view = live.JobView(job("running"), after=10_000)
+    view = live.JobView(Tracked(job=job("running"), last_seq=2), after=10_000)
     assert view.feed(log(5)) == []
     end = view.feed(finished(6))
     assert isinstance(end[0], StreamStatus) and end[0].job.status == "succeeded"
 
 
 def test_started_becomes_a_status_message() -> None:
-    view = live.JobView(job(), after=1)
+    view = live.JobView(Tracked(job=job(), last_seq=1), after=1)
     (status,) = view.feed(started(2))
     assert isinstance(status, StreamStatus)
     assert status.job.status == "running" and status.job.runner == "r1"
     assert status.job.started_at == T0
 
 
-def test_advance_leaves_a_finished_job_alone() -> None:
-    done = live.advance(job(), finished(3))
-    assert live.advance(done, started(4)) == done
+def test_a_started_event_the_job_already_has_is_no_news() -> None:
+    view = live.JobView(Tracked(job=job("running"), last_seq=2), after=1)
+    assert view.feed(started(2)) == []
 
 
 def marker(d: live.Dropped) -> bytes:

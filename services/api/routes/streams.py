@@ -33,7 +33,8 @@ from shared.events import (
     StreamProgress,
     StreamStatus,
 )
-from shared.models import TERMINAL_STATUSES, Job
+from shared.lifecycle import TERMINAL, Tracked
+from shared.models import Job
 from shared.subjects import job_events
 
 # Lines read from PostgreSQL per query while a client catches up.
@@ -118,14 +119,14 @@ def _dropped_events(d: live.Dropped) -> bytes:
 
 async def _recorded(deps: Deps, job: Job) -> Job:
     def ended(j: Job) -> bool:
-        return j.status in TERMINAL_STATUSES
+        return j.status in TERMINAL
 
     recorded = await store.wait_for_job(deps.pool, job.id, RECORDED_WAIT_S, until=ended)
     return recorded if recorded is not None and ended(recorded) else job
 
 
 class JobStream:
-    def __init__(self, deps: Deps, socket: Socket, job: Job, after: int) -> None:
+    def __init__(self, deps: Deps, socket: Socket, job: Tracked, after: int) -> None:
         self.deps = deps
         self.socket = socket
         self.view = live.JobView(job, after)
@@ -213,7 +214,7 @@ async def _job_stream(socket: Socket, job_id: str) -> None:
         await socket.close(4422, str(e))
         return
     try:
-        job = await store.get_job(deps.pool, parse_id(job_id, "job"))
+        job = await store.get_tracked(deps.pool, parse_id(job_id, "job"))
     except ApiError:
         job = None
     if job is None:

@@ -1,14 +1,36 @@
-"""Publishing one job's events: sequence numbers, batched log lines, throttled progress."""
+"""Publishing one job's events: sequence numbers, batched log lines, throttled progress.
+
+Every publisher of a job's events (a runner running it or ending it, the api cancelling
+it before it started) goes through a JobEventSink that starts after the job's last event
+(`open_sink`), so the seqs of one job never repeat.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
-from shared import subjects
-from shared.events import AnyJobEvent, JobLog, JobProgress, LogLine, Stream, encode, utcnow
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from shared import bus, subjects
+from shared.events import (
+    JOB_EVENT_KINDS,
+    AnyJobEvent,
+    JobLog,
+    JobProgress,
+    LogLine,
+    Stream,
+    decode_job_event,
+    encode,
+    utcnow,
+)
 from shared.models import Progress
+
+log = logging.getLogger("plakar_cp.events")
 
 Publish = Callable[[str, bytes, str], Awaitable[None]]
 
@@ -107,3 +129,30 @@ class JobEventSink:
         if self._dropped_lines:
             self._append("system", f"[{self._dropped_lines} more lines were not kept]")
         await self.flush()
+
+
+async def open_sink(js: JetStreamContext, job_id: str, patience: float) -> JobEventSink:
+    """A sink for the job's next events; each is published again while NATS is away, for
+    up to `patience` seconds."""
+    publish = partial(bus.publish, js, patience=patience)
+    return JobEventSink(job_id, publish, await next_seq(js, job_id, patience))
+
+
+async def next_seq(js: JetStreamContext, job_id: str, patience: float = 0.0) -> int:
+    """The seq after the last event of the job, so its output goes on where it was."""
+    last = 0
+    for kind in JOB_EVENT_KINDS:
+        try:
+            raw = await bus.patiently(
+                partial(js.get_last_msg, subjects.EVENTS_STREAM, subjects.job_event(job_id, kind)),
+                patience,
+                f"reading the last {kind} event of job {job_id}",
+            )
+        except NotFoundError:
+            continue
+        if raw.data:
+            try:
+                last = max(last, decode_job_event(raw.data).seq)
+            except Exception as e:  # not one of ours: the seqs of the others stand
+                log.warning("job %s: unreadable %s event: %s", job_id, kind, e)
+    return last + 1
