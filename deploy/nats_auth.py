@@ -111,7 +111,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
                 "_INBOX.>",  # replies to connector actions
             ]
         },
-        "subscribe": {"allow": ["_INBOX.>", f"{s.RPC_CONNECTOR}.>"]},
+        "subscribe": {"allow": ["_INBOX.>", s.RPC_CONNECTOR]},
     },
     "history": {
         "publish": {
@@ -131,7 +131,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
                 s.JOB_DUE,
                 *_EVENTS_PUBLISH,
                 *_EVENTS_READ,
-                f"{s.RPC_CONNECTOR}.>",
+                s.RPC_CONNECTOR,
                 *_kv_write(s.CLAIMS_BUCKET),  # cancel
                 *_presence("api"),
                 *_kv_read(s.SCHEDULER_LEASE_BUCKET),  # health names the active scheduler

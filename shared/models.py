@@ -154,31 +154,12 @@ class ActionResult(msgspec.Struct, kw_only=True):
     output: list[str] = []
 
 
-class ConnectorAction(msgspec.Struct, kw_only=True):
-    """A request to a runner to act on a connector (test, initialize, list, browse)."""
-
-    connector_id: str
-    snapshot_id: str | None = None
-    path: str | None = None
-
-
 class SnapshotInfo(msgspec.Struct, kw_only=True):
     id: str
     created_at: datetime
     tags: list[str]
     size: int | None
     root: str
-
-
-class ActionError(msgspec.Struct, kw_only=True):
-    """A connector action that could not be carried out, and why."""
-
-    error: str
-    status: int = 422
-
-
-class SnapshotList(msgspec.Struct, kw_only=True):
-    items: list[SnapshotInfo]
 
 
 FileKind = Literal["file", "directory", "symlink", "other"]

@@ -5,7 +5,6 @@ JOB_DUE = "plakar.jobs.due"
 
 EVENTS_STREAM = "PLAKAR_EVENTS"
 EVENTS_ALL = "plakar.events.>"
-JOB_EVENTS_ALL = "plakar.events.job.>"
 
 RUNNERS_DURABLE = "runners"
 # Where NATS says it gave up on a job message (delivered as often as the runners'
@@ -37,7 +36,3 @@ def job_events(job_id: str) -> str:
 
 def schedule_event(schedule_id: str, kind: str) -> str:
     return f"plakar.events.schedule.{schedule_id}.{kind}"
-
-
-def connector_rpc(action: str) -> str:
-    return f"{RPC_CONNECTOR}.{action}"

@@ -1,35 +1,30 @@
-"""Connector actions answered over NATS request/reply: test, initialize, list snapshots."""
+"""Connector actions answered over NATS request/reply (shared/rpc.py): test a connection,
+initialize a store, list its snapshots, browse one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import msgspec
-from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.job import JobFailure, LoadConnectors, RunnerContext, check_connectors
 from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.workspace import workspace
+from shared import rpc
 from shared import subjects as s
-from shared.models import (
-    ActionError,
-    ActionResult,
-    Connector,
-    ConnectorAction,
-    FileEntry,
-    FileList,
-    SnapshotInfo,
-    SnapshotList,
-)
+from shared.models import ActionResult, Connector, FileEntry, FileList, SnapshotInfo
 from shared.secrets import redact, secret_values
 
 log = logging.getLogger("plakar_cp.runner")
 
-Handler = Callable[[Connector, ConnectorAction], Awaitable[msgspec.Struct]]
+# Actions one runner carries out at once (each runs plakar); more wait their turn.
+CONCURRENT_ACTIONS = 4
 
 
 class _Session:
@@ -58,13 +53,14 @@ def _connector_set(c: Connector) -> pa.ConnectorSet:
     return pa.ConnectorSet(store=placeholder, destination=c)
 
 
-async def _with_session(
-    ctx: RunnerContext, connector: Connector, work: Callable[[_Session], Awaitable[msgspec.Struct]]
-) -> msgspec.Struct:
+Work = Callable[[_Session], Awaitable[rpc.Reply]]
+
+
+async def _with_session(ctx: RunnerContext, connector: Connector, work: Work) -> rpc.Reply:
     try:
         await check_connectors([connector], ctx.policy)
     except JobFailure as e:
-        return ActionError(error=str(e), status=422)
+        return rpc.Failed(reason="refused", message=str(e))
     with workspace(ctx.work_dir, _connector_set(connector)) as ws:
         session = _Session(ctx, connector, ws)
         await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))
@@ -75,71 +71,77 @@ def _tail(lines: list[str]) -> str:
     return lines[-1] if lines else ""
 
 
-async def check_connection(ctx: RunnerContext, c: Connector, _: ConnectorAction) -> msgspec.Struct:
-    async def work(sess: _Session) -> msgspec.Struct:
+def _result(ok: bool, message: str, output: list[str]) -> rpc.Result:
+    return rpc.Result(result=ActionResult(ok=ok, message=message, output=output))
+
+
+def _stores_only(c: Connector, what: str) -> rpc.Failed | None:
+    if c.role == "store":
+        return None
+    return rpc.Failed(reason="not_applicable", message=f"only a store {what}")
+
+
+async def check_connection(ctx: RunnerContext, c: Connector) -> rpc.Reply:
+    async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.ping_argv(ctx.plakar, sess.ws, c.role))
         if code != 0:
-            return ActionResult(ok=False, message=_tail(lines) or f"exit code {code}", output=lines)
+            return _result(False, _tail(lines) or f"exit code {code}", lines)
         if c.role != "store":
-            return ActionResult(ok=True, message="reachable", output=lines)
+            return _result(True, "reachable", lines)
         code, info = await sess.plakar(pa.store_info_argv(ctx.plakar, sess.ws))
         if code == 0:
-            return ActionResult(ok=True, message="reachable; the store opens", output=lines)
+            return _result(True, "reachable; the store opens", lines)
         if code == 66:
-            return ActionResult(ok=True, message="reachable; not initialized yet", output=info)
-        return ActionResult(ok=False, message=_tail(info) or f"exit code {code}", output=info)
+            return _result(True, "reachable; not initialized yet", info)
+        return _result(False, _tail(info) or f"exit code {code}", info)
 
     return await _with_session(ctx, c, work)
 
 
-async def initialize(ctx: RunnerContext, c: Connector, _: ConnectorAction) -> msgspec.Struct:
-    if c.role != "store":
-        return ActionError(error="only a store can be initialized", status=409)
+async def initialize(ctx: RunnerContext, c: Connector) -> rpc.Reply:
+    if wrong := _stores_only(c, "can be initialized"):
+        return wrong
     encrypted = bool(c.options.get("passphrase"))
 
-    async def work(sess: _Session) -> msgspec.Struct:
+    async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.create_argv(ctx.plakar, sess.ws, encrypted))
         if code != 0:
-            return ActionError(error=f"plakar create failed: {_tail(lines)}", status=409)
+            return rpc.Failed(reason="conflict", message=f"plakar create failed: {_tail(lines)}")
         kind = "encrypted" if encrypted else "plaintext"
-        return ActionResult(ok=True, message=f"store initialized ({kind})", output=lines)
+        return _result(True, f"store initialized ({kind})", lines)
 
     return await _with_session(ctx, c, work)
 
 
-async def list_snapshots(ctx: RunnerContext, c: Connector, _: ConnectorAction) -> msgspec.Struct:
-    if c.role != "store":
-        return ActionError(error="only a store has snapshots", status=409)
+async def list_snapshots(ctx: RunnerContext, c: Connector) -> rpc.Reply:
+    if wrong := _stores_only(c, "has snapshots"):
+        return wrong
 
-    async def work(sess: _Session) -> msgspec.Struct:
+    async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.list_snapshots_argv(ctx.plakar, sess.ws))
         if code != 0:
-            return ActionError(error=f"cannot list snapshots: {_tail(lines)}", status=409)
+            return rpc.Failed(reason="conflict", message=f"cannot list snapshots: {_tail(lines)}")
         found = [
             SnapshotInfo(
-                id=e.id,
-                created_at=_utc(e.created_at),
-                tags=list(e.tags),
-                size=e.size,
-                root=e.root,
+                id=e.id, created_at=_utc(e.created_at), tags=list(e.tags), size=e.size, root=e.root
             )
             for e in parse_ls(lines)
         ]
-        return SnapshotList(items=found)
+        return rpc.Snapshots(items=found)
 
     return await _with_session(ctx, c, work)
 
 
-async def browse(ctx: RunnerContext, c: Connector, req: ConnectorAction) -> msgspec.Struct:
-    if c.role != "store":
-        return ActionError(error="only a store has snapshots", status=409)
-    snapshot, path = req.snapshot_id or "", req.path or "/"
+async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> rpc.Reply:
+    if wrong := _stores_only(c, "has snapshots"):
+        return wrong
 
-    async def work(sess: _Session) -> msgspec.Struct:
+    async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.browse_argv(ctx.plakar, sess.ws, snapshot, path))
         if code != 0:
             problem = _tail(lines).removeprefix(f"{ctx.plakar}: ")
-            return ActionError(error=f"cannot list {path} of {snapshot}: {problem}", status=404)
+            message = f"cannot list {path} of {snapshot}: {problem}"
+            return rpc.Failed(reason="not_found", message=message)
         entries = [
             FileEntry(
                 name=e.name,
@@ -151,7 +153,7 @@ async def browse(ctx: RunnerContext, c: Connector, req: ConnectorAction) -> msgs
             )
             for e in parse_dir(lines)
         ]
-        return FileList(snapshot_id=snapshot, path=path, entries=entries)
+        return rpc.Files(files=FileList(snapshot_id=snapshot, path=path, entries=entries))
 
     return await _with_session(ctx, c, work)
 
@@ -160,42 +162,55 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-ACTIONS = {
-    "test": check_connection,
-    "initialize": initialize,
-    "snapshots": list_snapshots,
-    "files": browse,
-}
+class Actions:
+    """Answers the connector actions of the api, several at once."""
 
+    def __init__(self, ctx: RunnerContext, load: LoadConnectors) -> None:
+        self.ctx = ctx
+        self.load = load
+        self._slots = asyncio.Semaphore(CONCURRENT_ACTIONS)
+        self._running: set[asyncio.Task[None]] = set()
 
-def register_actions(broker: NatsBroker, ctx: RunnerContext, load: LoadConnectors) -> None:
-    for name, action in ACTIONS.items():
-        _register(broker, ctx, load, name, action)
+    async def serve(self, nc: Client) -> None:
+        await nc.subscribe(s.RPC_CONNECTOR, queue=s.RUNNERS_QUEUE, cb=self._received)
 
-    @broker.subscriber(s.connector_rpc("ping"), queue=s.RUNNERS_QUEUE)
-    async def ping() -> bytes:
-        """Answers that a runner serves connector actions (the api's health asks)."""
-        return ctx.runner_id.encode()
+    async def _received(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._answer(msg))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
+    async def stop(self) -> None:
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
-def _register(
-    broker: NatsBroker,
-    ctx: RunnerContext,
-    load: LoadConnectors,
-    name: str,
-    action: Callable[[RunnerContext, Connector, ConnectorAction], Awaitable[msgspec.Struct]],
-) -> None:
-    @broker.subscriber(s.connector_rpc(name), queue=s.RUNNERS_QUEUE)
-    async def handle(msg: NatsMessage) -> bytes:
+    async def _answer(self, msg: Msg) -> None:
         try:
-            req = msgspec.json.decode(msg.body, type=ConnectorAction)
-        except msgspec.DecodeError as e:
-            return msgspec.json.encode(ActionError(error=f"bad request: {e}", status=400))
-        try:
-            connector = (await load([req.connector_id])).get(req.connector_id)
-            if connector is None:
-                return msgspec.json.encode(ActionError(error="connector not found", status=404))
-            return msgspec.json.encode(await action(ctx, connector, req))
+            request = rpc.decode_request(msg.data)
         except Exception as e:
-            log.exception("connector action %s failed", name)
-            return msgspec.json.encode(ActionError(error=f"{name} failed: {e}", status=502))
+            reply: rpc.Reply = rpc.Failed(reason="failed", message=f"not a request: {e}")
+        else:
+            async with self._slots:
+                reply = await self.reply(request)
+        try:
+            await msg.respond(rpc.encode(reply))
+        except Exception as e:  # the api gave up waiting, or NATS is away
+            log.warning("could not answer a connector action: %s", e)
+
+    async def reply(self, request: rpc.Request) -> rpc.Reply:
+        if isinstance(request, rpc.Ping):
+            return rpc.Pong(runner=self.ctx.runner_id)
+        try:
+            connector = (await self.load([request.connector_id])).get(request.connector_id)
+            if connector is None:
+                return rpc.Failed(reason="not_found", message="connector not found")
+            if isinstance(request, rpc.CheckConnection):
+                return await check_connection(self.ctx, connector)
+            if isinstance(request, rpc.InitializeStore):
+                return await initialize(self.ctx, connector)
+            if isinstance(request, rpc.ListSnapshots):
+                return await list_snapshots(self.ctx, connector)
+            return await browse(self.ctx, connector, request.snapshot_id, request.path)
+        except Exception as e:
+            log.exception("connector action %s failed", type(request).__name__)
+            return rpc.Failed(reason="failed", message=f"the runner failed: {e}")

@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import stamina
-from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.runner import job_claims
-from services.runner.actions import register_actions
+from services.runner.actions import Actions
 from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
 from services.runner.workspace import check_work_dir
@@ -28,7 +28,7 @@ from shared import bus, claims
 from shared import subjects as s
 from shared.config_db import get_connectors
 from shared.db import UNAVAILABLE, Pool, create_pool
-from shared.events import JobDue, decode_job_due, job_id_of
+from shared.events import JobDue, JobFinished, decode_job_due, job_id_of
 from shared.job_events import open_sink
 from shared.models import Connector
 from shared.settings import Settings
@@ -51,10 +51,6 @@ class Runner:
             cancel_grace_s=settings.cancel_grace_s,
             policy=settings.policy(),
         )
-        # Each message it handles is logged at debug level: the health check pings often.
-        self.broker = NatsBroker(
-            settings.nats_url, max_reconnect_attempts=-1, log_level=logging.DEBUG
-        )
         self.pool: Pool | None = None
         self.presence: bus.Presence | None = None
         self.started_at: datetime | None = None  # of this process, as its presence says
@@ -73,9 +69,10 @@ class Runner:
     async def main(self, stop: asyncio.Event) -> None:
         check_work_dir(self.settings.work_dir)
         self.pool = await create_pool(self.settings.database_url, max_size=4)
-        register_actions(self.broker, self.ctx, self.load_connectors)
-        await self.broker.start()
-        js = self.broker.connection.jetstream()
+        nc = await bus.connect(self.settings.nats_url, "runner")
+        actions = Actions(self.ctx, self.load_connectors)
+        await actions.serve(nc)
+        js = nc.jetstream()
         claims_kv = await bus.kv(js, s.CLAIMS_BUCKET)
         self.presence = bus.Presence(js, "runner", self.ctx.runner_id)
         self.started_at = self.presence.info.started_at
@@ -95,13 +92,9 @@ class Runner:
             dead_letters.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dead_letters
+            await actions.stop()
             await self.presence.stop()
-            try:
-                # A pull subscription left in place makes the broker's drain wait forever.
-                await sub.unsubscribe()
-                await self.broker.stop()
-            except Exception as e:  # NATS already gone: nothing left to drain
-                log.info("broker stop: %s", e)
+            await bus.close(nc)
             await self.pool.close()
 
     async def _handle(
@@ -218,42 +211,38 @@ class Runner:
         attempt: int,
         stop: asyncio.Event,
     ) -> None:
+        """Run the job to its end, or until another attempt takes it over or the runner
+        stops; says which (Ended, TakenOver, Stopped) and acts on it."""
         sink = await open_sink(js, due.job_id, job_claims.PUBLISH_PATIENCE_S)
         cancel = Cancellation()
+        taken_over = asyncio.Event()
         job = asyncio.create_task(
             run_job(self.ctx, due, attempt, sink, self.load_connectors, cancel)
         )
         helpers = [
-            asyncio.create_task(self._heartbeat(msg, kv, due.job_id, attempt, job, cancel)),
+            asyncio.create_task(self._heartbeat(msg, kv, due.job_id, attempt, taken_over, cancel)),
             asyncio.create_task(_watch_cancel(kv, due.job_id, cancel)),
         ]
-        stopping = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait({job, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not job.done():
-                # The runner is stopping: plakar is killed with the task and the job
-                # goes back to the queue for another attempt.
-                job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
-                await sink.log(
-                    "system", f"runner {self.ctx.runner_id} stopped; the job will be retried"
-                )
-                await sink.close()
-                await msg.nak()
-                return
-            if job.cancelled():
-                await msg.nak()  # lost the claim to another runner; it carries on
-                return
-            finished = job.result()  # raises what the job raised: _handle ends the job
-            await job_claims.mark_done(kv, due.job_id, attempt, self.ctx.runner_id)
-            await _ack(msg, due.job_id)
-            log.info("job %s %s", due.job_id, finished.status)
+            outcome = await _first_of(job, taken_over, stop)
         finally:
-            stopping.cancel()
             for h in helpers:
                 h.cancel()
-            await asyncio.gather(*helpers, stopping, return_exceptions=True)
+            await asyncio.gather(*helpers, return_exceptions=True)
+        if isinstance(outcome, Ended):
+            await job_claims.mark_done(kv, due.job_id, attempt, self.ctx.runner_id)
+            await _ack(msg, due.job_id)
+            log.info("job %s %s", due.job_id, outcome.finished.status)
+        elif isinstance(outcome, TakenOver):
+            # Another attempt carries on (it publishes the job's events from now on).
+            log.error("job %s: ended or taken over elsewhere; stopped ours", due.job_id)
+            await msg.nak()
+        else:
+            await sink.log(
+                "system", f"runner {self.ctx.runner_id} stopped; the job will be retried"
+            )
+            await sink.close()
+            await msg.nak()
 
     async def _announce(self, *, add: str | None = None, discard: str | None = None) -> None:
         """Tell the services bucket which jobs this runner process is running."""
@@ -270,11 +259,12 @@ class Runner:
         kv: KeyValue,
         job_id: str,
         attempt: int,
-        job: asyncio.Task[object],
+        taken_over: asyncio.Event,
         cancel: Cancellation,
     ) -> None:
-        """Keep the message ours while the job runs; stop if another runner took it over.
-        It also sees a cancel request that the claim's watcher missed (NATS away)."""
+        """Keep the message ours while the job runs; say so when another attempt took it
+        over or it was ended elsewhere. It also sees a cancel request that the claim's
+        watcher missed (NATS away)."""
         interval = max(1.0, self.settings.ack_wait_s / 3)
         while True:
             await asyncio.sleep(interval)
@@ -286,8 +276,7 @@ class Runner:
                 if held.state == "cancelled" and held.cancel_at is not None:
                     cancel.request(held.cancel_by or "someone", held.cancel_at)
                 elif held.state == "done" or held.attempt != attempt:
-                    log.error("job %s: ended or taken over elsewhere; stopping ours", job_id)
-                    job.cancel()
+                    taken_over.set()
                     return
             except Exception as e:
                 log.warning("heartbeat for job %s failed: %s", job_id, e)
@@ -318,6 +307,41 @@ class Runner:
                 return decision
             except KeyWrongLastSequenceError:
                 continue  # someone changed the claim meanwhile (a cancel): look again
+
+
+@dataclass(frozen=True)
+class Ended:
+    finished: JobFinished
+
+
+@dataclass(frozen=True)
+class TakenOver:
+    """Another attempt holds the job now."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The runner is stopping: the job goes back to the queue."""
+
+
+async def _first_of(
+    job: asyncio.Task[JobFinished], taken_over: asyncio.Event, stop: asyncio.Event
+) -> Ended | TakenOver | Stopped:
+    """How the job's run ends. Taken over or stopped, the run is cancelled (plakar is
+    killed) and awaited; what it raised itself is raised here."""
+    waits = {asyncio.create_task(taken_over.wait()), asyncio.create_task(stop.wait())}
+    try:
+        await asyncio.wait({job, *waits}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+    if job.done():
+        return Ended(job.result())
+    job.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await job
+    return TakenOver() if taken_over.is_set() else Stopped()
 
 
 async def _ack(msg: Msg, job_id: str) -> None:

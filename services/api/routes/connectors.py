@@ -12,15 +12,14 @@ from litestar.params import Parameter
 from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import bad, conflict, not_found
-from services.api.rpc import ask_runner
+from services.api.rpc import ask
 from services.api.validation import check_name, check_snapshot_id, check_snapshot_path
-from shared import connector_check, locations
+from shared import connector_check, locations, rpc
 from shared.config_db import get_connector
 from shared.locations import Role, is_secret
 from shared.models import (
     ActionResult,
     Connector,
-    ConnectorAction,
     ConnectorCreate,
     ConnectorJobs,
     ConnectorKind,
@@ -30,7 +29,6 @@ from shared.models import (
     OptionInfo,
     Schedule,
     SnapshotInfo,
-    SnapshotList,
 )
 from shared.secrets import MASK, mask_options
 
@@ -148,24 +146,23 @@ class ConnectorController(Controller):
     @post("/{connector_id:str}/test", status_code=200)
     async def test(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
-        raw = await ask_runner(state.deps, "test", ConnectorAction(connector_id=c.id))
-        return msgspec.json.decode(raw, type=ActionResult)
+        return (await ask(state.deps, rpc.CheckConnection(connector_id=c.id), rpc.Result)).result
 
     @post("/{connector_id:str}/initialize", status_code=200)
     async def initialize(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
         if c.role != "store":
             raise bad("role", "only a store can be initialized", 409)
-        raw = await ask_runner(state.deps, "initialize", ConnectorAction(connector_id=c.id))
-        return msgspec.json.decode(raw, type=ActionResult)
+        request = rpc.InitializeStore(connector_id=c.id)
+        return (await ask(state.deps, request, rpc.Result)).result
 
     @get("/{connector_id:str}/snapshots")
     async def snapshots(self, state: State, connector_id: str) -> list[SnapshotInfo]:
         c = await load(state.deps, connector_id)
         if c.role != "store":
             raise bad("role", "only a store has snapshots", 409)
-        raw = await ask_runner(state.deps, "snapshots", ConnectorAction(connector_id=c.id))
-        return msgspec.json.decode(raw, type=SnapshotList).items
+        request = rpc.ListSnapshots(connector_id=c.id)
+        return (await ask(state.deps, request, rpc.Snapshots)).items
 
     @get("/{connector_id:str}/snapshots/{snapshot_id:str}/files")
     async def files(
@@ -174,12 +171,12 @@ class ConnectorController(Controller):
         c = await load(state.deps, connector_id)
         if c.role != "store":
             raise bad("role", "only a store has snapshots", 409)
-        request = ConnectorAction(
+        request = rpc.BrowseSnapshot(
             connector_id=c.id,
             snapshot_id=check_snapshot_id(snapshot_id),
             path=check_snapshot_path(path),
         )
-        return msgspec.json.decode(await ask_runner(state.deps, "files", request), type=FileList)
+        return (await ask(state.deps, request, rpc.Files)).files
 
     @get("/{connector_id:str}/jobs")
     async def jobs(self, state: State, connector_id: str) -> ConnectorJobs:

@@ -10,7 +10,7 @@ from nats.js.errors import KeyNotFoundError
 
 from services.api.auth import identify
 from services.api.deps import Deps
-from shared import bus
+from shared import bus, rpc
 from shared import subjects as s
 from shared.models import Health, HealthStatus, ServiceInfo
 
@@ -31,10 +31,11 @@ PING_TIMEOUT_S = 2.0
 async def runner_answers(deps: Deps) -> bool:
     """Whether some runner answers connector actions right now."""
     try:
-        await deps.nc.request(s.connector_rpc("ping"), b"", timeout=PING_TIMEOUT_S)
+        ping = rpc.encode(rpc.Ping())
+        reply = await deps.nc.request(s.RPC_CONNECTOR, ping, timeout=PING_TIMEOUT_S)
+        return isinstance(rpc.decode_reply(reply.data), rpc.Pong)
     except Exception:
         return False
-    return True
 
 
 @get("/api/v1/health/live", tags=["health"])
