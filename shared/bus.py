@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -76,14 +76,25 @@ NATS_AWAY = (
 )
 
 
+def retrying(
+    on: type[Exception] | tuple[type[Exception], ...],
+    *,
+    patience: float | None = None,
+    wait_max: float = 1.0,
+) -> AsyncIterable[stamina.Attempt]:
+    """The one way the services try again: while `on` is raised, for `patience` seconds
+    (None: until it works), waiting from 0.2 s up to `wait_max` between tries."""
+    return stamina.retry_context(
+        on=on, attempts=None, timeout=patience, wait_initial=0.2, wait_max=wait_max
+    )
+
+
 async def patiently(action: Callable[[], Awaitable[T]], patience: float, what: str) -> T:
     """Run action; while the NATS server is away, run it again (at most every second)
     for up to `patience` seconds (the action must be safe to repeat)."""
     if patience <= 0:
         return await action()
-    async for attempt in stamina.retry_context(
-        on=NATS_AWAY, attempts=None, timeout=patience, wait_initial=0.2, wait_max=1.0
-    ):
+    async for attempt in retrying(NATS_AWAY, patience=patience):
         with attempt:
             if attempt.num > 1:
                 log.warning("%s: trying again (attempt %d)", what, attempt.num)
@@ -187,15 +198,19 @@ async def consume(
     """Fetch up to `batch` messages at a time and hand them to `handle` until `stop`;
     while NATS is away, try again every second."""
     while not stop.is_set():
-        try:
-            msgs = await sub.fetch(batch, timeout=wait)
-        except (TimeoutError, nats.errors.TimeoutError):
-            continue
-        except Exception as e:  # NATS reconnecting
-            log.warning("fetch failed: %s", e)
-            await asyncio.sleep(1)
-            continue
-        await handle(msgs)
+        msgs: list[Msg] = []
+        async for attempt in retrying(Exception):
+            with attempt:  # fails while NATS reconnects
+                if stop.is_set():
+                    return
+                if attempt.num > 1:
+                    log.warning("fetching again (attempt %d)", attempt.num)
+                try:
+                    msgs = await sub.fetch(batch, timeout=wait)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    pass  # nothing to fetch
+        if msgs:
+            await handle(msgs)
 
 
 def events_stream(max_age: float = EVENTS_MAX_AGE_S) -> js_api.StreamConfig:

@@ -61,10 +61,6 @@ class JobEventSink:
         self._stored_bytes = 0
         self._dropped_lines = 0
 
-    @property
-    def seq(self) -> int:
-        return self._seq
-
     def next_seq(self) -> int:
         self._seq += 1
         return self._seq

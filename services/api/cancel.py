@@ -9,7 +9,8 @@ from datetime import datetime
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from services.api.deps import PUBLISH_PATIENCE_S, Deps
-from services.api.errors import bad, conflict
+from services.api.errors import conflict
+from services.api.validation import Invalid
 from shared import bus, claims
 from shared import subjects as s
 from shared.events import JobFinished, utcnow
@@ -56,7 +57,7 @@ def who(by: str | None) -> str:
         return DEFAULT_BY
     name = by.strip()
     if not 1 <= len(name) <= 64 or not name.isprintable():
-        raise bad("by", "by must be 1 to 64 printable characters")
+        raise Invalid("by", "by must be 1 to 64 printable characters")
     return name
 
 

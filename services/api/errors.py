@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from services.api.store import Full
+from services.api.validation import Invalid
 from shared.bus import NATS_AWAY
 from shared.db import UNAVAILABLE
 from shared.models import ErrorBody
@@ -22,10 +23,6 @@ class ApiError(HTTPException):
     def __init__(self, status: int, error: str, field: str | None = None) -> None:
         super().__init__(status_code=status, detail=error)
         self.field = field
-
-
-def bad(field: str, error: str, status: int = 422) -> ApiError:
-    return ApiError(status, error, field)
 
 
 def not_found(what: str) -> ApiError:
@@ -50,6 +47,10 @@ _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]*)
 
 def handle_full(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     return _body(str(exc), None, 409)
+
+
+def handle_invalid(_: Request[Any, Any, Any], exc: Invalid) -> Response[bytes]:
+    return _body(exc.message, exc.field, 422)
 
 
 def handle_api_error(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
@@ -93,6 +94,7 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[byt
 
 
 EXCEPTION_HANDLERS = {
+    Invalid: handle_invalid,
     Full: handle_full,
     ApiError: handle_api_error,
     ValidationException: handle_validation,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
 
+from services.api.validation import ScheduleSpec
 from shared.db import Pool
 from shared.events import utcnow
-from shared.models import Interval, Recurrence, Schedule, UpcomingRun
+from shared.models import Interval, Schedule, UpcomingRun
 from shared.recurrence import Rule, rearm, upcoming
 
 UPCOMING_HORIZON = timedelta(days=30)
@@ -20,17 +20,6 @@ UPCOMING_LIMIT = 100
 PAST_JOBS = 50
 
 Conn: TypeAlias = "Pool | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A schedule as validated, ready to store."""
-
-    recurrence: Recurrence
-    interval_minutes: int
-    start_at: datetime | None
-    journalised: bool
-    enabled: bool
 
 
 _SELECT = """

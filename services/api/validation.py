@@ -1,14 +1,27 @@
-"""Checks of what users send (pure): each problem names its field."""
+"""Checks of what users send (pure): each problem is an `Invalid` naming its field, which
+the api answers as a 422 (services/api/errors.py)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from services.api.errors import bad
 from shared.durations import DurationError, format_duration, parse_duration
 from shared.labels import MAX_LABELS, label_problem
-from shared.models import Connector, TaskCreate
+from shared.models import Connector, Recurrence, ScheduleCreate, TaskCreate
+from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
+
+
+class Invalid(ValueError):
+    """A value that breaks a rule."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
 
 _HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -25,7 +38,7 @@ ALL_SLOTS = ("source_id", "store_id", "destination_id", "target_store_id")
 def check_name(name: str, field: str = "name") -> str:
     name = name.strip()
     if not name or len(name) > 128:
-        raise bad(field, "name must have 1 to 128 characters")
+        raise Invalid(field, "name must have 1 to 128 characters")
     return name
 
 
@@ -33,13 +46,13 @@ def check_snapshot_id(value: str) -> str:
     """A full snapshot id or a prefix of one, lower-cased."""
     sid = value.strip().lower()
     if not _HEX.match(sid):
-        raise bad("snapshot_id", "snapshot_id must be 4 to 64 hexadecimal characters")
+        raise Invalid("snapshot_id", "snapshot_id must be 4 to 64 hexadecimal characters")
     return sid
 
 
 def check_snapshot_path(path: str) -> str:
     if not path.startswith("/") or "\n" in path or "\x00" in path:
-        raise bad("path", "path must be an absolute path inside the snapshot")
+        raise Invalid("path", "path must be an absolute path inside the snapshot")
     return path
 
 
@@ -50,42 +63,44 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         value = getattr(body, field)
         if field not in slots:
             if value is not None:
-                raise bad(field, f"a {body.type} task takes no {field}")
+                raise Invalid(field, f"a {body.type} task takes no {field}")
             continue
         if value is None:
-            raise bad(field, f"a {body.type} task needs {field} (a {slots[field]} connector)")
+            raise Invalid(field, f"a {body.type} task needs {field} (a {slots[field]} connector)")
         found = connectors.get(value)
         if found is None:
-            raise bad(field, f"connector {value} does not exist")
+            raise Invalid(field, f"connector {value} does not exist")
         if found.role != slots[field]:
-            raise bad(field, f"connector {found.name!r} is a {found.role}, not a {slots[field]}")
+            raise Invalid(
+                field, f"connector {found.name!r} is a {found.role}, not a {slots[field]}"
+            )
     if body.type == "sync" and body.store_id == body.target_store_id:
-        raise bad("target_store_id", "a sync needs two different stores")
+        raise Invalid("target_store_id", "a sync needs two different stores")
     if len(body.labels) > MAX_LABELS:
-        raise bad("labels", f"a task takes at most {MAX_LABELS} labels")
+        raise Invalid("labels", f"a task takes at most {MAX_LABELS} labels")
     labels: list[str] = []
     for label in body.labels:
         if problem := label_problem(label):
-            raise bad("labels", problem)
+            raise Invalid("labels", problem)
         if label not in labels:
             labels.append(label)
     snapshot_id = body.snapshot_id
     if snapshot_id is not None:
         if body.type != "restore":
-            raise bad("snapshot_id", "only a restore task takes a snapshot_id")
+            raise Invalid("snapshot_id", "only a restore task takes a snapshot_id")
         snapshot_id = check_snapshot_id(snapshot_id)
     window = body.window
     if window is not None and window.strip() == "":
         window = None
     if window is not None:
         if body.type not in ("sync", "check"):
-            raise bad("window", "only sync and check tasks take a window")
+            raise Invalid("window", "only sync and check tasks take a window")
         try:
             window = format_duration(parse_duration(window))
         except DurationError as e:
-            raise bad("window", str(e)) from e
+            raise Invalid("window", str(e)) from e
     if body.concurrency is not None and not 1 <= body.concurrency <= 1024:
-        raise bad("concurrency", "concurrency must be between 1 and 1024")
+        raise Invalid("concurrency", "concurrency must be between 1 and 1024")
     name = check_name(body.name, "name") if body.name is not None else None
     return TaskCreate(
         type=body.type,
@@ -98,4 +113,60 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         snapshot_id=snapshot_id,
         window=window,
         concurrency=body.concurrency,
+    )
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A schedule as validated, ready to store."""
+
+    recurrence: Recurrence
+    interval_minutes: int
+    start_at: datetime | None
+    journalised: bool
+    enabled: bool
+
+
+def _check_interval(body: ScheduleCreate, prefix: str) -> int:
+    """The interval in minutes; a custom interval is given in days, hours, minutes."""
+    field = f"{prefix}interval"
+    if body.recurrence != "custom":
+        if body.interval is not None:
+            raise Invalid(field, f"interval is only for a custom recurrence, not {body.recurrence}")
+        return int(interval_of(body.recurrence) / MIN_INTERVAL)
+    if body.interval is None:
+        raise Invalid(field, "a custom recurrence needs an interval: {days, hours, minutes}")
+    for part in ("days", "hours", "minutes"):
+        if getattr(body.interval, part) < 0:
+            raise Invalid(f"{field}.{part}", f"{part} cannot be negative")
+    i = body.interval
+    # In whole minutes, as integers: a huge value is refused, never overflows.
+    total = (i.days * 24 + i.hours) * 60 + i.minutes
+    if total < 1:
+        raise Invalid(field, "the interval must be at least 1 minute")
+    if total > MAX_INTERVAL // MIN_INTERVAL:
+        raise Invalid(field, f"the interval must be at most {MAX_INTERVAL.days} days")
+    return total
+
+
+def _check_start(start_at: datetime | None, field: str) -> datetime | None:
+    """A UTC instant to the minute; one written without an offset is taken as UTC."""
+    if start_at is None:
+        return None
+    offset = start_at.utcoffset()
+    if offset is not None and offset != timedelta(0):
+        raise Invalid(field, "start_at must be in UTC (end it with Z or +00:00)")
+    if start_at.second or start_at.microsecond:
+        raise Invalid(field, "start_at must be to the minute, with no seconds")
+    return start_at.replace(tzinfo=UTC)
+
+
+def check_schedule(body: ScheduleCreate, prefix: str = "") -> ScheduleSpec:
+    """Validate a schedule; field names in errors start with `prefix`."""
+    return ScheduleSpec(
+        recurrence=body.recurrence,
+        interval_minutes=_check_interval(body, prefix),
+        start_at=_check_start(body.start_at, f"{prefix}start_at"),
+        journalised=body.journalised,
+        enabled=body.enabled,
     )

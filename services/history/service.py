@@ -49,19 +49,17 @@ class History:
                 events.append(decode_job_event(msg.data))
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 log.error("skipping unreadable event %s: %s", msg.subject, e)
-        while True:
-            try:
+        # While PostgreSQL is away the batch is tried again (its messages renewed) rather
+        # than left to come back after the ack wait (30 s): events stay in order and the
+        # history catches up as soon as PostgreSQL is back.
+        async for attempt in bus.retrying(UNAVAILABLE, wait_max=1.0):
+            with attempt:
+                if attempt.num > 1:
+                    if stop.is_set():
+                        return  # not acked: the batch comes back to the next history
+                    log.warning("PostgreSQL unavailable; writing %d events again", len(events))
+                    await _keep(msgs)
                 await _write(pool, events)
-                break
-            except UNAVAILABLE as e:
-                log.warning("PostgreSQL unavailable (%s); retrying %d events", e, len(events))
-                if stop.is_set():
-                    return  # not acked: the batch comes back to the next history
-                # Retry the batch we hold rather than let it come back after the ack wait
-                # (30 s): events stay in order and the history catches up as soon as
-                # PostgreSQL is back.
-                await asyncio.sleep(1)
-                await _keep(msgs)
         for msg in msgs:
             await msg.ack()
 

@@ -41,15 +41,14 @@ class DeadLetters:
         self.recheck_s = recheck_s
 
     async def serve(self, stop: asyncio.Event) -> None:
-        while True:
-            try:
+        # Not provisioned yet (an older `plakar-cp migrate`), or NATS away: try again.
+        async for attempt in bus.retrying(Exception, wait_max=30.0):
+            with attempt:
+                if attempt.num > 1:
+                    log.error("cannot read dead letters yet (attempt %d)", attempt.num)
                 sub = await self.js.pull_subscribe_bind(
                     durable=s.RUNNERS_DURABLE, stream=s.DEAD_JOBS_STREAM
                 )
-                break
-            except Exception as e:  # not provisioned yet: `plakar-cp migrate` makes it
-                log.error("cannot read dead letters (%s); trying again in 30 s", e)
-                await asyncio.sleep(30)
 
         async def handle(msgs: list[Msg]) -> None:
             for msg in msgs:

@@ -354,8 +354,10 @@ async def _ack(msg: Msg, job_id: str) -> None:
 async def _watch_cancel(kv: KeyValue, job_id: str, cancel: Cancellation) -> None:
     """Pass a cancel request on to the job as soon as its claim says so; watch again
     after a NATS restart."""
-    while True:
-        try:
+    async for attempt in bus.retrying(Exception):
+        with attempt:
+            if attempt.num > 1:
+                log.warning("job %s: watching its claim again (attempt %d)", job_id, attempt.num)
             watcher = await kv.watch(job_id)
             try:
                 async for entry in watcher:
@@ -372,8 +374,3 @@ async def _watch_cancel(kv: KeyValue, job_id: str, cancel: Cancellation) -> None
             finally:
                 with contextlib.suppress(Exception):
                     await watcher.stop()  # type: ignore[no-untyped-call]
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            log.warning("job %s: watching its claim failed (%s); again", job_id, e)
-        await asyncio.sleep(1)

@@ -31,11 +31,6 @@ class Session:
         self.started: datetime | None = None
         self.known = asyncio.Event()
 
-    @property
-    def id(self) -> str:
-        assert self.started is not None
-        return self.started.isoformat()
-
     async def keep(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:

@@ -12,8 +12,8 @@ import pytest
 
 from services.api import cancel, live
 from services.api.asyncapi import document
-from services.api.errors import ApiError
 from services.api.routes.streams import BadParam, parse_after, parse_kinds
+from services.api.validation import Invalid
 from shared.claims import Claim
 from shared.events import (
     JobFinished,
@@ -144,7 +144,7 @@ def test_who_cancels() -> None:
     assert cancel.who(None) == "api token"
     assert cancel.who("  ann ") == "ann"
     for wrong in ("", "   ", "a\nb", "x" * 65):
-        with pytest.raises(ApiError) as e:
+        with pytest.raises(Invalid) as e:
             cancel.who(wrong)
         assert e.value.field == "by"
 

@@ -11,9 +11,9 @@ from litestar.params import Parameter
 
 from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
-from services.api.errors import bad, conflict, not_found
+from services.api.errors import conflict, not_found
 from services.api.rpc import ask
-from services.api.validation import check_name, check_snapshot_id, check_snapshot_path
+from services.api.validation import Invalid, check_name, check_snapshot_id, check_snapshot_path
 from shared import connector_check, locations, rpc
 from shared.config_db import get_connector
 from shared.locations import Role, is_secret
@@ -73,7 +73,7 @@ async def load(deps: Deps, connector_id: str) -> Connector:
 
 async def _check(deps: Deps, role: Role, location: str, options: dict[str, str]) -> None:
     if found := await connector_check.problem(role, location, options, deps.settings.policy()):
-        raise bad(*found)
+        raise Invalid(*found)
 
 
 def _duplicate(body_role: str) -> Exception:
@@ -152,7 +152,7 @@ class ConnectorController(Controller):
     async def initialize(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
         if c.role != "store":
-            raise bad("role", "only a store can be initialized", 409)
+            raise conflict("only a store can be initialized", "role")
         request = rpc.InitializeStore(connector_id=c.id)
         return (await ask(state.deps, request, rpc.Result)).result
 
@@ -160,7 +160,7 @@ class ConnectorController(Controller):
     async def snapshots(self, state: State, connector_id: str) -> list[SnapshotInfo]:
         c = await load(state.deps, connector_id)
         if c.role != "store":
-            raise bad("role", "only a store has snapshots", 409)
+            raise conflict("only a store has snapshots", "role")
         request = rpc.ListSnapshots(connector_id=c.id)
         return (await ask(state.deps, request, rpc.Snapshots)).items
 
@@ -170,7 +170,7 @@ class ConnectorController(Controller):
     ) -> FileList:
         c = await load(state.deps, connector_id)
         if c.role != "store":
-            raise bad("role", "only a store has snapshots", 409)
+            raise conflict("only a store has snapshots", "role")
         request = rpc.BrowseSnapshot(
             connector_id=c.id,
             snapshot_id=check_snapshot_id(snapshot_id),

@@ -12,7 +12,8 @@ from litestar.response import Stream
 
 from services.api import cancel, store
 from services.api.deps import Deps, parse_id
-from services.api.errors import bad, not_found
+from services.api.errors import not_found
+from services.api.validation import Invalid
 from shared.models import CancelAnswer, CancelRequest, Job, JobPage
 
 # Lines per query when sending a job's output.
@@ -27,7 +28,7 @@ def _optional_id(value: str | None, field: str) -> str | None:
     try:
         return parse_id(value, field)
     except Exception:
-        raise bad(field, f"{field} must be a UUID") from None
+        raise Invalid(field, f"{field} must be a UUID") from None
 
 
 async def load(deps: Deps, job_id: str) -> Job:
@@ -56,7 +57,7 @@ class JobController(Controller):
             try:
                 after = store.decode_cursor(cursor)
             except (ValueError, UnicodeDecodeError):
-                raise bad("cursor", "cursor is not one this api returned") from None
+                raise Invalid("cursor", "cursor is not one this api returned") from None
         items, next_cursor = await store.list_jobs(
             state.deps.pool,
             status=status,

@@ -3,7 +3,6 @@ on NATS, so the active scheduler re-arms the schedule at once."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import msgspec
@@ -12,57 +11,11 @@ from litestar.datastructures import State
 
 from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
-from services.api.errors import bad, not_found
-from services.api.schedules_store import ScheduleSpec
+from services.api.errors import not_found
+from services.api.validation import check_schedule
 from shared import subjects
 from shared.events import ScheduleChanged, encode
 from shared.models import Interval, Schedule, ScheduleCreate, SchedulePatch
-from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
-
-
-def _check_interval(body: ScheduleCreate, prefix: str) -> int:
-    """The interval in minutes; a custom interval is given in days, hours, minutes."""
-    field = f"{prefix}interval"
-    if body.recurrence != "custom":
-        if body.interval is not None:
-            raise bad(field, f"interval is only for a custom recurrence, not {body.recurrence}")
-        return int(interval_of(body.recurrence) / MIN_INTERVAL)
-    if body.interval is None:
-        raise bad(field, "a custom recurrence needs an interval: {days, hours, minutes}")
-    for part in ("days", "hours", "minutes"):
-        if getattr(body.interval, part) < 0:
-            raise bad(f"{field}.{part}", f"{part} cannot be negative")
-    i = body.interval
-    # In whole minutes, as integers: a huge value is refused, never overflows.
-    total = (i.days * 24 + i.hours) * 60 + i.minutes
-    if total < 1:
-        raise bad(field, "the interval must be at least 1 minute")
-    if total > MAX_INTERVAL // MIN_INTERVAL:
-        raise bad(field, f"the interval must be at most {MAX_INTERVAL.days} days")
-    return total
-
-
-def _check_start(start_at: datetime | None, field: str) -> datetime | None:
-    """A UTC instant to the minute; one written without an offset is taken as UTC."""
-    if start_at is None:
-        return None
-    offset = start_at.utcoffset()
-    if offset is not None and offset != timedelta(0):
-        raise bad(field, "start_at must be in UTC (end it with Z or +00:00)")
-    if start_at.second or start_at.microsecond:
-        raise bad(field, "start_at must be to the minute, with no seconds")
-    return start_at.replace(tzinfo=UTC)
-
-
-def check_schedule(body: ScheduleCreate, prefix: str = "") -> ScheduleSpec:
-    """Validate a schedule; field names in errors start with `prefix`."""
-    return ScheduleSpec(
-        recurrence=body.recurrence,
-        interval_minutes=_check_interval(body, prefix),
-        start_at=_check_start(body.start_at, f"{prefix}start_at"),
-        journalised=body.journalised,
-        enabled=body.enabled,
-    )
 
 
 async def announce(deps: Deps, schedule_ids: list[str], deleted: bool = False) -> None:

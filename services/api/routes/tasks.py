@@ -8,9 +8,9 @@ from litestar.datastructures import State
 
 from services.api import schedules_store, store
 from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
-from services.api.errors import bad, not_found
-from services.api.routes.schedules import announce, check_schedule
-from services.api.validation import ALL_SLOTS, check_task
+from services.api.errors import not_found
+from services.api.routes.schedules import announce
+from services.api.validation import ALL_SLOTS, Invalid, check_schedule, check_task
 from shared.config_db import get_connectors
 from shared.dispatch import queue_job
 from shared.models import (
@@ -31,7 +31,7 @@ async def _validated(deps: Deps, body: TaskCreate) -> TaskCreate:
             try:
                 parse_id(value, "connector")
             except Exception:
-                raise bad(field, f"connector {value} does not exist") from None
+                raise Invalid(field, f"connector {value} does not exist") from None
     return check_task(body, await get_connectors(deps.pool, ids))
 
 
