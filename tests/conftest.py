@@ -65,13 +65,14 @@ def browser() -> Iterator[Browser]:
 
 # Tests that wait on the clock run beside the others (pytest-xdist, `-n 3`): one worker
 # per group, each with a shared stack of its own where its tests use one. Groups are
-# balanced by time: the 3-minute restart alone; the minute-boundary schedule tests with
-# the fault tests on stacks of their own; everything else.
+# balanced by time: the schedule tests that wait for real minute boundaries; the fault
+# tests on stacks of their own; everything else.
 GROUPS = {
-    "test_schedules_restart": "restart",
-    "test_schedules": "minutes",
-    "test_schedules_failover": "minutes",
-    "test_reliability": "minutes",
+    "test_schedules": "clock",
+    "test_schedules_failover": "clock",
+    "test_reliability": "faults",
+    "test_hostile_jobs": "faults",
+    "test_security": "faults",
 }
 
 

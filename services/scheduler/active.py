@@ -1,134 +1,110 @@
-"""The active scheduler: one timer per schedule's next run, and the firings.
+"""The active scheduler: one actor that owns the timers of the schedules and fires them.
 
-A firing is recorded in the journal (with its job id and whether it is skipped)
-before it is published, and marked published after: a scheduler that takes over
-publishes again what was recorded and not confirmed, with the same ids, so a
-firing is neither lost nor doubled (NATS drops a repeated message id, the
-history has one row per (schedule, due instant), the runners one claim per job).
+It reads one inbox (schedules changed, publications to try again) and its clock, and does
+one thing at a time: nothing else touches its state, so it needs no lock. Time comes only
+from the injected Clock, publishing only through the injected function: its rules are
+tested in-process against a fake clock (tests/integration/test_scheduler_rules.py).
 
-Firings due together are fired as one batch: one read of their schedules, one
-of their tasks' active jobs, one journal write, their messages published
-pipelined, one journal write after. Batches follow one another: what falls due
-while one is being fired makes the next.
+A firing is recorded in the journal (with its job id and whether it is skipped) before it
+is published, and marked published after: a scheduler that takes over publishes again
+what was recorded and not confirmed, with the same ids, so a firing is neither lost nor
+doubled (NATS drops a repeated message id, the history has one row per (schedule, due
+instant), the runners one claim per job).
+
+Firings due together are fired as one batch: one read of their schedules, one of their
+tasks' active jobs, one journal write, their messages published pipelined, one journal
+write after.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections import defaultdict
-from collections.abc import Coroutine
-from datetime import datetime
-from typing import Any
-
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from services.scheduler import batch, journal
+from services.scheduler.clock import Clock
 from services.scheduler.journal import Entry, Recorded
 from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
-from shared.dispatch import Message, job_messages, publish_all
-from shared.events import (
-    JobSkipped,
-    ScheduleChanged,
-    ScheduleFired,
-    decode_schedule_event,
-    encode,
-    utcnow,
-)
+from shared.dispatch import Message, job_messages
+from shared.events import JobSkipped, ScheduleFired, encode
 from shared.models import Task
 
 log = logging.getLogger("plakar_cp.scheduler")
 
-# The timers wait on the clock at most this long, so a clock step is noticed.
-MAX_SLEEP_S = 30.0
-# Schedules are read again this often, in case a change event was missed
-# (NATS reconnecting); firing never depends on it.
-RECONCILE_S = 60.0
-# A job queued by this scheduler that the history has not recorded yet still
-# counts as queued for overlaps, for at most this long.
-UNCONFIRMED_S = 300.0
-RETRY_PUBLISH_S = 2.0
+# Schedules are read again this often, in case a change event was missed (NATS
+# reconnecting); firing never depends on it.
+RECONCILE = timedelta(seconds=60)
+# A job queued by this scheduler that the history has not recorded yet still counts as
+# queued for overlaps, for at most this long.
+UNCONFIRMED = timedelta(seconds=300)
+# Firings that could not be published are tried again this much later.
+RETRY_PUBLISH = timedelta(seconds=2)
+
+Publish = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A schedule was created, changed or deleted."""
+
+    schedule_id: str
 
 
 class Active:
     def __init__(
-        self, pool: Pool, nc: Client, js: JetStreamContext, session_started: datetime
+        self,
+        pool: Pool,
+        clock: Clock,
+        publish: Publish,
+        session_started: datetime,
     ) -> None:
         self.pool = pool
-        self.nc = nc
-        self.js = js
+        self.clock = clock
+        self.publish = publish
         self.session_started = session_started
         self.session_id = session_started.isoformat()
         self.timers = Timers()
-        self._wake = asyncio.Event()
-        self._schedule_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # The batch being fired; one at a time, so overlaps are decided in order.
-        self._batch: asyncio.Task[None] | None = None
-        # Per task: jobs this scheduler queued, not yet seen by the history.
-        self._unconfirmed: defaultdict[str, dict[str, float]] = defaultdict(dict)
-        self._running: set[asyncio.Task[None]] = set()
-        self._retrying = False
+        self.inbox: asyncio.Queue[Changed] = asyncio.Queue()
+        # Per task: jobs this scheduler queued, not yet seen by the history (and since when).
+        self._unconfirmed: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
+        self._retry_at: datetime | None = None
+        self._reconcile_at: datetime | None = None
+
+    def changed(self, schedule_id: str) -> None:
+        """Tell the actor a schedule changed (from any task: it only enqueues)."""
+        self.inbox.put_nowait(Changed(schedule_id))
 
     async def run(self) -> None:
-        # Subscribed before reading the schedules, so no change falls in between.
-        sub = await self.nc.subscribe(subjects.schedule_event("*", "changed"), cb=self._changed)
-        try:
-            await self._publish_recorded()
-            await self._arm_all()
-            log.info("active: %d schedules armed", len(self.timers))
-            await self._loop()
-        finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-            for t in list(self._running):
-                t.cancel()
-            await asyncio.gather(*self._running, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        reconcile_at = time.monotonic() + RECONCILE_S
+        await self._publish_recorded()
+        await self._arm_all()
+        log.info("active: %d schedules armed", len(self.timers))
         while True:
-            self._wake.clear()
-            if not self._firing() and (due := self.timers.pop_due(utcnow())):
-                self._batch = self._spawn(self._fire(due))
-                # The loop waits for the batch, which wakes it when done.
-                self._batch.add_done_callback(lambda _: self._wake.set())
-            if time.monotonic() >= reconcile_at:
-                reconcile_at = time.monotonic() + RECONCILE_S
-                self._spawn(self._arm_all())
-            delay = min(MAX_SLEEP_S, reconcile_at - time.monotonic())
-            if not self._firing() and (at := self.timers.next_at()) is not None:
-                delay = min(delay, (at - utcnow()).total_seconds())
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+            await self._step()
 
-    def _firing(self) -> bool:
-        return self._batch is not None and not self._batch.done()
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.create_task(self._guarded(work))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        return task
-
-    @staticmethod
-    async def _guarded(work: Coroutine[Any, Any, None]) -> None:
-        try:
-            await work
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("scheduler step failed")
-
-    def _set_timer(self, schedule_id: str, at: datetime) -> None:
-        self.timers.set(schedule_id, at)
-        self._wake.set()
+    async def _step(self) -> None:
+        """Do the next thing: fire what is due, try publishing again, reconcile, handle
+        one message, or wait for the soonest of them."""
+        now = self.clock.now()
+        if due := self.timers.pop_due(now):
+            await self._fire(due)
+        elif self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            await self._publish_recorded()
+        elif self._reconcile_at is not None and now >= self._reconcile_at:
+            await self._arm_all()
+        elif not self.inbox.empty():
+            await self._refresh(self.inbox.get_nowait().schedule_id)
+        else:
+            wake = [t for t in (self.timers.next_at(), self._retry_at, self._reconcile_at) if t]
+            message = await self.clock.race(self.inbox.get(), min(wake, default=None))
+            if message is not None:
+                await self._refresh(message.schedule_id)
 
     # Arming
 
@@ -140,31 +116,18 @@ class Active:
         )
 
     async def _arm_all(self) -> None:
+        self._reconcile_at = self.clock.now() + RECONCILE
         entries = await journal.load_enabled(self.pool)
         for e in entries:
             if self._stale(e):
-                await self._refresh(e.id)
+                await self._arm(e)
             elif e.next_run_at is not None:
-                # A firing in progress may have moved it on: the firing re-reads it.
-                self._set_timer(e.id, e.next_run_at)
+                self.timers.set(e.id, e.next_run_at)
         for gone in self.timers.keys() - {e.id for e in entries}:
             self.timers.remove(gone)
 
-    async def _changed(self, msg: Msg) -> None:
-        try:
-            event = decode_schedule_event(msg.data)
-        except Exception as e:
-            log.error("unreadable schedule event on %s: %s", msg.subject, e)
-            return
-        if isinstance(event, ScheduleChanged):
-            self._spawn(self._refresh(event.schedule_id))
-
     async def _refresh(self, schedule_id: str) -> None:
-        async with self._schedule_locks[schedule_id]:
-            await self._reload(schedule_id)
-
-    async def _reload(self, schedule_id: str) -> None:
-        """Arm a schedule as the database has it; the caller holds its lock."""
+        """Arm a schedule as the database has it now."""
         e = await journal.load(self.pool, schedule_id)
         if e is None or not e.enabled:
             self.timers.remove(schedule_id)
@@ -172,48 +135,42 @@ class Active:
             await self._arm(e)
 
     async def _arm(self, e: Entry) -> None:
-        """Compute and record the next run of a schedule; the caller holds its lock."""
+        """Compute and record the next run of a schedule."""
         nxt = recurrence.resume(
             e.rule,
             last_run_at=e.last_run_at,
             journal_next=e.next_run_at,
             journal_current=e.journal_revision == e.revision,
             same_session=e.session == self.session_id,
-            now=utcnow(),
+            now=self.clock.now(),
             session_started=self.session_started,
         )
         changed = self._stale(e) or nxt != e.next_run_at
         if changed and not await journal.arm(self.pool, e, self.session_id, nxt):
             self.timers.remove(e.id)  # deleted meanwhile
             return
-        self._set_timer(e.id, nxt)
+        self.timers.set(e.id, nxt)
 
     # Firing
 
     async def _fire(self, due_ids: list[str]) -> None:
-        async with contextlib.AsyncExitStack() as held:
-            # Sorted, so that nothing waiting on several of these locks can deadlock.
-            for schedule_id in sorted(due_ids):
-                await held.enter_async_context(self._schedule_locks[schedule_id])
-            entries = await journal.load_many(self.pool, due_ids)
-            now = utcnow()
-            ready: list[Entry] = []
-            for schedule_id in due_ids:
-                e = entries.get(schedule_id)
-                if e is None or not e.enabled:
-                    self.timers.remove(schedule_id)
-                elif self._stale(e) or e.next_run_at is None:
-                    await self._arm(e)
-                elif e.next_run_at > now:  # moved on since the timer was set
-                    self._set_timer(schedule_id, e.next_run_at)
-                else:
-                    ready.append(e)
-            if ready:
-                await self._fire_due(ready)
+        entries = await journal.load_many(self.pool, due_ids)
+        ready: list[Entry] = []
+        for schedule_id in due_ids:
+            e = entries.get(schedule_id)
+            if e is None or not e.enabled:
+                self.timers.remove(schedule_id)
+            elif self._stale(e) or e.next_run_at is None:
+                await self._arm(e)
+            elif e.next_run_at > self.clock.now():  # moved on since the timer was set
+                self.timers.set(schedule_id, e.next_run_at)
+            else:
+                ready.append(e)
+        if ready:
+            await self._fire_due(ready)
 
     async def _fire_due(self, entries: list[Entry]) -> None:
-        """Decide, record and publish the firings of schedules due now; the caller
-        holds their locks."""
+        """Decide, record and publish the firings of schedules due now."""
         states = await journal.task_states(self.pool, sorted({e.task_id for e in entries}))
         pending = [job_id for jobs in self._unconfirmed.values() for job_id in jobs]
         self._forget_unconfirmed(await journal.known_jobs(self.pool, pending))
@@ -224,35 +181,33 @@ class Active:
         if not entries:
             return
         active = {task_id: state.active for task_id, state in states.items()}
-        planned = batch.plan(entries, active, self._unconfirmed, utcnow())
+        now = self.clock.now()
+        planned = batch.plan(entries, active, self._unconfirmed, now)
         for p in planned:
             if p.record.skip_reason is None:
-                self._unconfirmed[p.entry.task_id][p.record.job_id] = time.monotonic()
+                self._unconfirmed[p.entry.task_id][p.record.job_id] = now
         recorded = await journal.record_firings(self.pool, planned)
         for p in planned:
             if p.entry.id in recorded:
-                self._set_timer(p.entry.id, p.firing.next_run_at)
+                self.timers.set(p.entry.id, p.firing.next_run_at)
             else:
                 # Changed meanwhile: start again from what the journal says now.
                 self._unconfirmed[p.entry.task_id].pop(p.record.job_id, None)
-                await self._reload(p.entry.id)
+                await self._refresh(p.entry.id)
         records = [p.record for p in planned if p.entry.id in recorded]
-        try:
-            await self._publish({t: s.task for t, s in states.items()}, records)
-        except Exception as err:  # NATS unreachable: the outbox keeps them
-            log.warning("publishing %d firings failed (%s); retrying", len(records), err)
-            self._retry_publish()
+        await self._publish_records({t: s.task for t, s in states.items()}, records)
 
     def _forget_unconfirmed(self, known: set[str]) -> None:
         """Drop the jobs the history now knows, and those waited for too long."""
-        now = time.monotonic()
+        now = self.clock.now()
         for jobs in self._unconfirmed.values():
             for job_id, since in list(jobs.items()):
-                if job_id in known or now - since > UNCONFIRMED_S:
+                if job_id in known or now - since > UNCONFIRMED:
                     del jobs[job_id]
 
-    async def _publish(self, tasks: dict[str, Task], records: list[Recorded]) -> None:
-        """Publish recorded firings together, then mark them published."""
+    async def _publish_records(self, tasks: dict[str, Task], records: list[Recorded]) -> None:
+        """Publish recorded firings together, then mark them published; when that fails
+        (NATS away), the journal keeps them and they are tried again shortly."""
         records = [r for r in records if r.task_id in tasks]
         if not records:
             return
@@ -269,12 +224,20 @@ class Active:
             else:
                 events.append(_skipped(task, r, r.skip_reason))
             events.append(_fired(r))
-        # Every queued event is stored before its job-due: a runner's events
-        # about a job never precede it.
-        await publish_all(self.js, events)
-        await publish_all(self.js, dues)
+        try:
+            # Every queued event is stored before its job-due: a runner's events about a
+            # job never precede it.
+            await self.publish(events)
+            await self.publish(dues)
+        except Exception as e:
+            log.warning("publishing %d firings failed (%s); again shortly", len(records), e)
+            self._retry_at = self.clock.now() + RETRY_PUBLISH
+            return
         await journal.mark_published(self.pool, records)
-        late = [(utcnow() - r.due_at).total_seconds() for r in records]
+        self._log_fired(records)
+
+    def _log_fired(self, records: list[Recorded]) -> None:
+        late = [(self.clock.now() - r.due_at).total_seconds() for r in records]
         for r, seconds in zip(records, late, strict=True):
             log.info(
                 "schedule %s fired job %s due %s (%.3fs late)%s",
@@ -297,26 +260,7 @@ class Active:
         records = await journal.unpublished(self.pool)
         if records:
             states = await journal.task_states(self.pool, sorted({r.task_id for r in records}))
-            await self._publish({t: s.task for t, s in states.items()}, records)
-
-    def _retry_publish(self) -> None:
-        if self._retrying:
-            return
-        self._retrying = True
-
-        async def retry() -> None:
-            try:
-                while True:
-                    await asyncio.sleep(RETRY_PUBLISH_S)
-                    try:
-                        await self._publish_recorded()
-                        return
-                    except Exception as e:
-                        log.warning("publishing recorded firings failed: %s", e)
-            finally:
-                self._retrying = False
-
-        self._spawn(retry())
+            await self._publish_records({t: s.task for t, s in states.items()}, records)
 
 
 def _skipped(task: Task, r: Recorded, reason: str) -> Message:

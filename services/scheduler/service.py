@@ -4,14 +4,23 @@ lease) the active scheduler."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from datetime import datetime
+from functools import partial
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from services.scheduler.active import Active
+from services.scheduler.clock import RealClock
 from services.scheduler.lease import Lease
 from services.scheduler.session import Session
-from shared import bus
+from shared import bus, subjects
 from shared import subjects as s
-from shared.db import create_pool
+from shared.db import Pool, create_pool
+from shared.dispatch import publish_all
+from shared.events import ScheduleChanged, decode_schedule_event
 from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.scheduler")
@@ -42,20 +51,7 @@ class Scheduler:
                 await _first(session.known, stop)
                 if session.started is None:
                     break
-                active = asyncio.create_task(Active(pool, nc, js, session.started).run())
-                ended = asyncio.create_task(_first(lease.lost, stop))
-                await asyncio.wait({active, ended}, return_when=asyncio.FIRST_COMPLETED)
-                ended.cancel()
-                active.cancel()
-                try:
-                    await active
-                except asyncio.CancelledError:
-                    pass
-                except Exception:  # the database unreachable, say: start over shortly
-                    log.exception("active scheduler failed")
-                    await asyncio.sleep(1)
-                if lease.lost.is_set():
-                    log.warning("no longer active")
+                await _act(pool, nc, session.started, lease, stop)
         finally:
             # The lease is released last, once nothing fires any more.
             for t in keepers:
@@ -63,6 +59,44 @@ class Scheduler:
             await presence.stop()
             await bus.close(nc)
             await pool.close()
+
+
+async def _act(
+    pool: Pool, nc: Client, session_started: datetime, lease: Lease, stop: asyncio.Event
+) -> None:
+    """Be the active scheduler until the lease is lost, stop is asked, or it fails (the
+    database unreachable, say: the caller starts over)."""
+    active = Active(pool, RealClock(), partial(publish_all, nc.jetstream()), session_started)
+
+    async def changed(msg: Msg) -> None:
+        try:
+            event = decode_schedule_event(msg.data)
+        except Exception as e:
+            log.error("unreadable schedule event on %s: %s", msg.subject, e)
+            return
+        if isinstance(event, ScheduleChanged):
+            active.changed(event.schedule_id)
+
+    # Subscribed before the schedules are read, so no change falls in between.
+    sub = await nc.subscribe(subjects.schedule_event("*", "changed"), cb=changed)
+    running = asyncio.create_task(active.run())
+    ended = asyncio.create_task(_first(lease.lost, stop))
+    try:
+        await asyncio.wait({running, ended}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (running, ended):
+            t.cancel()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    try:
+        await running
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        log.exception("active scheduler failed")
+        await asyncio.sleep(1)
+    if lease.lost.is_set():
+        log.warning("no longer active")
 
 
 async def _first(wanted: asyncio.Event, stop: asyncio.Event) -> bool:

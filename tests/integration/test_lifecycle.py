@@ -9,7 +9,6 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -98,19 +97,7 @@ def deliveries(draw: st.DrawFn) -> tuple[list[AnyJobEvent], list[int]]:
 
 @pytest.fixture(scope="module")
 def scratch(stack: Stack) -> str:
-    """A database of its own, with the history's tables, on the stack's PostgreSQL."""
-    name = f"lifecycle_{uuid.uuid4().hex[:8]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(stack.database_url())
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        await db.migrate(stack.database_url(database=name))
-
-    asyncio.run(create())
-    return stack.database_url(database=name)
+    return asyncio.run(stack.scratch_database())
 
 
 def test_apply_and_the_projection_agree(scratch: str) -> None:

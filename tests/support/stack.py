@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -106,6 +107,22 @@ class Stack:
         assert info is not None and info.socket_dir is not None
         password = self.credentials()[pg_credential(role)]
         return f"postgresql://{role}:{password}@/{database}?host={info.socket_dir}"
+
+    async def scratch_database(self) -> str:
+        """A new database on the stack's PostgreSQL with every table migrated (and no
+        service using it); its URL."""
+        import asyncpg
+
+        from shared import db
+
+        name = f"scratch_{uuid.uuid4().hex[:12]}"
+        conn = await asyncpg.connect(self.database_url())
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await db.migrate(self.database_url(database=name))
+        return self.database_url(database=name)
 
     def credentials(self) -> dict[str, str]:
         creds: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
