@@ -28,6 +28,8 @@ from shared.proc import die_with_parent
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
+# How the services are started: this interpreter, the project's command line.
+CLI = [sys.executable, "-m", "services.cli"]
 # A child that dies is started again after FIRST_RESTART_S, then twice as long after
 # each further death, up to MAX_RESTART_S; one that ran HEALTHY_S starts over from
 # FIRST_RESTART_S (see Restarts).
@@ -124,59 +126,79 @@ class Stack:
 
     def _start(self) -> None:
         d = self.data_dir
-        logs = d / "logs"
-        for private in (d, logs, d / "nats", d / "work"):
+        for private in (d, d / "logs", d / "nats", d / "work"):
             private.mkdir(parents=True, exist_ok=True)
             os.chmod(private, 0o700)
         creds = load_credentials(d / "credentials.json")
         token = os.environ.get("PLAKAR_CP_API_TOKEN") or creds["api_token"]
-        if self.nats_url:
-            urls = dict.fromkeys((*creds, "admin"), self.nats_url)
-            events_url = os.environ.get("PLAKAR_CP_EVENTS_NATS_URL", self.nats_url)
-        else:
-            self.nats = NatsServer(d / "nats", creds, logs / "nats.log")
-            self._first_start(self.nats, 20)
-            urls = {u: self.nats.url(u) for u in USERS}
-            events_url = urls["events"]
-        # The superuser's (migrations), then each service's own role.
-        dsn = dict.fromkeys(("migrate", *PG_ROLES), self.database_url or "")
-        if not self.database_url:
-            self.postgres = Postgres(
-                d / "pg", creds[pg_credential(PG_SUPERUSER)], logs / "postgres.log"
-            )
-            if self.postgres.user is not None:
-                # Its own user reaches d/pg (traverse only); everything else in d is private.
-                os.chmod(d, 0o711)  # noqa: S103
-            self._first_start(self.postgres, 60)
-            try:
-                self.postgres.require_passwords()
-            except Exception as e:
-                raise StartupError(f"securing PostgreSQL failed: {e}") from e
-            dsn = {
-                "migrate": self.postgres.dsn(),
-                **{k: self.postgres.dsn(r, creds[pg_credential(r)]) for k, r in PG_ROLES.items()},
-            }
-        base = {
-            **os.environ,
-            "PLAKAR_CP_API_TOKEN": token,
-            "PLAKAR_CP_DATA_DIR": str(d),
-        }
+        urls, events_url = self._start_nats(creds)
+        dsn = self._start_postgres(creds)
+        base = {**os.environ, "PLAKAR_CP_API_TOKEN": token, "PLAKAR_CP_DATA_DIR": str(d)}
         if self.allowed_paths:
             base["PLAKAR_CP_ALLOWED_PATHS"] = ",".join(self.allowed_paths)
-        cli = [sys.executable, "-m", "services.cli"]
-        migrate = Service("migrate", [*cli, "migrate"], {**base}, logs / "migrate.log")
-        migrate.env["PLAKAR_CP_NATS_URL"] = urls["admin"]
-        migrate.env["PLAKAR_CP_DATABASE_URL"] = dsn["migrate"]
+        self._migrate(base, urls, dsn, creds)
+        self.services = self._services(base, urls, dsn, events_url)
+        for s in self.services:
+            self._first_start(s, 0)
+        self._wait_ready(token)
+        self._announce(token, events_url)
+
+    def _start_nats(self, creds: dict[str, str]) -> tuple[dict[str, str], str]:
+        """The NATS URL of each user, and the one external readers use."""
+        if self.nats_url:
+            urls = dict.fromkeys((*creds, "admin"), self.nats_url)
+            return urls, os.environ.get("PLAKAR_CP_EVENTS_NATS_URL", self.nats_url)
+        d = self.data_dir
+        self.nats = NatsServer(d / "nats", creds, d / "logs" / "nats.log")
+        self._first_start(self.nats, 20)
+        urls = {u: self.nats.url(u) for u in USERS}
+        return urls, urls["events"]
+
+    def _start_postgres(self, creds: dict[str, str]) -> dict[str, str]:
+        """The DSN of the superuser's (migrations), then of each service's own role."""
+        if self.database_url:
+            return dict.fromkeys(("migrate", *PG_ROLES), self.database_url)
+        d = self.data_dir
+        self.postgres = Postgres(
+            d / "pg", creds[pg_credential(PG_SUPERUSER)], d / "logs" / "postgres.log"
+        )
+        if self.postgres.user is not None:
+            # Its own user reaches d/pg (traverse only); everything else in d is private.
+            os.chmod(d, 0o711)  # noqa: S103
+        self._first_start(self.postgres, 60)
+        try:
+            self.postgres.require_passwords()
+        except Exception as e:
+            raise StartupError(f"securing PostgreSQL failed: {e}") from e
+        return {
+            "migrate": self.postgres.dsn(),
+            **{k: self.postgres.dsn(r, creds[pg_credential(r)]) for k, r in PG_ROLES.items()},
+        }
+
+    def _migrate(
+        self, base: dict[str, str], urls: dict[str, str], dsn: dict[str, str], creds: dict[str, str]
+    ) -> None:
+        env = {
+            **base,
+            "PLAKAR_CP_NATS_URL": urls["admin"],
+            "PLAKAR_CP_DATABASE_URL": dsn["migrate"],
+        }
         if self.postgres is not None:
             passwords = {r: creds[pg_credential(r)] for r in PG_ROLES.values()}
-            migrate.env["PLAKAR_CP_ROLE_PASSWORDS"] = json.dumps(passwords)
+            env["PLAKAR_CP_ROLE_PASSWORDS"] = json.dumps(passwords)
         if "events_admin" in urls and not self.nats_url:
-            migrate.env["PLAKAR_CP_EVENTS_ADMIN_NATS_URL"] = urls["events_admin"]
+            env["PLAKAR_CP_EVENTS_ADMIN_NATS_URL"] = urls["events_admin"]
+        migrate = Service("migrate", [*CLI, "migrate"], env, self.data_dir / "logs" / "migrate.log")
         migrate.spawn()
         assert migrate.process is not None
         if migrate.process.wait() != 0:
             tail = migrate.log_path.read_text(errors="replace")[-3000:]
             raise StartupError(f"migration failed:\n{tail}")
+
+    def _services(
+        self, base: dict[str, str], urls: dict[str, str], dsn: dict[str, str], events_url: str
+    ) -> list[Service]:
+        d = self.data_dir
 
         def service(name: str, kind: str, **extra: str) -> Service:
             env = {
@@ -186,9 +208,9 @@ class Stack:
                 "PLAKAR_CP_INSTANCE_ID": name,
                 **extra,
             }
-            return Service(name, [*cli, kind], env, logs / f"{name}.log")
+            return Service(name, [*CLI, kind], env, d / "logs" / f"{name}.log")
 
-        self.services = [
+        return [
             *(service(f"scheduler-{i}", "scheduler") for i in range(1, self.schedulers + 1)),
             service("history-1", "history"),
             *(
@@ -202,16 +224,16 @@ class Stack:
                 PLAKAR_CP_EVENTS_NATS_URL=events_url,
             ),
         ]
-        for s in self.services:
-            self._first_start(s, 0)
-        self._wait_ready(token)
+
+    def _announce(self, token: str, events_url: str) -> None:
+        """endpoints.json (private), and where to go."""
         endpoints = {
             "api_url": f"http://127.0.0.1:{self.http_port}/api/v1",
             "ui_url": f"http://127.0.0.1:{self.http_port}/",
             "api_token": token,
             "events_nats_url": events_url,
         }
-        path = d / "endpoints.json"
+        path = self.data_dir / "endpoints.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(endpoints, f, indent=2)
@@ -220,7 +242,7 @@ class Stack:
             f"  UI:        {endpoints['ui_url']}#token={token}\n"
             f"  API:       {endpoints['api_url']}  (Authorization: Bearer <api_token>)\n"
             f"  Endpoints: {path}\n"
-            f"  Logs:      {logs}\n"
+            f"  Logs:      {self.data_dir / 'logs'}\n"
             f"Press Ctrl-C to stop.",
             flush=True,
         )

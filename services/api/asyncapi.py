@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import msgspec
 from litestar import MediaType, Request, get
 
+from services.api.openapi import errors
 from services.api.routes.streams import SCHEDULE_KINDS
 from shared import subjects as s
 from shared.events import (
@@ -38,21 +39,24 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
     schedule_events = get_args(AnyScheduleEvent)
     stream_messages = get_args(StreamMessage)
     feed = (*job_events, *schedule_events, EventsDropped)
-    every = (*job_events, *schedule_events, *stream_messages, EventsDropped)
-    _, schemas = msgspec.json.schema_components(every, ref_template=REF)
-    components_messages = {
-        t.__name__: {
-            "name": t.__name__,
-            "title": t.__name__,
-            "summary": (t.__doc__ or "").strip().split("\n\n")[0] or t.__name__,
-            "payload": {"$ref": REF.format(name=t.__name__)},
-        }
-        for t in every
+    channels = {
+        "jobEvents": _nats_channel("job", JOB_EVENT_KINDS, job_events),
+        "scheduleEvents": _nats_channel("schedule", SCHEDULE_KINDS, schedule_events),
+        "jobStream": _ws_channel(
+            "/jobs/{job_id}/stream",
+            "The job's stored output after ?after=SEQ, then live lines and progress; the "
+            "last message is the final status, then the socket closes (1000). 4404: no "
+            "such job; 4422: bad parameter.",
+            {"after": {"type": "integer", "minimum": 0}},
+            stream_messages,
+        ),
+        "eventFeed": _ws_channel(
+            "/events",
+            "Every event as published on NATS, live (at most once).",
+            {"kinds": {"type": "string", "description": "comma list"}},
+            feed,
+        ),
     }
-
-    def kind(values: tuple[str | None, ...]) -> dict[str, Any]:
-        return {"enum": [v for v in values if v], "description": "the event's kind"}
-
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -64,95 +68,93 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
             ),
         },
         "defaultContentType": "application/json",
-        "servers": {
-            "nats": {
-                "host": _host(settings.events_nats_url or settings.nats_url),
-                "protocol": "nats",
-                "description": (
-                    "Readers' account (events_nats_url in endpoints.json): subscribe, and "
-                    "replay the PLAKAR_EVENTS stream with JetStream consumers of one's own."
-                ),
-            },
-            "api": {
-                "host": api_host,
-                "pathname": "/api/v1",
-                "protocol": "ws",
-                "description": "Token as ?token= or the UI's session cookie.",
-            },
-        },
-        "channels": {
-            "jobEvents": {
-                "address": "plakar.events.job.{job_id}.{kind}",
-                "servers": [{"$ref": "#/servers/nats"}],
-                "parameters": {
-                    "job_id": {"description": "the job's id (UUID)"},
-                    "kind": kind(JOB_EVENT_KINDS),
-                },
-                "messages": _messages(job_events),
-            },
-            "scheduleEvents": {
-                "address": "plakar.events.schedule.{schedule_id}.{kind}",
-                "servers": [{"$ref": "#/servers/nats"}],
-                "parameters": {
-                    "schedule_id": {"description": "the schedule's id (UUID)"},
-                    "kind": kind(SCHEDULE_KINDS),
-                },
-                "messages": _messages(schedule_events),
-            },
-            "jobStream": {
-                "address": "/jobs/{job_id}/stream",
-                "servers": [{"$ref": "#/servers/api"}],
-                "description": (
-                    "The job's stored output after ?after=SEQ, then live lines and "
-                    "progress; the last message is the final status, then the socket "
-                    "closes (1000). 4404: no such job; 4422: bad parameter."
-                ),
-                "parameters": {"job_id": {"description": "the job's id (UUID)"}},
-                "bindings": {
-                    "ws": {
-                        "query": {
-                            "type": "object",
-                            "properties": {
-                                "after": {"type": "integer", "minimum": 0},
-                                "token": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-                "messages": _messages(stream_messages),
-            },
-            "eventFeed": {
-                "address": "/events",
-                "servers": [{"$ref": "#/servers/api"}],
-                "description": "Every event as published on NATS, live (at most once).",
-                "bindings": {
-                    "ws": {
-                        "query": {
-                            "type": "object",
-                            "properties": {
-                                "kinds": {"type": "string", "description": "comma list"},
-                                "token": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-                "messages": _messages(feed),
-            },
-        },
+        "servers": _servers(settings, api_host),
+        "channels": channels,
         "operations": {
-            name: {"action": "receive", "channel": {"$ref": f"#/channels/{channel}"}}
-            for name, channel in (
-                ("receiveJobEvents", "jobEvents"),
-                ("receiveScheduleEvents", "scheduleEvents"),
-                ("receiveJobStream", "jobStream"),
-                ("receiveEventFeed", "eventFeed"),
-            )
+            f"receive{name[0].upper()}{name[1:]}": {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{name}"},
+            }
+            for name in channels
         },
-        "components": {"messages": components_messages, "schemas": schemas},
+        "components": _components((*feed, *stream_messages)),
     }
 
 
-@get("/api/v1/asyncapi.json", media_type=MediaType.JSON, tags=["events"])
+def _servers(settings: Settings, api_host: str) -> dict[str, Any]:
+    return {
+        "nats": {
+            "host": _host(settings.events_nats_url or settings.nats_url),
+            "protocol": "nats",
+            "description": (
+                "Readers' account (events_nats_url in endpoints.json): subscribe, and "
+                "replay the PLAKAR_EVENTS stream with JetStream consumers of one's own."
+            ),
+        },
+        "api": {
+            "host": api_host,
+            "pathname": "/api/v1",
+            "protocol": "ws",
+            "description": "Token as ?token= or the UI's session cookie.",
+        },
+    }
+
+
+def _nats_channel(
+    entity: str, kinds: tuple[str | None, ...], types: tuple[type[msgspec.Struct], ...]
+) -> dict[str, Any]:
+    return {
+        "address": f"plakar.events.{entity}.{{{entity}_id}}.{{kind}}",
+        "servers": [{"$ref": "#/servers/nats"}],
+        "parameters": {
+            f"{entity}_id": {"description": f"the {entity}'s id (UUID)"},
+            "kind": {"enum": [k for k in kinds if k], "description": "the event's kind"},
+        },
+        "messages": _messages(types),
+    }
+
+
+def _ws_channel(
+    address: str,
+    description: str,
+    query: dict[str, Any],
+    types: tuple[type[msgspec.Struct], ...],
+) -> dict[str, Any]:
+    channel: dict[str, Any] = {
+        "address": address,
+        "servers": [{"$ref": "#/servers/api"}],
+        "description": description,
+        "bindings": {
+            "ws": {
+                "query": {
+                    "type": "object",
+                    "properties": {**query, "token": {"type": "string"}},
+                }
+            }
+        },
+        "messages": _messages(types),
+    }
+    if "{job_id}" in address:
+        channel["parameters"] = {"job_id": {"description": "the job's id (UUID)"}}
+    return channel
+
+
+def _components(types: tuple[type[msgspec.Struct], ...]) -> dict[str, Any]:
+    """A message per type, its payload schema generated from the type."""
+    _, schemas = msgspec.json.schema_components(types, ref_template=REF)
+    messages = {
+        t.__name__: {
+            "name": t.__name__,
+            "title": t.__name__,
+            "summary": (t.__doc__ or "").strip().split("\n\n")[0] or t.__name__,
+            "payload": {"$ref": REF.format(name=t.__name__)},
+        }
+        for t in types
+    }
+    return {"messages": messages, "schemas": schemas}
+
+
+@get("/api/v1/asyncapi.json", media_type=MediaType.JSON, tags=["events"], responses=errors())
 async def asyncapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The AsyncAPI 3.0 document of the events and WebSockets."""
     settings: Settings = request.app.state.deps.settings
