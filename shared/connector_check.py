@@ -44,8 +44,8 @@ async def addresses(location: str) -> list[str]:
         host = urlsplit(location).hostname
     except ValueError:
         return []
-    if not host:
-        return []
+    if not host or not locations.is_host_name(host):
+        return []  # an address needs no resolving; anything else is refused unresolved
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(

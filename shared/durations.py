@@ -13,6 +13,13 @@ _ISO = re.compile(
 )
 
 
+# What parse_duration reads, as a regular expression (for the OpenAPI document); the
+# range (one minute to MAX_SECONDS) is checked after.
+DURATION_PATTERN = (
+    rf"^\s*(?:(?:{_N}[dD])?(?:{_N}[hH])?(?:{_N}[mM])?"
+    rf"|[pP](?:{_N}[wW])?(?:{_N}[dD])?(?:[tT](?:{_N}[hH])?(?:{_N}[mM])?(?:{_N}[sS])?)?)\s*$"
+)
+
 # Ten years: a window longer than that takes in every snapshot anyway.
 MAX_SECONDS = 3660 * 86400
 

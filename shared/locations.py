@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
+from shared.text import CONTROL, is_one_line
+
 Role = Literal["source", "store", "destination"]
 Kind = Literal["fs", "ptar", "http"]
 
@@ -128,6 +130,10 @@ class Policy:
     allowed: tuple[str, ...] = ()
 
 
+# How a location of any kind begins, for the OpenAPI document (the rest is checked).
+LOCATION_PATTERN = rf"^(?:/|fs://|ptar://|https?://)[^{CONTROL}]*$"
+
+
 def is_secret(key: str) -> bool:
     return key not in NON_SECRET
 
@@ -176,8 +182,8 @@ def location_problem(
 ) -> str | None:
     """Why a location is refused for this role, or None. `resolve` gives the addresses of
     a host name; `realpath` resolves symbolic links of a path where they can be."""
-    if not location or len(location) > MAX_LOCATION or not location.isprintable():
-        return f"location must be 1 to {MAX_LOCATION} printable characters"
+    if not location or len(location) > MAX_LOCATION or not is_one_line(location):
+        return f"location must be one line of 1 to {MAX_LOCATION} characters"
     kind = kind_of(location)
     if kind is None:
         return (
@@ -226,6 +232,8 @@ def _url_problem(location: str, policy: Policy, resolve: Resolve) -> str | None:
         return "location must not have a query or a fragment"
     if host in _METADATA_HOSTS:
         return f"{host} is a cloud metadata service"
+    if _ip(host) is None and not is_host_name(host):
+        return "host must be an IP address or an ASCII host name (punycode for others)"
     for address in (host, *resolve(host)):
         if problem := _address_problem(address):
             return problem
@@ -238,10 +246,26 @@ def _url_problem(location: str, policy: Policy, resolve: Resolve) -> str | None:
     return None
 
 
-def _address_problem(address: str) -> str | None:
+# Letters, digits, hyphens and underscores (container names have them) in dot-separated
+# labels of at most 63; nothing the resolver would have to encode.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def is_host_name(host: str) -> bool:
+    return _HOST_NAME.fullmatch(host.lower()) is not None
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        ip = ipaddress.ip_address(address.strip("[]"))
+        return ipaddress.ip_address(address.strip("[]"))
     except ValueError:
+        return None
+
+
+def _address_problem(address: str) -> str | None:
+    ip = _ip(address)
+    if ip is None:
         return None  # a host name
     if ip.is_link_local or ip in _METADATA_IPS:
         return f"{address} is a link-local or cloud metadata address"
@@ -268,8 +292,8 @@ def option_problem(role: Role, location: str, key: str, value: str) -> str | Non
         known = ", ".join(rules) or "none"
         return f"option {key!r} is not one a {kind or 'connector'} {role} takes ({known})"
     rule = rules[key]
-    if len(value) > MAX_OPTION_VALUE or not value.isprintable():
-        return f"option {key!r} must be at most {MAX_OPTION_VALUE} printable characters"
+    if len(value) > MAX_OPTION_VALUE or not is_one_line(value):
+        return f"option {key!r} must be one line of at most {MAX_OPTION_VALUE} characters"
     if rule.pattern and not re.fullmatch(rule.pattern, value):
         return f"option {key!r} must match {rule.pattern}"
     return None

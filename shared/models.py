@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from shared.durations import DURATION_PATTERN
+from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
-from shared.locations import Role
+from shared.locations import LOCATION_PATTERN, MAX_LOCATION, MAX_OPTION_VALUE, MAX_OPTIONS, Role
+from shared.text import CONTROL, NOT_BLANK, ONE_LINE
 
 TaskType = Literal["backup", "restore", "sync", "check"]
 Trigger = Literal["manual", "schedule"]
+
+
+def _stated(**schema: object) -> msgspec.Meta:
+    """Constraints the OpenAPI document states for an input; the api's validation enforces
+    them, answering 422 naming the field (msgspec does not check them on decoding)."""
+    return msgspec.Meta(extra_json_schema={"extra": schema})
+
+
+Name = Annotated[str, _stated(min_length=1, max_length=128, pattern=NOT_BLANK)]
+Location = Annotated[str, _stated(min_length=1, max_length=MAX_LOCATION, pattern=LOCATION_PATTERN)]
+OptionValue = Annotated[str, _stated(max_length=MAX_OPTION_VALUE, pattern=ONE_LINE)]
+Options = Annotated[dict[str, OptionValue], _stated(max_properties=MAX_OPTIONS)]
+Id = Annotated[str, _stated(format="uuid")]
+Label = Annotated[str, _stated(min_length=1, max_length=64, pattern=LABEL_PATTERN)]
+Labels = Annotated[list[Label], _stated(max_items=MAX_LABELS)]
+# A snapshot id or a prefix of one; a path inside a snapshot, absolute.
+SNAPSHOT_REF = r"^[0-9a-fA-F]{4,64}$"
+SNAPSHOT_PATH = rf"^/[^{CONTROL}]*$"
+SnapshotRef = Annotated[str, _stated(pattern=SNAPSHOT_REF)]
+Window = Annotated[str, _stated(pattern=DURATION_PATTERN)]
+Concurrency = Annotated[int, _stated(minimum=1, maximum=1024)]
 
 
 class Connector(msgspec.Struct, kw_only=True):
@@ -24,18 +48,18 @@ class Connector(msgspec.Struct, kw_only=True):
 
 
 class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
+    name: Name
     role: Role
-    location: str
-    options: dict[str, str] = {}
+    location: Location
+    options: Options = {}
 
 
 class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str | None = None
-    location: str | None = None
+    name: Name | None = None
+    location: Location | None = None
     # Merged into the stored options; a masked secret keeps its stored value,
     # an empty string removes the key.
-    options: dict[str, str] | None = None
+    options: Options | None = None
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -59,15 +83,15 @@ class Task(msgspec.Struct, kw_only=True):
 
 class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     type: TaskType
-    name: str | None = None
-    source_id: str | None = None
-    store_id: str | None = None
-    destination_id: str | None = None
-    target_store_id: str | None = None
-    labels: list[str] = []
-    snapshot_id: str | None = None
-    window: str | None = None
-    concurrency: int | None = None
+    name: Name | None = None
+    source_id: Id | None = None
+    store_id: Id | None = None
+    destination_id: Id | None = None
+    target_store_id: Id | None = None
+    labels: Labels = []
+    snapshot_id: SnapshotRef | None = None
+    window: Window | None = None
+    concurrency: Concurrency | None = None
 
 
 class TaskCreated(msgspec.Struct, kw_only=True):
@@ -128,8 +152,9 @@ class ServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     jobs: list[str] = []
 
 
-class HealthStatus(msgspec.Struct, kw_only=True):
-    """GET /health without credentials."""
+class HealthStatus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """GET /health without credentials: the status alone (the document says so, which
+    tells it apart from Health)."""
 
     status: Literal["ok", "degraded"]
 
@@ -185,22 +210,22 @@ class FileList(msgspec.Struct, kw_only=True):
 class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields to change on a task; absent fields keep their value, null clears."""
 
-    name: str | msgspec.UnsetType | None = msgspec.UNSET
-    source_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    store_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    destination_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    target_store_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    labels: list[str] | msgspec.UnsetType = msgspec.UNSET
-    snapshot_id: str | msgspec.UnsetType | None = msgspec.UNSET
-    window: str | msgspec.UnsetType | None = msgspec.UNSET
-    concurrency: int | msgspec.UnsetType | None = msgspec.UNSET
+    name: Name | msgspec.UnsetType | None = msgspec.UNSET
+    source_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    store_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    destination_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    target_store_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    labels: Labels | msgspec.UnsetType = msgspec.UNSET
+    snapshot_id: SnapshotRef | msgspec.UnsetType | None = msgspec.UNSET
+    window: Window | msgspec.UnsetType | None = msgspec.UNSET
+    concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of POST /jobs/{id}/cancel (optional)."""
 
     # Who cancels, as the job's output will say; "api token" when absent.
-    by: str | None = None
+    by: Annotated[str, _stated(min_length=1, max_length=64, pattern=NOT_BLANK)] | None = None
 
 
 class CancelAnswer(msgspec.Struct, kw_only=True):
@@ -217,10 +242,15 @@ class CancelAnswer(msgspec.Struct, kw_only=True):
 Recurrence = Literal["twice_daily", "daily", "weekly", "every_30_days", "custom"]
 
 
+Count = Annotated[int, _stated(minimum=0)]
+# An instant to the minute, in UTC.
+Minute = Annotated[datetime, _stated(pattern=r"T\d\d:\d\d(:00(\.0+)?)?(Z|[+-]00:?00)$")]
+
+
 class Interval(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    days: int = 0
-    hours: int = 0
-    minutes: int = 0
+    days: Count = 0
+    hours: Count = 0
+    minutes: Count = 0
 
 
 class Schedule(msgspec.Struct, kw_only=True):
@@ -243,7 +273,7 @@ class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Only with `custom`.
     interval: Interval | None = None
     # UTC, to the minute; absent: the schedule starts at once.
-    start_at: datetime | None = None
+    start_at: Minute | None = None
     journalised: bool = True
     enabled: bool = True
 
@@ -253,7 +283,7 @@ class SchedulePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     recurrence: Recurrence | msgspec.UnsetType = msgspec.UNSET
     interval: Interval | msgspec.UnsetType | None = msgspec.UNSET
-    start_at: datetime | msgspec.UnsetType | None = msgspec.UNSET
+    start_at: Minute | msgspec.UnsetType | None = msgspec.UNSET
     journalised: bool | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
 
@@ -294,7 +324,7 @@ class ConnectorKind(msgspec.Struct, kw_only=True):
 
 
 class ConnectorRules(msgspec.Struct, kw_only=True):
-    """What connectors the api accepts (GET /connector-rules), for forms and tools."""
+    """What connectors the api accepts (the `connectors` of GET /rules)."""
 
     kinds: list[ConnectorKind]
     # Option keys whose values are not secrets; every other value is masked.
@@ -304,3 +334,31 @@ class ConnectorRules(msgspec.Struct, kw_only=True):
     max_location: int
     max_option_value: int
     max_options: int
+
+
+class SlotInfo(msgspec.Struct, kw_only=True):
+    field: str
+    role: Role
+    label: str
+
+
+class TaskKind(msgspec.Struct, kw_only=True):
+    type: TaskType
+    description: str
+    slots: list[SlotInfo]
+
+
+class JobState(msgspec.Struct, kw_only=True):
+    status: JobStatus
+    label: str
+    # The job has ended (no event moves it any more).
+    terminal: bool
+
+
+class Rules(msgspec.Struct, kw_only=True):
+    """The rules the api applies, for forms and tools (GET /rules): connectors, the task
+    types and the connectors each takes, the states of a job."""
+
+    connectors: ConnectorRules
+    tasks: list[TaskKind]
+    job_states: list[JobState]

@@ -16,10 +16,12 @@ from litestar.types import ASGIApp
 
 from services.api.asyncapi import asyncapi
 from services.api.auth import PUBLIC, TokenAuth
+from services.api.bodies import strict_body
 from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
-from services.api.headers import security_headers
-from services.api.routes.connectors import ConnectorController, connector_rules
+from services.api.headers import with_headers
+from services.api.openapi import StrictStructs
+from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
 from services.api.routes.schedules import ScheduleController
@@ -42,7 +44,7 @@ async def index() -> File:
 
 def create_app(settings: Settings) -> ASGIApp:
     """The api, every answer of which carries the security headers (404s included)."""
-    return security_headers(_litestar(settings))
+    return with_headers(_litestar(settings))
 
 
 def _litestar(settings: Settings) -> Litestar:
@@ -67,7 +69,7 @@ def _litestar(settings: Settings) -> Litestar:
             live,
             index,
             ConnectorController,
-            connector_rules,
+            rules,
             open_session,
             session_info,
             close_session,
@@ -80,8 +82,10 @@ def _litestar(settings: Settings) -> Litestar:
             create_static_files_router(path="/ui", directories=[STATIC], cache_control=REVALIDATE),
         ],
         lifespan=[lifespan],
+        before_request=strict_body,
         middleware=[DefineMiddleware(TokenAuth, exclude=PUBLIC)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="Plakar Control Plane", version="1"),
+        plugins=[StrictStructs()],
         debug=False,
     )

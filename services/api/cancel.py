@@ -17,6 +17,7 @@ from shared.events import JobFinished, utcnow
 from shared.job_events import open_sink
 from shared.lifecycle import TERMINAL
 from shared.models import CancelAnswer, Job
+from shared.text import is_not_blank
 
 # Shown in the job's output when the request does not name who cancels.
 DEFAULT_BY = "api token"
@@ -52,13 +53,12 @@ def plan(status: str, claim: claims.Claim | None) -> EndQueued | StopRunning | R
 
 
 def who(by: str | None) -> str:
-    """The name to record for the canceller: one printable line, at most 64 characters."""
+    """The name to record for the canceller: one line, at most 64 characters."""
     if by is None:
         return DEFAULT_BY
-    name = by.strip()
-    if not 1 <= len(name) <= 64 or not name.isprintable():
-        raise Invalid("by", "by must be 1 to 64 printable characters")
-    return name
+    if len(by) > 64 or not is_not_blank(by):
+        raise Invalid("by", "by must be one line of 1 to 64 characters, not all blank")
+    return by.strip()
 
 
 def cancelled_line(by: str, at: datetime) -> str:

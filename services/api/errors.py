@@ -78,7 +78,10 @@ def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 
 def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
-    return _body(str(exc.detail), None, exc.status_code)
+    response = _body(str(exc.detail), None, exc.status_code)
+    if exc.headers:  # Allow, on a 405
+        response.headers.update(exc.headers)
+    return response
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:

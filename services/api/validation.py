@@ -10,8 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 from shared.durations import DurationError, format_duration, parse_duration
 from shared.labels import MAX_LABELS, label_problem
-from shared.models import Connector, Recurrence, ScheduleCreate, TaskCreate
+from shared.locations import Role
+from shared.models import (
+    SNAPSHOT_PATH,
+    SNAPSHOT_REF,
+    Connector,
+    Recurrence,
+    ScheduleCreate,
+    TaskCreate,
+    TaskType,
+)
 from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
+from shared.text import is_not_blank
 
 
 class Invalid(ValueError):
@@ -23,35 +33,53 @@ class Invalid(ValueError):
         self.message = message
 
 
-_HEX = re.compile(r"^[0-9a-f]{4,64}$")
+@dataclass(frozen=True)
+class Slot:
+    """A connector a task type takes: in which field, of which role, shown how."""
 
-# Which connector each task type takes, in which field, with which role.
-SLOTS: dict[str, dict[str, str]] = {
-    "backup": {"source_id": "source", "store_id": "store"},
-    "restore": {"store_id": "store", "destination_id": "destination"},
-    "sync": {"store_id": "store", "target_store_id": "store"},
-    "check": {"store_id": "store"},
+    field: str
+    role: Role
+    label: str
+
+
+# What each task type does, and the connectors it takes (GET /rules serves them).
+TASK_TYPES: dict[TaskType, tuple[str, tuple[Slot, ...]]] = {
+    "backup": (
+        "Back up a source to a store",
+        (Slot("source_id", "source", "Source"), Slot("store_id", "store", "Store")),
+    ),
+    "restore": (
+        "Restore a store's snapshot to a destination",
+        (Slot("store_id", "store", "Store"), Slot("destination_id", "destination", "Destination")),
+    ),
+    "sync": (
+        "Copy snapshots from one store to another",
+        (Slot("store_id", "store", "From store"), Slot("target_store_id", "store", "To store")),
+    ),
+    "check": ("Verify the integrity of a store", (Slot("store_id", "store", "Store"),)),
+}
+SLOTS: dict[str, dict[str, Role]] = {
+    kind: {slot.field: slot.role for slot in slots} for kind, (_, slots) in TASK_TYPES.items()
 }
 ALL_SLOTS = ("source_id", "store_id", "destination_id", "target_store_id")
 
 
 def check_name(name: str, field: str = "name") -> str:
-    name = name.strip()
-    if not name or len(name) > 128:
-        raise Invalid(field, "name must have 1 to 128 characters")
-    return name
+    """One line of 1 to 128 characters, not all blank; kept without the blanks around it."""
+    if len(name) > 128 or not is_not_blank(name):
+        raise Invalid(field, "name must be one line of 1 to 128 characters, not all blank")
+    return name.strip()
 
 
 def check_snapshot_id(value: str) -> str:
     """A full snapshot id or a prefix of one, lower-cased."""
-    sid = value.strip().lower()
-    if not _HEX.match(sid):
+    if not re.fullmatch(SNAPSHOT_REF, value):
         raise Invalid("snapshot_id", "snapshot_id must be 4 to 64 hexadecimal characters")
-    return sid
+    return value.lower()
 
 
 def check_snapshot_path(path: str) -> str:
-    if not path.startswith("/") or "\n" in path or "\x00" in path:
+    if not re.fullmatch(SNAPSHOT_PATH, path):
         raise Invalid("path", "path must be an absolute path inside the snapshot")
     return path
 
@@ -150,11 +178,10 @@ def _check_interval(body: ScheduleCreate, prefix: str) -> int:
 
 
 def _check_start(start_at: datetime | None, field: str) -> datetime | None:
-    """A UTC instant to the minute; one written without an offset is taken as UTC."""
+    """A UTC instant to the minute."""
     if start_at is None:
         return None
-    offset = start_at.utcoffset()
-    if offset is not None and offset != timedelta(0):
+    if start_at.utcoffset() != timedelta(0):
         raise Invalid(field, "start_at must be in UTC (end it with Z or +00:00)")
     if start_at.second or start_at.microsecond:
         raise Invalid(field, "start_at must be to the minute, with no seconds")

@@ -165,7 +165,7 @@ def test_secrets_are_masked_unless_known_not_to_be(stack: Stack, tmp_path: Path)
         "auth_token": "********",
     }
     assert stack.get(f"/connectors/{source}")["options"] == {"dont_traverse_fs": "true"}
-    rules = stack.get("/connector-rules")
+    rules = stack.get("/rules")["connectors"]
     assert rules["non_secret"] == ["dont_traverse_fs"]
 
 

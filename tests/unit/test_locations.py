@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from shared import connector_check
 from shared.locations import (
     Policy,
     Role,
@@ -53,7 +56,7 @@ def test_accepted(role: Role, location: str) -> None:
         ("source", "ptar:///x.ptar", "only be a store"),
         ("destination", "https://host/x", "only be a store"),
         ("store", "ptar://relative.ptar", "absolute path"),
-        ("store", "/a\nb", "printable"),
+        ("store", "/a\nb", "one line"),
         ("store", DATA, "own files"),
         ("source", f"{DATA}/credentials.json", "own files"),
         ("store", f"fs://{DATA}/../plakar-cp/pg", "own files"),
@@ -74,6 +77,8 @@ def test_accepted(role: Role, location: str) -> None:
         ("store", "http://0.0.0.0:9876/", "not a host address"),
         ("store", "https://user:pw@host/x", "credentials"),
         ("store", "https://host/x?token=1", "query"),
+        ("store", "http://b\u00fccher.example/", "ASCII host name"),
+        ("store", "http://\U0010c33cB&/", "ASCII host name"),
         ("store", "https://host:99999/", "valid URL"),
         ("store", "https:///nohost", "name a host"),
     ],
@@ -126,3 +131,8 @@ def test_the_protected_directories_are_left_out_of_a_backup_that_holds_them() ->
     assert excluded_from("/srv", POLICY) == [DATA]
     assert excluded_from("/home", POLICY) == []
     assert ignore_pattern("/data/my dir/[x]*") == r"/data/my\ dir/\[x\]\*"
+
+
+def test_a_host_name_the_resolver_cannot_encode_is_refused_not_resolved() -> None:
+    found = asyncio.run(connector_check.problem("store", "http://\U0010c33cB&/", {}, POLICY))
+    assert found is not None and found[0] == "location" and "ASCII host name" in found[1]

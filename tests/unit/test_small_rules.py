@@ -1,11 +1,15 @@
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.runner.concurrency import recommended_concurrency
 from services.runner.plakar_output import SnapshotEntry
 from services.runner.selection import SelectionError, select_restore_snapshot
 from shared import claims
-from shared.durations import DurationError, format_duration, parse_duration
-from shared.labels import label_problem
+from shared.durations import DURATION_PATTERN, DurationError, format_duration, parse_duration
+from shared.labels import LABEL_PATTERN, label_problem
 from shared.secrets import MASK, mask_options, redact
 
 
@@ -90,3 +94,18 @@ def test_claims() -> None:
     assert claims.decide(claims.Claim(state="cancelled", attempt=0), 3) == claims.Drop()
     lost = claims.decide(claims.Claim(state="cancelled", attempt=2, cancel_by="bob"), 3)
     assert lost == claims.Finish(2, "cancelled", "cancelled by bob")
+
+
+@given(st.text(max_size=70))
+def test_the_label_pattern_states_the_label_rule(label: str) -> None:
+    stated = 1 <= len(label) <= 64 and re.fullmatch(LABEL_PATTERN, label) is not None
+    assert (label_problem(label) is None) == stated
+
+
+@given(st.from_regex(r"\s?[PpTt0-9dhmswDHMSW]{0,12}\s?", fullmatch=True))
+def test_the_duration_pattern_takes_every_duration_read(text: str) -> None:
+    try:
+        parse_duration(text)
+    except DurationError:
+        return
+    assert re.fullmatch(DURATION_PATTERN, text), text

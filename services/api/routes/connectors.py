@@ -12,12 +12,21 @@ from litestar.params import Parameter
 from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
+from services.api.openapi import errors, stated
 from services.api.rpc import ask
-from services.api.validation import Invalid, check_name, check_snapshot_id, check_snapshot_path
-from shared import connector_check, locations, rpc
+from services.api.validation import (
+    TASK_TYPES,
+    Invalid,
+    check_name,
+    check_snapshot_id,
+    check_snapshot_path,
+)
+from shared import connector_check, lifecycle, locations, rpc
 from shared.config_db import get_connector
-from shared.locations import Role, is_secret
+from shared.locations import Policy, Role, is_secret
 from shared.models import (
+    SNAPSHOT_PATH,
+    SNAPSHOT_REF,
     ActionResult,
     Connector,
     ConnectorCreate,
@@ -26,16 +35,40 @@ from shared.models import (
     ConnectorPatch,
     ConnectorRules,
     FileList,
+    JobState,
     OptionInfo,
+    Rules,
     Schedule,
+    SlotInfo,
     SnapshotInfo,
+    TaskKind,
 )
 from shared.secrets import MASK, mask_options
 
 
-@get("/api/v1/connector-rules", tags=["connectors"])
-async def connector_rules(state: State) -> ConnectorRules:
-    """The location kinds, the options each role takes with each, and the limits."""
+@get("/api/v1/rules", tags=["rules"], responses=errors())
+async def rules(state: State) -> Rules:
+    """What the api accepts and what a job goes through: the connector kinds, the options
+    each role takes with each, the limits; the task types and the connectors each takes;
+    the states of a job and their labels."""
+    return Rules(
+        connectors=_connector_rules(state.deps.settings.policy()),
+        tasks=[
+            TaskKind(
+                type=kind,
+                description=description,
+                slots=[SlotInfo(field=s.field, role=s.role, label=s.label) for s in slots],
+            )
+            for kind, (description, slots) in TASK_TYPES.items()
+        ],
+        job_states=[
+            JobState(status=s, label=lifecycle.LABELS[s], terminal=s in lifecycle.TERMINAL)
+            for s in lifecycle.STATUSES
+        ],
+    )
+
+
+def _connector_rules(policy: Policy) -> ConnectorRules:
     return ConnectorRules(
         kinds=[
             ConnectorKind(
@@ -53,11 +86,15 @@ async def connector_rules(state: State) -> ConnectorRules:
             for rule in locations.KINDS.values()
         ],
         non_secret=sorted(locations.NON_SECRET),
-        allowed_paths=list(state.deps.settings.policy().allowed),
+        allowed_paths=list(policy.allowed),
         max_location=locations.MAX_LOCATION,
         max_option_value=locations.MAX_OPTION_VALUE,
         max_options=locations.MAX_OPTIONS,
     )
+
+
+# The routes that ask a runner.
+RUNNER = errors(404, 409, 422, 502, 504)
 
 
 def masked(c: Connector) -> Connector:
@@ -84,10 +121,10 @@ class ConnectorController(Controller):
     path = "/api/v1/connectors"
     tags = ["connectors"]
 
-    @post("/")
+    @post("/", responses=errors(409, 422))
     async def create(self, state: State, data: ConnectorCreate) -> Connector:
         deps: Deps = state.deps
-        location = data.location.strip()
+        location = data.location
         await _check(deps, data.role, location, data.options)
         body = ConnectorCreate(
             name=check_name(data.name), role=data.role, location=location, options=data.options
@@ -98,7 +135,7 @@ class ConnectorController(Controller):
         except store.Duplicate:
             raise _duplicate(body.role) from None
 
-    @get("/")
+    @get("/", responses=errors())
     async def list_all(
         self,
         state: State,
@@ -108,11 +145,11 @@ class ConnectorController(Controller):
     ) -> list[Connector]:
         return [masked(c) for c in await store.list_connectors(state.deps.pool, role)]
 
-    @get("/{connector_id:str}")
+    @get("/{connector_id:str}", responses=errors(404))
     async def get_one(self, state: State, connector_id: str) -> Connector:
         return masked(await load(state.deps, connector_id))
 
-    @patch("/{connector_id:str}")
+    @patch("/{connector_id:str}", responses=errors(404, 409, 422))
     async def update(self, state: State, connector_id: str, data: ConnectorPatch) -> Connector:
         deps: Deps = state.deps
         current = await load(deps, connector_id)
@@ -123,7 +160,7 @@ class ConnectorController(Controller):
             elif not (is_secret(key) and value == MASK):  # a masked secret is kept
                 options[key] = value
         name = check_name(data.name) if data.name is not None else current.name
-        location = data.location.strip() if data.location is not None else current.location
+        location = data.location if data.location is not None else current.location
         await _check(deps, current.role, location, options)
         try:
             updated = await store.update_connector(deps.pool, current.id, name, location, options)
@@ -133,7 +170,7 @@ class ConnectorController(Controller):
             raise not_found("connector")
         return masked(updated)
 
-    @delete("/{connector_id:str}")
+    @delete("/{connector_id:str}", responses=errors(404, 409))
     async def remove(self, state: State, connector_id: str) -> None:
         deps: Deps = state.deps
         try:
@@ -143,12 +180,12 @@ class ConnectorController(Controller):
         if not removed:
             raise not_found("connector")
 
-    @post("/{connector_id:str}/test", status_code=200)
+    @post("/{connector_id:str}/test", status_code=200, responses=RUNNER)
     async def test(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
         return (await ask(state.deps, rpc.CheckConnection(connector_id=c.id), rpc.Result)).result
 
-    @post("/{connector_id:str}/initialize", status_code=200)
+    @post("/{connector_id:str}/initialize", status_code=200, responses=RUNNER)
     async def initialize(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
         if c.role != "store":
@@ -156,7 +193,7 @@ class ConnectorController(Controller):
         request = rpc.InitializeStore(connector_id=c.id)
         return (await ask(state.deps, request, rpc.Result)).result
 
-    @get("/{connector_id:str}/snapshots")
+    @get("/{connector_id:str}/snapshots", responses=RUNNER)
     async def snapshots(self, state: State, connector_id: str) -> list[SnapshotInfo]:
         c = await load(state.deps, connector_id)
         if c.role != "store":
@@ -164,9 +201,13 @@ class ConnectorController(Controller):
         request = rpc.ListSnapshots(connector_id=c.id)
         return (await ask(state.deps, request, rpc.Snapshots)).items
 
-    @get("/{connector_id:str}/snapshots/{snapshot_id:str}/files")
+    @get("/{connector_id:str}/snapshots/{snapshot_id:str}/files", responses=RUNNER)
     async def files(
-        self, state: State, connector_id: str, snapshot_id: str, path: str = "/"
+        self,
+        state: State,
+        connector_id: str,
+        snapshot_id: Annotated[str, stated(pattern=SNAPSHOT_REF)],
+        path: Annotated[str, stated(pattern=SNAPSHOT_PATH)] = "/",
     ) -> FileList:
         c = await load(state.deps, connector_id)
         if c.role != "store":
@@ -178,7 +219,7 @@ class ConnectorController(Controller):
         )
         return (await ask(state.deps, request, rpc.Files)).files
 
-    @get("/{connector_id:str}/jobs")
+    @get("/{connector_id:str}/jobs", responses=errors(404))
     async def jobs(self, state: State, connector_id: str) -> ConnectorJobs:
         """The newest jobs involving the connector, and the runs coming in 30 days."""
         c = await load(state.deps, connector_id)
@@ -193,7 +234,7 @@ class ConnectorController(Controller):
         upcoming = await schedules_store.upcoming_for_connector(state.deps.pool, c.id)
         return ConnectorJobs(past=past, upcoming=upcoming)
 
-    @get("/{connector_id:str}/schedules")
+    @get("/{connector_id:str}/schedules", responses=errors(404))
     async def schedules(self, state: State, connector_id: str) -> list[Schedule]:
         c = await load(state.deps, connector_id)
         return await schedules_store.list_all(state.deps.pool, None, c.id)

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from nats.js.errors import KeyNotFoundError
 
 from services.api.auth import identify
@@ -44,7 +45,11 @@ async def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@get("/api/v1/health", tags=["health"])
+@get(
+    "/api/v1/health",
+    tags=["health"],
+    responses={503: ResponseSpec(Health, description="degraded: the same body")},
+)
 async def health(request: Request[Any, Any, State]) -> Response[Health | HealthStatus]:
     """200 when every part is up, 503 (same body) while the control plane is degraded.
     Without credentials it says only that; with them, which part is what."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
+from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import State
@@ -13,6 +14,7 @@ from litestar.response import Stream
 from services.api import cancel, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
+from services.api.openapi import errors
 from services.api.validation import Invalid
 from shared.models import CancelAnswer, CancelRequest, Job, JobPage
 
@@ -20,15 +22,6 @@ from shared.models import CancelAnswer, CancelRequest, Job, JobPage
 OUTPUT_PAGE = 5000
 
 StatusFilter = Literal["queued", "running", "succeeded", "failed", "cancelled", "skipped"]
-
-
-def _optional_id(value: str | None, field: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return parse_id(value, field)
-    except Exception:
-        raise Invalid(field, f"{field} must be a UUID") from None
 
 
 async def load(deps: Deps, job_id: str) -> Job:
@@ -42,13 +35,13 @@ class JobController(Controller):
     path = "/api/v1/jobs"
     tags = ["jobs"]
 
-    @get("/")
+    @get("/", responses=errors(422))
     async def list_all(
         self,
         state: State,
         status: StatusFilter | None = None,
-        task_id: str | None = None,
-        connector_id: str | None = None,
+        task_id: UUID | None = None,
+        connector_id: UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> JobPage:
@@ -61,18 +54,18 @@ class JobController(Controller):
         items, next_cursor = await store.list_jobs(
             state.deps.pool,
             status=status,
-            task_id=_optional_id(task_id, "task_id"),
-            connector_id=_optional_id(connector_id, "connector_id"),
+            task_id=str(task_id) if task_id else None,
+            connector_id=str(connector_id) if connector_id else None,
             limit=limit,
             after=after,
         )
         return JobPage(items=items, next_cursor=next_cursor)
 
-    @get("/{job_id:str}")
+    @get("/{job_id:str}", responses=errors(404))
     async def get_one(self, state: State, job_id: str) -> Job:
         return await load(state.deps, job_id)
 
-    @get("/{job_id:str}/output", media_type="text/plain")
+    @get("/{job_id:str}/output", media_type="text/plain", responses=errors(404))
     async def output(self, state: State, job_id: str) -> Stream:
         """Every line of the job, a page at a time: a long output is never held whole."""
         pool = state.deps.pool
@@ -86,7 +79,7 @@ class JobController(Controller):
 
         return Stream(pages(), media_type="text/plain; charset=utf-8")
 
-    @post("/{job_id:str}/cancel", status_code=202)
+    @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422))
     async def cancel_job(
         self, state: State, job_id: str, data: CancelRequest | None = None
     ) -> Response[CancelAnswer]:

@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from services.api import schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
+from services.api.openapi import errors
 from services.api.validation import check_schedule
 from shared import subjects
 from shared.events import ScheduleChanged, encode
@@ -54,7 +55,7 @@ class ScheduleController(Controller):
     path = "/api/v1"
     tags = ["schedules"]
 
-    @post("/tasks/{task_id:str}/schedules")
+    @post("/tasks/{task_id:str}/schedules", responses=errors(404, 409, 422))
     async def create(self, state: State, task_id: str, data: ScheduleCreate) -> Schedule:
         deps: Deps = state.deps
         task = await store.get_task(deps.pool, parse_id(task_id, "task"))
@@ -66,7 +67,7 @@ class ScheduleController(Controller):
         await announce(deps, [schedule_id])
         return await load(deps, schedule_id)
 
-    @get("/schedules")
+    @get("/schedules", responses=errors())
     async def list_all(
         self, state: State, task_id: UUID | None = None, connector_id: UUID | None = None
     ) -> list[Schedule]:
@@ -76,11 +77,11 @@ class ScheduleController(Controller):
             str(connector_id) if connector_id else None,
         )
 
-    @get("/schedules/{schedule_id:str}")
+    @get("/schedules/{schedule_id:str}", responses=errors(404))
     async def get_one(self, state: State, schedule_id: str) -> Schedule:
         return await load(state.deps, schedule_id)
 
-    @patch("/schedules/{schedule_id:str}")
+    @patch("/schedules/{schedule_id:str}", responses=errors(404, 422))
     async def update(self, state: State, schedule_id: str, data: SchedulePatch) -> Schedule:
         deps: Deps = state.deps
         current = await load(deps, schedule_id)
@@ -90,7 +91,7 @@ class ScheduleController(Controller):
         await announce(deps, [current.id])
         return await load(deps, current.id)
 
-    @delete("/schedules/{schedule_id:str}")
+    @delete("/schedules/{schedule_id:str}", responses=errors(404))
     async def remove(self, state: State, schedule_id: str) -> None:
         deps: Deps = state.deps
         sid = parse_id(schedule_id, "schedule")

@@ -11,6 +11,7 @@ from litestar.datastructures import Cookie, State
 from services.api import sessions
 from services.api.auth import COOKIE, Caller
 from services.api.errors import ApiError
+from services.api.openapi import errors
 
 
 class SessionInfo(msgspec.Struct, kw_only=True):
@@ -31,7 +32,7 @@ def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> 
     )
 
 
-@post("/api/v1/session", status_code=201, tags=["session"])
+@post("/api/v1/session", status_code=201, tags=["session"], responses=errors())
 async def open_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
     """Trade the API token (`Authorization: Bearer`) for a session cookie."""
     if request.user.via != "token":
@@ -45,7 +46,7 @@ async def open_session(request: Request[Caller, None, State]) -> Response[Sessio
     )
 
 
-@get("/api/v1/session", tags=["session"])
+@get("/api/v1/session", tags=["session"], responses=errors())
 async def session_info(request: Request[Caller, None, State]) -> SessionInfo:
     """200 while the caller is signed in (the UI asks at start), 401 otherwise."""
     if request.user.via == "session":
@@ -54,7 +55,7 @@ async def session_info(request: Request[Caller, None, State]) -> SessionInfo:
     return SessionInfo(via="token")
 
 
-@delete("/api/v1/session", status_code=200, tags=["session"])
+@delete("/api/v1/session", status_code=200, tags=["session"], responses=errors())
 async def close_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
     """Sign out: the session ends here and its cookie is cleared."""
     if value := request.cookies.get(COOKIE):

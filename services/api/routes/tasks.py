@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from services.api import schedules_store, store
 from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import not_found
+from services.api.openapi import errors
 from services.api.routes.schedules import announce
 from services.api.validation import ALL_SLOTS, Invalid, check_schedule, check_task
 from shared.config_db import get_connectors
@@ -53,7 +54,7 @@ class TaskController(Controller):
     path = "/api/v1/tasks"
     tags = ["tasks"]
 
-    @post("/")
+    @post("/", responses=errors(409, 422))
     async def create(self, state: State, data: TaskCreateWithSchedules) -> TaskCreated:
         deps: Deps = state.deps
         specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
@@ -70,15 +71,15 @@ class TaskController(Controller):
         await announce(deps, schedule_ids)
         return TaskCreated(task=task, job_id=None)
 
-    @get("/")
+    @get("/", responses=errors())
     async def list_all(self, state: State) -> list[Task]:
         return await store.list_tasks(state.deps.pool)
 
-    @get("/{task_id:str}")
+    @get("/{task_id:str}", responses=errors(404))
     async def get_one(self, state: State, task_id: str) -> Task:
         return await load(state.deps, task_id)
 
-    @patch("/{task_id:str}")
+    @patch("/{task_id:str}", responses=errors(404, 422))
     async def update(self, state: State, task_id: str, data: TaskPatch) -> Task:
         deps: Deps = state.deps
         current = await load(deps, task_id)
@@ -96,12 +97,12 @@ class TaskController(Controller):
             raise not_found("task")
         return updated
 
-    @delete("/{task_id:str}")
+    @delete("/{task_id:str}", responses=errors(404))
     async def remove(self, state: State, task_id: str) -> None:
         if not await store.delete_task(state.deps.pool, parse_id(task_id, "task")):
             raise not_found("task")
 
-    @post("/{task_id:str}/run", status_code=202)
+    @post("/{task_id:str}/run", status_code=202, responses=errors(404))
     async def run(self, state: State, task_id: str) -> RunStarted:
         deps: Deps = state.deps
         return RunStarted(job_id=await run_now(deps, await load(deps, task_id)))

@@ -1,42 +1,21 @@
 // Connectors and tasks by id, to show names instead of UUIDs.
 
 import { get } from "./api.js";
-
-// Which connector each task type takes, in which field, with which role.
-export const SLOTS = {
-  backup: [
-    ["source_id", "source", "Source"],
-    ["store_id", "store", "Store"],
-  ],
-  restore: [
-    ["store_id", "store", "Store"],
-    ["destination_id", "destination", "Destination"],
-  ],
-  sync: [
-    ["store_id", "store", "From store"],
-    ["target_store_id", "store", "To store"],
-  ],
-  check: [["store_id", "store", "Store"]],
-};
-
-export const TYPES = {
-  backup: "Back up a source to a store",
-  restore: "Restore a store's snapshot to a destination",
-  sync: "Copy snapshots from one store to another",
-  check: "Verify the integrity of a store",
-};
+import { rules, taskKind } from "./rules.js";
 
 export const capitalize = (s) => s.charAt(0).toUpperCase() + s.slice(1);
 
 export class Catalog {
-  constructor(connectors, tasks) {
+  // `r`: the api's rules (GET /rules), for the connectors each task type takes.
+  constructor(connectors, tasks, r) {
     this.connectors = new Map(connectors.map((c) => [c.id, c]));
     this.tasks = new Map(tasks.map((t) => [t.id, t]));
+    this.rules = r;
   }
 
   static async load() {
-    const [connectors, tasks] = await Promise.all([get("/connectors"), get("/tasks")]);
-    return new Catalog(connectors, tasks);
+    const [connectors, tasks, r] = await Promise.all([get("/connectors"), get("/tasks"), rules()]);
+    return new Catalog(connectors, tasks, r);
   }
 
   // Jobs may name tasks created since the page loaded (another tab, the API,
@@ -62,8 +41,8 @@ export class Catalog {
 
   // "web-01 → nas" for the connectors of a task, in the order of its type.
   route(task) {
-    return SLOTS[task.type]
-      .map(([slot]) => task[slot])
+    return (taskKind(this.rules, task.type)?.slots ?? [])
+      .map((slot) => task[slot.field])
       .filter(Boolean)
       .map((id) => this.connectorName(id))
       .join(" → ");

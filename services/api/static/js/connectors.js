@@ -19,6 +19,7 @@ import {
   when,
 } from "./dom.js";
 import { jobList } from "./jobs.js";
+import { rules } from "./rules.js";
 import { scheduleTable, schedulesUnavailable } from "./schedules.js";
 
 const ROLES = {
@@ -26,13 +27,12 @@ const ROLES = {
   store: "where snapshots are kept",
   destination: "where restores go",
 };
-// The rules of GET /connector-rules: the location kinds, and the options each role takes.
-const kindOf = (rules, location) =>
-  rules.kinds.find((k) => k.prefixes.some((p) => location.startsWith(p))) ?? null;
-const optionsFor = (rules, role, location) => kindOf(rules, location)?.options[role] ?? [];
-const isSecret = (rules, key) => !rules.non_secret.includes(key);
-const examples = (rules, role) =>
-  rules.kinds.filter((k) => role in k.options).map((k) => k.example);
+// `cr`: the connectors' rules (`connectors` of GET /rules): the location kinds, the
+// options each role takes with each, the limits.
+const kindOf = (cr, location) => cr.kinds.find((k) => k.prefixes.some((p) => location.startsWith(p))) ?? null;
+const optionsFor = (cr, role, location) => kindOf(cr, location)?.options[role] ?? [];
+const isSecret = (cr, key) => !cr.non_secret.includes(key);
+const examples = (cr, role) => cr.kinds.filter((k) => role in k.options).map((k) => k.example);
 
 const roleBadge = (role) => h("span", { class: `role r-${role}` }, role);
 
@@ -41,6 +41,57 @@ function optionsText(options) {
   if (!keys.length) return h("span", { class: "muted" }, "—");
   return keys.map((k) =>
     h("span", { class: "opt" }, h("span", { class: "k" }, k), "=", h("span", { class: "v" }, options[k])),
+  );
+}
+
+function noConnectors(role) {
+  return h(
+    "div",
+    { class: "empty-state" },
+    h("p", {}, role ? `No ${role} connector yet.` : "No connectors yet."),
+    h(
+      "p",
+      { class: "muted" },
+      "Create a source (what to back up) and a store (where snapshots are kept), then a backup task.",
+    ),
+    h("a", { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary" }, "Create a connector"),
+  );
+}
+
+function connectorTable(list) {
+  const order = Object.keys(ROLES);
+  list.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.name.localeCompare(b.name));
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "connectors" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Name", "Role", "Location", "Options", "Created"].map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        list.map((c) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("a", { href: `#/connectors/${c.id}` }, c.name)),
+            h("td", {}, roleBadge(c.role)),
+            h("td", { class: "mono" }, c.location),
+            h("td", { class: "opts" }, optionsText(c.options)),
+            h("td", {}, when(c.created_at)),
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -63,71 +114,124 @@ export async function connectorsView(root, ctx) {
       ]),
       role,
     ),
-  );
-  if (!list.length) {
-    append(
-      root,
-      h(
-        "div",
-        { class: "empty-state" },
-        h("p", {}, role ? `No ${role} connector yet.` : "No connectors yet."),
-        h(
-          "p",
-          { class: "muted" },
-          "Create a source (what to back up) and a store (where snapshots are kept), then a backup task.",
-        ),
-        h(
-          "a",
-          { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary" },
-          "Create a connector",
-        ),
-      ),
-    );
-    return;
-  }
-  const order = Object.keys(ROLES);
-  list.sort((a, b) => order.indexOf(a.role) - order.indexOf(b.role) || a.name.localeCompare(b.name));
-  append(
-    root,
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        { class: "connectors" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            ["Name", "Role", "Location", "Options", "Created"].map((c) => h("th", { scope: "col" }, c)),
-          ),
-        ),
-        h(
-          "tbody",
-          {},
-          list.map((c) =>
-            h(
-              "tr",
-              {},
-              h("td", {}, h("a", { href: `#/connectors/${c.id}` }, c.name)),
-              h("td", {}, roleBadge(c.role)),
-              h("td", { class: "mono" }, c.location),
-              h("td", { class: "opts" }, optionsText(c.options)),
-              h("td", {}, when(c.created_at)),
-            ),
-          ),
-        ),
-      ),
-    ),
+    list.length ? connectorTable(list) : noConnectors(role),
   );
 }
 
-// Create and edit. Secrets come back masked: left as they are, the api keeps them.
-// Option names are those the api's rules allow for the role and the location's kind.
-function connectorForm(rules, current, presetRole, onSaved) {
+// The option names a row offers: those allowed, and a key the rules no longer allow
+// (saved under older rules) so that it stays listed, to remove it.
+function keyChoices(select, allowed, wanted = select.value) {
+  const names = allowed.map((o) => o.key);
+  if (wanted && !names.includes(wanted)) names.push(wanted);
+  replace(select, ...names.map((n) => h("option", { value: n }, n)));
+  select.value = wanted || names[0] || "";
+}
+
+// One option: its name, its value (a password field when secret), its help.
+// `allowed()`: the options of the role and the location's kind, as they are now.
+function optionRow(cr, key, value, { allowed, onChange, onRemove }) {
+  const k = h("select", { class: "mono", "aria-label": "Option name" });
+  const v = h("input", {
+    type: "text",
+    class: "mono",
+    placeholder: "value",
+    maxlength: cr.max_option_value,
+    value,
+    "aria-label": "Option value",
+    autocomplete: "off",
+    spellcheck: "false",
+  });
+  const help = h("div", { class: "hint" });
+  const describe = () => {
+    v.type = isSecret(cr, k.value) ? "password" : "text";
+    const rule = allowed().find((o) => o.key === k.value);
+    help.textContent = rule ? rule.help : "not an option of this kind of connector: remove it";
+  };
+  keyChoices(k, allowed(), key);
+  k.addEventListener("change", () => {
+    describe();
+    onChange();
+  });
+  describe();
+  const row = h("div", { class: "option-row", dataset: { fieldBox: `options.${key}` } }, k, v);
+  const remove = h("button", { type: "button", class: "ghost small", "aria-label": `Remove option ${key}` }, "Remove");
+  remove.addEventListener("click", () => {
+    onRemove();
+    row.remove();
+    onChange();
+  });
+  row.append(remove, help);
+  return { row, input: v };
+}
+
+// The options of a connector: the names the rules allow for the role and the kind of
+// location typed, kept in step as they change. `values()`: the options to send.
+function optionsEditor(cr, { role, location, current }) {
   const editing = Boolean(current);
+  const rows = h("div", { class: "option-rows" });
+  const removed = new Set();
+  const allowed = () => optionsFor(cr, role.value, location.value);
+  const used = () => [...rows.querySelectorAll("select")].map((k) => k.value);
+  const addOption = h("button", { type: "button", class: "ghost small" }, "+ Add option");
+  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
+  const syncButtons = () => {
+    const free = allowed().filter((o) => !used().includes(o.key));
+    addOption.disabled = free.length === 0;
+    addPassphrase.hidden = editing || role.value !== "store";
+    addPassphrase.disabled = !free.some((o) => o.key === "passphrase");
+  };
+  const addRow = (key, value = "") => {
+    const onRemove = () => {
+      if (editing && key) removed.add(key);
+    };
+    const { row, input } = optionRow(cr, key, value, { allowed, onChange: syncButtons, onRemove });
+    rows.append(row);
+    syncButtons();
+    return input;
+  };
+  for (const [k, v] of Object.entries(current?.options ?? {})) addRow(k, v);
+  addOption.addEventListener("click", () => {
+    const next = allowed().find((o) => !used().includes(o.key));
+    if (next) addRow(next.key).focus();
+  });
+  addPassphrase.addEventListener("click", () => addRow("passphrase").focus());
+  const syncKind = () => {
+    location.placeholder = examples(cr, role.value).join("  or  ");
+    for (const k of rows.querySelectorAll("select")) keyChoices(k, allowed());
+    for (const k of rows.querySelectorAll("select")) k.dispatchEvent(new Event("change"));
+    syncButtons();
+  };
+  role.addEventListener("change", syncKind);
+  location.addEventListener("input", syncKind);
+  syncKind();
+
+  const values = () => {
+    const options = {};
+    for (const row of rows.querySelectorAll(".option-row")) {
+      const key = row.querySelector("select").value;
+      row.dataset.fieldBox = `options.${key}`;
+      if (key) options[key] = row.querySelector("input").value;
+    }
+    // PATCH merges options: an empty value removes a key.
+    if (editing) for (const key of removed) if (!(key in options)) options[key] = "";
+    return options;
+  };
+  const el = h(
+    "fieldset",
+    { class: "field options", dataset: { fieldBox: "options" } },
+    h("legend", {}, "Options"),
+    h(
+      "p",
+      { class: "hint" },
+      "The plakar parameters this kind of connector takes. Values are secrets unless known not to be: kept by the control plane, passed to plakar, never shown again.",
+    ),
+    rows,
+    h("div", { class: "row-actions" }, addOption, addPassphrase),
+  );
+  return { el, values };
+}
+
+function connectorFields(cr, current, presetRole) {
   const name = h("input", {
     type: "text",
     required: true,
@@ -137,7 +241,7 @@ function connectorForm(rules, current, presetRole, onSaved) {
   });
   const role = h(
     "select",
-    { disabled: editing },
+    { disabled: Boolean(current) },
     Object.entries(ROLES).map(([r, text]) => h("option", { value: r }, `${capitalize(r)} — ${text}`)),
   );
   role.value = current?.role ?? (ROLES[presetRole] ? presetRole : "source");
@@ -145,91 +249,22 @@ function connectorForm(rules, current, presetRole, onSaved) {
     type: "text",
     required: true,
     class: "mono",
-    maxlength: rules.max_location,
+    maxlength: cr.max_location,
     value: current?.location ?? "",
     autocomplete: "off",
     spellcheck: "false",
   });
-  const rows = h("div", { class: "option-rows" });
-  const removed = new Set();
-  const allowed = () => optionsFor(rules, role.value, location.value);
-  const used = () => [...rows.querySelectorAll("select")].map((k) => k.value);
+  return { name, role, location };
+}
 
-  const keyChoices = (k, wanted = k.value) => {
-    const names = allowed().map((o) => o.key);
-    // A key the rules no longer allow (saved under older rules) stays listed, to remove it.
-    if (wanted && !names.includes(wanted)) names.push(wanted);
-    replace(k, ...names.map((n) => h("option", { value: n }, n)));
-    k.value = wanted || names[0] || "";
-  };
-
-  const addRow = (key, value = "") => {
-    const k = h("select", { class: "mono", "aria-label": "Option name" });
-    const v = h("input", {
-      type: "text",
-      class: "mono",
-      placeholder: "value",
-      maxlength: rules.max_option_value,
-      value,
-      "aria-label": "Option value",
-      autocomplete: "off",
-      spellcheck: "false",
-    });
-    const help = h("div", { class: "hint" });
-    const describe = () => {
-      v.type = isSecret(rules, k.value) ? "password" : "text";
-      const rule = allowed().find((o) => o.key === k.value);
-      help.textContent = rule ? rule.help : "not an option of this kind of connector: remove it";
-    };
-    keyChoices(k, key);
-    k.addEventListener("change", () => {
-      describe();
-      syncButtons();
-    });
-    describe();
-    const row = h("div", { class: "option-row", dataset: { fieldBox: `options.${key}` } }, k, v);
-    const remove = h(
-      "button",
-      { type: "button", class: "ghost small", "aria-label": `Remove option ${key}` },
-      "Remove",
-    );
-    remove.addEventListener("click", () => {
-      if (editing && key) removed.add(key);
-      row.remove();
-      syncButtons();
-    });
-    row.append(remove, help);
-    rows.append(row);
-    syncButtons();
-    return v;
-  };
-  for (const [k, v] of Object.entries(current?.options ?? {})) addRow(k, v);
-
-  const addOption = h("button", { type: "button", class: "ghost small" }, "+ Add option");
-  addOption.addEventListener("click", () => {
-    const next = allowed().find((o) => !used().includes(o.key));
-    if (next) addRow(next.key).focus();
-  });
-  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
-  addPassphrase.addEventListener("click", () => addRow("passphrase").focus());
-  function syncButtons() {
-    const free = allowed().filter((o) => !used().includes(o.key));
-    addOption.disabled = free.length === 0;
-    addPassphrase.hidden = editing || role.value !== "store";
-    addPassphrase.disabled = !free.some((o) => o.key === "passphrase");
-  }
-  const syncKind = () => {
-    location.placeholder = examples(rules, role.value).join("  or  ");
-    for (const k of rows.querySelectorAll("select")) keyChoices(k);
-    for (const k of rows.querySelectorAll("select")) k.dispatchEvent(new Event("change"));
-    syncButtons();
-  };
-  role.addEventListener("change", syncKind);
-  location.addEventListener("input", syncKind);
-  syncKind();
-
+// Create and edit. Secrets come back masked: left as they are, the api keeps them.
+// Option names are those the api's rules allow for the role and the location's kind.
+function connectorForm(cr, current, presetRole, onSaved) {
+  const editing = Boolean(current);
+  const { name, role, location } = connectorFields(cr, current, presetRole);
+  const options = optionsEditor(cr, { role, location, current });
   const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
-  const roots = rules.allowed_paths.length ? ` It must be under ${rules.allowed_paths.join(", ")}.` : "";
+  const roots = cr.allowed_paths.length ? ` It must be under ${cr.allowed_paths.join(", ")}.` : "";
   const form = h(
     "form",
     { class: "form connector-form", novalidate: true, "aria-label": editing ? "Edit connector" : "New connector" },
@@ -245,18 +280,7 @@ function connectorForm(rules, current, presetRole, onSaved) {
       hint: `An absolute path or fs:///path; for a store also ptar:///file.ptar or the http(s):// URL of a plakar server.${roots}`,
       wide: true,
     }),
-    h(
-      "fieldset",
-      { class: "field options", dataset: { fieldBox: "options" } },
-      h("legend", {}, "Options"),
-      h(
-        "p",
-        { class: "hint" },
-        "The plakar parameters this kind of connector takes. Values are secrets unless known not to be: kept by the control plane, passed to plakar, never shown again.",
-      ),
-      rows,
-      h("div", { class: "row-actions" }, addOption, addPassphrase),
-    ),
+    options.el,
     h(
       "div",
       { class: "actions" },
@@ -268,15 +292,7 @@ function connectorForm(rules, current, presetRole, onSaved) {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors(form);
-    const options = {};
-    for (const row of rows.querySelectorAll(".option-row")) {
-      const key = row.querySelector("select").value;
-      row.dataset.fieldBox = `options.${key}`;
-      if (key) options[key] = row.querySelector("input").value;
-    }
-    // PATCH merges options: an empty value removes a key.
-    if (editing) for (const key of removed) if (!(key in options)) options[key] = "";
-    const body = { name: name.value, location: location.value, options };
+    const body = { name: name.value, location: location.value, options: options.values() };
     if (!editing) body.role = role.value;
     busy(submit, async () => {
       try {
@@ -290,7 +306,7 @@ function connectorForm(rules, current, presetRole, onSaved) {
 }
 
 export async function newConnectorView(root, ctx) {
-  const rules = await get("/connector-rules");
+  const { connectors: cr } = await rules();
   append(
     root,
     h("div", { class: "crumbs" }, h("a", { href: "#/connectors" }, "Connectors"), " › New"),
@@ -298,14 +314,14 @@ export async function newConnectorView(root, ctx) {
     h(
       "div",
       { class: "card narrow" },
-      connectorForm(rules, null, ctx.query.get("role"), (c) => ctx.go(`#/connectors/${c.id}`)),
+      connectorForm(cr, null, ctx.query.get("role"), (c) => ctx.go(`#/connectors/${c.id}`)),
     ),
   );
   root.querySelector("input").focus();
 }
 
 export async function editConnectorView(root, ctx) {
-  const [c, rules] = await Promise.all([get(`/connectors/${ctx.params[0]}`), get("/connector-rules")]);
+  const [c, r] = await Promise.all([get(`/connectors/${ctx.params[0]}`), rules()]);
   append(
     root,
     h(
@@ -320,7 +336,7 @@ export async function editConnectorView(root, ctx) {
     h(
       "div",
       { class: "card narrow" },
-      connectorForm(rules, c, null, () => ctx.go(`#/connectors/${c.id}`)),
+      connectorForm(r.connectors, c, null, () => ctx.go(`#/connectors/${c.id}`)),
     ),
   );
 }

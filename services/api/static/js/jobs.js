@@ -17,9 +17,8 @@ import {
   when,
   whenFull,
 } from "./dom.js";
+import { rules, terminalStates } from "./rules.js";
 
-export const STATUSES = ["queued", "running", "succeeded", "failed", "cancelled", "skipped"];
-const TERMINAL = new Set(["succeeded", "failed", "cancelled", "skipped"]);
 const POLL_MS = 5000;
 // What changes a job row; log events (the bulk of the feed) do not.
 const FEED_KINDS = "queued,skipped,started,progress,finished";
@@ -143,15 +142,8 @@ function jobRow(job, cat, flash) {
 const signature = (job) =>
   JSON.stringify([job.status, job.progress, job.finished_at, job.snapshot_id, job.error, job.attempt]);
 
-// A table of jobs that keeps itself current: `load(limit, cursor)` answers
-// {items, next_cursor}. Rows are reused by id so a refresh does not flicker.
-export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, toolbar = null, onLeave }) {
-  const rows = new Map();
-  const body = h("tbody");
-  const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load older jobs");
-  const status = h("div", { class: "list-status" }, h("p", { class: "muted" }, "Loading jobs…"));
-  const live = liveBadge();
-  const table = h(
+function jobTable(body) {
+  return h(
     "table",
     { class: "jobs" },
     h(
@@ -165,11 +157,66 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
     ),
     body,
   );
-  const wrap = h("div", { class: "table-wrap", hidden: true }, table);
+}
+
+// Runs `fn` one call at a time: calls while it runs make one more run after it.
+function coalesced(fn) {
+  let running = null;
+  let again = false;
+  const run = async () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = fn();
+    await running;
+    running = null;
+    if (again) {
+      again = false;
+      await run();
+    }
+  };
+  return run;
+}
+
+// A running job's row shows its new progress, in place.
+function showProgress(entry, progress, cat) {
+  if (!entry || entry.job.status !== "running") return;
+  const job = { ...entry.job, progress };
+  const fresh = jobRow(job, cat, false);
+  entry.row.replaceWith(fresh);
+  Object.assign(entry, { row: fresh, job, sig: signature(job) });
+}
+
+// Progress events update a row in place; anything else refreshes the list
+// (coalesced, so a burst of events costs one request).
+function feedHandler(rows, cat, refresh) {
+  let pending = null;
+  const onEvent = (ev) => {
+    if (ev?.kind === "progress") {
+      showProgress(rows.get(ev.job_id), ev.progress, cat);
+      return;
+    }
+    if (pending) return;
+    pending = setTimeout(() => {
+      pending = null;
+      refresh();
+    }, 300);
+  };
+  return { onEvent, stop: () => clearTimeout(pending) };
+}
+
+// A table of jobs that keeps itself current: `load(limit, cursor)` answers
+// {items, next_cursor}. Rows are reused by id so a refresh does not flicker.
+export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, toolbar = null, onLeave }) {
+  const rows = new Map();
+  const body = h("tbody");
+  const more = h("button", { type: "button", class: "ghost", hidden: true }, "Load older jobs");
+  const status = h("div", { class: "list-status" }, h("p", { class: "muted" }, "Loading jobs…"));
+  const live = liveBadge();
+  const wrap = h("div", { class: "table-wrap", hidden: true }, jobTable(body));
   let shown = 0;
   let cursor = null;
-  let refreshing = null;
-  let again = false;
 
   const render = (items, appendOnly) => {
     if (!appendOnly) body.replaceChildren();
@@ -187,64 +234,30 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
     replace(status, shown ? "" : h("p", { class: "empty" }, empty));
   };
 
-  const refresh = async () => {
-    if (refreshing) {
-      again = true;
-      return refreshing;
-    }
-    refreshing = (async () => {
-      try {
-        const page = await load(Math.max(shown, 50), null);
-        await cat.know(page.items);
-        cursor = page.next_cursor;
-        more.hidden = !cursor;
-        render(page.items, false);
-      } catch (e) {
-        if (!(e instanceof ApiError) || e.status !== 401) replace(status, notice("error", e.message));
-      }
-    })();
-    await refreshing;
-    refreshing = null;
-    if (again) {
-      again = false;
-      await refresh();
-    }
+  // A page of jobs: the newest (a refresh), or those after the last shown (older).
+  const showPage = async (limit, from, appendOnly) => {
+    const page = await load(limit, from);
+    await cat.know(page.items);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    render(page.items, appendOnly);
   };
-
+  const refresh = coalesced(async () => {
+    try {
+      await showPage(Math.max(shown, 50), null, false);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 401) replace(status, notice("error", e.message));
+    }
+  });
   more.addEventListener("click", () =>
     busy(more, async () => {
       try {
-        const page = await load(50, cursor);
-        await cat.know(page.items);
-        cursor = page.next_cursor;
-        more.hidden = !cursor;
-        render(page.items, true);
+        await showPage(50, cursor, true);
       } catch (e) {
         replace(status, notice("error", e.message));
       }
     }),
   );
-
-  // Progress events update a row in place; anything else refreshes the list
-  // (coalesced, so a burst of events costs one request).
-  let pending = null;
-  const onEvent = (ev) => {
-    if (ev?.kind === "progress") {
-      const entry = rows.get(ev.job_id);
-      if (entry && entry.job.status === "running") {
-        const job = { ...entry.job, progress: ev.progress };
-        const fresh = jobRow(job, cat, false);
-        entry.row.replaceWith(fresh);
-        Object.assign(entry, { row: fresh, job, sig: signature(job) });
-      }
-      return;
-    }
-    if (pending) return;
-    pending = setTimeout(() => {
-      pending = null;
-      refresh();
-    }, 300);
-  };
 
   const el = h(
     "div",
@@ -255,10 +268,11 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
     h("div", { class: "more" }, more),
   );
   refresh();
-  const stop = liveFeed(onEvent, live.set);
+  const feed = feedHandler(rows, cat, refresh);
+  const stop = liveFeed(feed.onEvent, live.set);
   onLeave(() => {
     stop();
-    clearTimeout(pending);
+    feed.stop();
   });
   return el;
 }
@@ -267,10 +281,11 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
 
 let shownJob = null;
 
-export function openJob(jobId, cat) {
+export async function openJob(jobId, cat) {
+  const r = await rules();
   const dialog = document.getElementById("job-dialog");
   shownJob?.stop();
-  const view = new JobView(jobId, cat);
+  const view = new JobView(jobId, cat, r);
   shownJob = view;
   replace(dialog, view.el);
   dialog.addEventListener("close", () => view.stop(), { once: true });
@@ -278,10 +293,13 @@ export function openJob(jobId, cat) {
   view.start();
 }
 
+// The popup shows the job as the api tells it (GET /jobs/{id}, then the stream's
+// status messages): it never works out a job's state by itself.
 class JobView {
-  constructor(jobId, cat) {
+  constructor(jobId, cat, r) {
     this.id = jobId;
     this.cat = cat;
+    this.terminal = terminalStates(r);
     this.job = null;
     this.lastSeq = 0;
     this.lines = 0;
@@ -302,6 +320,12 @@ class JobView {
       "Cancel job",
     );
     this.liveState = h("span", { class: "live" });
+    this.buildOutput();
+    this.el = this.layout();
+  }
+
+  // The output pane follows the end of the output until the user scrolls up.
+  buildOutput() {
     this.output = h("div", {
       class: "output",
       role: "log",
@@ -318,12 +342,15 @@ class JobView {
       this.follow = atEnd;
       if (atEnd) this.followButton.hidden = true;
     });
+  }
+
+  layout() {
     const close = h(
       "button",
-      { type: "button", class: "ghost close", "aria-label": "Close", onclick: () => this.el.closest("dialog").close() },
+      { type: "button", class: "ghost close", "aria-label": "Close", onclick: () => this.close() },
       "✕",
     );
-    this.el = h(
+    return h(
       "div",
       { class: "job-view" },
       h("header", {}, h("div", { class: "job-heading" }, this.title, this.badgeSlot), close),
@@ -338,13 +365,17 @@ class JobView {
         h("span", { class: "spacer" }),
         h(
           "a",
-          { href: `/api/v1/jobs/${jobId}/output`, target: "_blank", rel: "noopener", class: "small" },
+          { href: `/api/v1/jobs/${this.id}/output`, target: "_blank", rel: "noopener", class: "small" },
           "Full output (text)",
         ),
         this.cancel,
       ),
       h("div", { class: "output-wrap" }, this.output, this.followButton),
     );
+  }
+
+  close() {
+    this.el.closest("dialog").close();
   }
 
   async start() {
@@ -365,54 +396,55 @@ class JobView {
     this.ws?.close();
   }
 
+  ended() {
+    return this.terminal.has(this.job.status);
+  }
+
   setJob(job) {
     this.job = job;
-    const cat = this.cat;
-    replace(this.title, h("span", { class: "type" }, job.type), " ", cat.taskLabel(job.task_id));
+    replace(this.title, h("span", { class: "type" }, job.type), " ", this.cat.taskLabel(job.task_id));
     replace(this.badgeSlot, badge(job.status));
-    this.cancel.hidden = TERMINAL.has(job.status);
+    this.cancel.hidden = this.ended();
+    replace(this.details, this.detailRows(job));
+    replace(
+      this.message,
+      job.error ? notice(job.status === "failed" ? "error" : "warn", job.error) : null,
+      job.reason ? notice("warn", `Skipped: ${job.reason}`) : null,
+    );
+    this.setProgress(job.progress);
+  }
+
+  // A link to another page: following it closes the popup.
+  linkOut(attrs, text) {
+    return h("a", { ...attrs, onclick: () => this.close() }, text);
+  }
+
+  snapshotCell(job) {
+    if (job.snapshot_url) {
+      return this.linkOut({ href: job.snapshot_url, class: "mono snapshot-link" }, job.snapshot_id);
+    }
+    return h("span", { class: "muted" }, job.type === "backup" && !this.ended() ? "when the backup ends" : "—");
+  }
+
+  detailRows(job) {
+    const cat = this.cat;
     const started = job.started_at ? new Date(job.started_at) : null;
     const ended = job.finished_at ? new Date(job.finished_at) : null;
     const row = (label, ...value) => [h("dt", {}, label), h("dd", {}, ...value)];
-    replace(
-      this.details,
+    return [
       row("Job ID", h("span", { class: "mono" }, job.id), " ", copyButton(job.id)),
       row(
         "Status",
         badge(job.status),
         job.exit_code != null ? h("span", { class: "muted" }, ` exit code ${job.exit_code}`) : "",
       ),
-      row(
-        "Snapshot",
-        job.snapshot_url
-          ? h(
-              "a",
-              { href: job.snapshot_url, class: "mono snapshot-link", onclick: () => this.el.closest("dialog").close() },
-              job.snapshot_id,
-            )
-          : h(
-              "span",
-              { class: "muted" },
-              job.type === "backup" && !TERMINAL.has(job.status) ? "when the backup ends" : "—",
-            ),
-      ),
-      row(
-        "Task",
-        h(
-          "a",
-          { href: `#/scheduling/tasks/${job.task_id}`, onclick: () => this.el.closest("dialog").close() },
-          cat.taskTitle(job.task_id),
-        ),
-      ),
+      row("Snapshot", this.snapshotCell(job)),
+      row("Task", this.linkOut({ href: `#/scheduling/tasks/${job.task_id}` }, cat.taskTitle(job.task_id))),
       row(
         "Connectors",
         job.connector_ids.map((id, i) => [
           i ? ", " : "",
-          h(
-            "a",
-            { href: `#/connectors/${id}`, onclick: () => this.el.closest("dialog").close() },
-            cat.connectorName(id),
-          ),
+          this.linkOut({ href: `#/connectors/${id}` }, cat.connectorName(id)),
         ]),
       ),
       row(
@@ -426,13 +458,7 @@ class JobView {
       row("Took", started ? duration((ended || new Date()) - started) : "—"),
       row("Runner", job.runner || "—", job.attempt ? h("span", { class: "muted" }, ` · attempt ${job.attempt}`) : ""),
       row("Concurrency", job.concurrency ?? h("span", { class: "muted" }, "set by the runner when it starts")),
-    );
-    replace(
-      this.message,
-      job.error ? notice(job.status === "failed" ? "error" : "warn", job.error) : null,
-      job.reason ? notice("warn", `Skipped: ${job.reason}`) : null,
-    );
-    this.setProgress(job.progress);
+    ];
   }
 
   setProgress(p) {
@@ -463,7 +489,7 @@ class JobView {
     ws.onopen = () => {
       opened = true;
       this.streamWorked = true;
-      this.setLive(TERMINAL.has(this.job.status) ? "" : "live");
+      this.setLive(this.ended() ? "" : "live");
     };
     ws.onmessage = (e) => {
       let msg;
@@ -482,7 +508,7 @@ class JobView {
         replace(this.message, notice("error", e.reason || `the output stream closed (${e.code})`));
         return;
       }
-      if (TERMINAL.has(this.job.status) && opened) {
+      if (this.ended() && opened) {
         this.setLive("");
         return;
       }
@@ -501,11 +527,8 @@ class JobView {
         this.appendLines([msg]);
       }
     } else if (msg.type === "progress") {
-      this.job = {
-        ...this.job,
-        status: this.job.status === "queued" ? "running" : this.job.status,
-        progress: msg.progress,
-      };
+      // Progress only: the job's state changes with the status messages.
+      this.job = { ...this.job, progress: msg.progress };
       this.setProgress(msg.progress);
     } else if (msg.type === "dropped") {
       // The connection fell behind and the api dropped lines rather than slow the job.
@@ -518,7 +541,7 @@ class JobView {
       ]);
     } else if (msg.type === "status" && msg.job) {
       this.setJob(msg.job);
-      if (TERMINAL.has(msg.job.status)) this.setLive("");
+      if (this.ended()) this.setLive("");
     }
   }
 
@@ -555,7 +578,7 @@ class JobView {
   }
 
   async poll() {
-    this.setLive(TERMINAL.has(this.job.status) ? "" : "polling");
+    this.setLive(this.ended() ? "" : "polling");
     try {
       const [job, text] = await Promise.all([get(`/jobs/${this.id}`), get(`/jobs/${this.id}/output`)]);
       const lines = text.split("\n");
@@ -565,7 +588,7 @@ class JobView {
       this.lastSeq = lines.length;
       this.appendLines(fresh);
       this.setJob(job);
-      if (TERMINAL.has(job.status)) {
+      if (this.ended()) {
         this.setLive("");
         return;
       }
@@ -592,13 +615,14 @@ class JobView {
   }
 }
 
-// Job History: every job, filtered by status, kept live.
-export function historyView(root, { query: q, cat, onLeave, flashId }) {
-  const status = STATUSES.includes(q.get("status")) ? q.get("status") : "";
+// Job History: every job, filtered by status (the states of the api's rules), kept live.
+export async function historyView(root, { query: q, cat, onLeave, flashId }) {
+  const states = (await rules()).job_states;
+  const status = states.some((s) => s.status === q.get("status")) ? q.get("status") : "";
   const filters = h(
     "nav",
     { class: "filters", "aria-label": "Filter by status" },
-    ["", ...STATUSES].map((s) =>
+    [{ status: "", label: "All" }, ...states].map(({ status: s, label }) =>
       h(
         "a",
         {
@@ -606,7 +630,7 @@ export function historyView(root, { query: q, cat, onLeave, flashId }) {
           class: `chip${s ? ` s-${s}` : ""}${s === status ? " active" : ""}`,
           "aria-current": s === status ? "true" : null,
         },
-        s || "all",
+        label,
       ),
     ),
   );

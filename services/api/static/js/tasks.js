@@ -1,7 +1,7 @@
 // Operations › Scheduling: tasks, the task form, a task's page.
 
 import { del, get, patch, post, query } from "./api.js";
-import { SLOTS, TYPES, capitalize } from "./catalog.js";
+import { capitalize } from "./catalog.js";
 import {
   append,
   badge,
@@ -20,6 +20,7 @@ import {
   when,
 } from "./dom.js";
 import { historyView, jobList, openJob } from "./jobs.js";
+import { rules, taskKind } from "./rules.js";
 import { attachForm, scheduleFields, scheduleTable, schedulesUnavailable } from "./schedules.js";
 
 function header(current) {
@@ -59,7 +60,7 @@ export async function schedulingView(root, ctx) {
         ),
       );
     }
-    historyView(root, { ...ctx, flashId: created });
+    await historyView(root, { ...ctx, flashId: created });
     return;
   }
   const body = h("div", {}, h("p", { class: "muted" }, "Loading tasks…"));
@@ -71,24 +72,62 @@ export async function schedulingView(root, ctx) {
   replace(body, taskTable(ctx.cat, schedules, jobs.items));
 }
 
+function noTasks() {
+  return h(
+    "div",
+    { class: "empty-state" },
+    h("p", {}, "No tasks yet."),
+    h(
+      "p",
+      { class: "muted" },
+      "A task backs up, restores, syncs or checks; saved without a schedule it runs once at once.",
+    ),
+    h("a", { href: "#/scheduling/tasks/new", class: "button primary" }, "Create a task"),
+  );
+}
+
+// `own`: the task's schedules, or null when the api could not list them.
+function schedulesCell(own) {
+  if (own === null) return h("span", { class: "muted" }, "—");
+  if (!own.length) return h("span", { class: "muted" }, "on demand");
+  const next = own
+    .filter((s) => s.enabled && s.next_run_at)
+    .map((s) => s.next_run_at)
+    .sort()[0];
+  return [
+    `${own.length} `,
+    next
+      ? h("span", { class: "muted" }, "· next ", when(next, { seconds: false }))
+      : h("span", { class: "muted" }, "· paused"),
+  ];
+}
+
+function taskRow(t, cat, own, job) {
+  const run = h("button", { type: "button", class: "small" }, "Run now");
+  run.addEventListener("click", () => busy(run, () => runNow(t.id, cat, run)));
+  return h(
+    "tr",
+    {},
+    h(
+      "td",
+      {},
+      h("a", { href: `#/scheduling/tasks/${t.id}` }, cat.taskLabel(t.id)),
+      t.name ? h("div", { class: "muted small" }, cat.route(t)) : null,
+    ),
+    h("td", {}, h("span", { class: "type" }, t.type)),
+    h("td", {}, labelList(t.labels)),
+    h("td", {}, schedulesCell(own)),
+    h("td", {}, job ? [badge(job.status), " ", when(job.queued_at)] : h("span", { class: "muted" }, "never ran")),
+    h("td", { class: "actions-cell" }, run),
+  );
+}
+
 function taskTable(cat, schedules, jobs) {
   const tasks = [...cat.tasks.values()];
-  if (!tasks.length) {
-    return h(
-      "div",
-      { class: "empty-state" },
-      h("p", {}, "No tasks yet."),
-      h(
-        "p",
-        { class: "muted" },
-        "A task backs up, restores, syncs or checks; saved without a schedule it runs once at once.",
-      ),
-      h("a", { href: "#/scheduling/tasks/new", class: "button primary" }, "Create a task"),
-    );
-  }
+  if (!tasks.length) return noTasks();
   const lastJob = new Map();
   for (const j of jobs) if (!lastJob.has(j.task_id)) lastJob.set(j.task_id, j);
-  const schedulesOf = (id) => (schedules || []).filter((s) => s.task_id === id);
+  const schedulesOf = (id) => (schedules === null ? null : schedules.filter((s) => s.task_id === id));
   return h(
     "div",
     { class: "table-wrap" },
@@ -107,48 +146,7 @@ function taskTable(cat, schedules, jobs) {
       h(
         "tbody",
         {},
-        tasks.map((t) => {
-          const own = schedulesOf(t.id);
-          const next = own
-            .filter((s) => s.enabled && s.next_run_at)
-            .map((s) => s.next_run_at)
-            .sort()[0];
-          const job = lastJob.get(t.id);
-          const run = h("button", { type: "button", class: "small" }, "Run now");
-          run.addEventListener("click", () => busy(run, () => runNow(t.id, cat, run)));
-          return h(
-            "tr",
-            {},
-            h(
-              "td",
-              {},
-              h("a", { href: `#/scheduling/tasks/${t.id}` }, cat.taskLabel(t.id)),
-              t.name ? h("div", { class: "muted small" }, cat.route(t)) : null,
-            ),
-            h("td", {}, h("span", { class: "type" }, t.type)),
-            h("td", {}, labelList(t.labels)),
-            h(
-              "td",
-              {},
-              schedules === null
-                ? h("span", { class: "muted" }, "—")
-                : own.length
-                  ? [
-                      `${own.length} `,
-                      next
-                        ? h("span", { class: "muted" }, "· next ", when(next, { seconds: false }))
-                        : h("span", { class: "muted" }, "· paused"),
-                    ]
-                  : h("span", { class: "muted" }, "on demand"),
-            ),
-            h(
-              "td",
-              {},
-              job ? [badge(job.status), " ", when(job.queued_at)] : h("span", { class: "muted" }, "never ran"),
-            ),
-            h("td", { class: "actions-cell" }, run),
-          );
-        }),
+        tasks.map((t) => taskRow(t, cat, schedulesOf(t.id), lastJob.get(t.id))),
       ),
     ),
   );
@@ -166,32 +164,34 @@ async function runNow(taskId, cat, button) {
   }
 }
 
-// The task form: type → connectors → labels → options → (new tasks) schedules.
-function taskForm({ cat, task = null, preset = new URLSearchParams(), recommended = null, onSaved }) {
-  const editing = Boolean(task);
-  let type = task?.type || (TYPES[preset.get("type")] ? preset.get("type") : "backup");
-  const initial = (slot) => task?.[slot] ?? preset.get(slot) ?? preset.get("connector");
+// The task form, in parts: the type chooser, the connector pickers, the restore's
+// snapshot picker, the advanced options, the schedules editor, the body it sends.
 
-  const typeField = h(
+// One card per task type of the api's rules; a task's type cannot change.
+function typeChooser(kinds, type, editing) {
+  return h(
     "fieldset",
     { class: "field types", dataset: { fieldBox: "type" }, hidden: editing },
     h("legend", {}, "Type"),
-    Object.entries(TYPES).map(([key, text]) =>
+    kinds.map((k) =>
       h(
         "label",
         { class: "type-card" },
         h("input", {
           type: "radio",
           name: "type",
-          value: key,
-          checked: key === type,
-          disabled: editing && key !== type,
+          value: k.type,
+          checked: k.type === type,
+          disabled: editing && k.type !== type,
         }),
-        h("span", { class: "type-name" }, capitalize(key)),
-        h("span", { class: "type-text" }, text),
+        h("span", { class: "type-name" }, capitalize(k.type)),
+        h("span", { class: "type-text" }, k.description),
       ),
     ),
   );
+}
+
+function nameAndLabels(task) {
   const name = h("input", {
     type: "text",
     maxlength: 128,
@@ -204,8 +204,102 @@ function taskForm({ cat, task = null, preset = new URLSearchParams(), recommende
     value: (task?.labels ?? []).join(" "),
     autocomplete: "off",
   });
-  const pickers = h("div", { class: "pickers" });
-  const options = h("div", { class: "type-options" });
+  const el = h(
+    "div",
+    { class: "stack" },
+    field("Name", name, { name: "name" }),
+    field("Labels", labels, { name: "labels", hint: " " }),
+  );
+  return { el, name, labels, hint: el.querySelector(".hint") };
+}
+
+// What the labels do depends on the type.
+const LABELS_HINT = {
+  backup: "Set as tags on the new snapshot. Separate with spaces.",
+  restore: "Without a chosen snapshot, the latest one carrying all these labels is restored. Separate with spaces.",
+  sync: "Only snapshots carrying all these labels are copied. Separate with spaces.",
+  check: "Only snapshots carrying all these labels are checked. Separate with spaces.",
+};
+
+// One select per connector the type takes (its slots in the rules), of the slot's role.
+function connectorPickers(cat, kind, initial) {
+  const selects = {};
+  const fields = kind.slots.map(({ field: slot, role, label }) => {
+    const choices = cat.byRole(role);
+    const select = h(
+      "select",
+      { required: true },
+      h("option", { value: "" }, `Choose a ${role}…`),
+      choices.map((c) => h("option", { value: c.id }, `${c.name} — ${c.location}`)),
+    );
+    const wanted = initial(slot);
+    if (choices.some((c) => c.id === wanted)) select.value = wanted;
+    selects[slot] = select;
+    const none = h(
+      "span",
+      {},
+      `No ${role} connector yet. `,
+      h("a", { href: `#/connectors/new?role=${role}` }, `Create a ${role}`),
+    );
+    return field(label, select, { name: slot, hint: choices.length ? null : none });
+  });
+  return { fields, selects };
+}
+
+function snapshotOption(s) {
+  const tags = s.tags.length ? ` · ${s.tags.join(", ")}` : "";
+  return h(
+    "option",
+    { value: s.id },
+    `${shortId(s.id)} · ${utc(s.created_at, { seconds: false })}${tags} · ${bytes(s.size)}`,
+  );
+}
+
+// The restore's snapshot: one of the store's, or (empty) the latest carrying all the
+// labels. `initial`: the id or id prefix to select first. Only the answer to the
+// latest request is shown.
+function snapshotPicker(initial) {
+  const select = h("select", {});
+  const box = field("Snapshot", select, { name: "snapshot_id", hint: " ", wide: true });
+  const hint = box.querySelector(".hint");
+  let request = 0;
+  const load = async (storeId) => {
+    const mine = ++request;
+    const keep = select.value || initial || "";
+    replace(select, h("option", { value: "" }, "Latest snapshot carrying all the labels (default)"));
+    if (!storeId) {
+      replace(hint, "Choose the store first.");
+      return;
+    }
+    select.disabled = true;
+    replace(hint, "Loading the store's snapshots…");
+    try {
+      const items = (await get(`/connectors/${storeId}/snapshots`)).sort((a, b) =>
+        b.created_at.localeCompare(a.created_at),
+      );
+      if (mine !== request) return;
+      append(select, items.map(snapshotOption));
+      if (keep && !items.some((s) => s.id.startsWith(keep)))
+        select.append(h("option", { value: keep }, `${keep} (not found in the store)`));
+      select.value = (keep && items.find((s) => s.id.startsWith(keep))?.id) || keep;
+      replace(
+        hint,
+        items.length ? `${plural(items.length, "snapshot")} in this store.` : "This store has no snapshot yet.",
+      );
+    } catch (e) {
+      if (mine !== request) return;
+      if (keep) select.append(h("option", { value: keep }, keep));
+      select.value = keep;
+      replace(hint, notice("error", `Could not list the snapshots: ${e.message}`));
+    } finally {
+      if (mine === request) select.disabled = false;
+    }
+  };
+  return { box, select, load };
+}
+
+// Concurrency, and the window of sync and check.
+function advancedOptions(task, recommended) {
   const concurrency = h("input", {
     type: "number",
     min: 1,
@@ -224,7 +318,7 @@ function taskForm({ cat, task = null, preset = new URLSearchParams(), recommende
     name: "window",
     hint: "Only snapshots created within this duration before the job runs.",
   });
-  const advanced = h(
+  const el = h(
     "details",
     { class: "advanced", open: Boolean(task?.concurrency || task?.window) },
     h("summary", {}, "Advanced options"),
@@ -236,19 +330,23 @@ function taskForm({ cat, task = null, preset = new URLSearchParams(), recommende
     }),
     windowBox,
   );
-
-  const schedules = [];
-  const scheduleList = h("div", { class: "schedule-list" });
-  const submit = h("button", { type: "submit", class: "primary" });
-  const submitText = () => {
-    submit.textContent = editing
-      ? "Save changes"
-      : schedules.length
-        ? `Save with ${plural(schedules.length, "schedule")}`
-        : "Save and run once";
+  const showFor = (type) => {
+    windowBox.hidden = !(type === "sync" || type === "check");
+    const verb = { sync: "copied", check: "checked" }[type];
+    if (verb)
+      windowBox.querySelector(".hint").textContent =
+        `Only snapshots created within this duration before the job runs are ${verb}. Empty: all.`;
   };
+  return { el, concurrency, window, showFor };
+}
+
+// The schedules a new task is saved with (in the same POST /tasks). `onCount` hears
+// how many there are.
+function schedulesEditor(onCount) {
+  const entries = [];
+  const list = h("div", { class: "schedule-list" });
   const renumber = () => {
-    schedules.forEach((s, i) => {
+    entries.forEach((s, i) => {
       s.box.querySelector("legend").textContent = `Schedule ${i + 1}`;
       for (const el of s.box.querySelectorAll("[data-field-box],[data-field]")) {
         for (const key of ["fieldBox", "field"]) {
@@ -256,208 +354,131 @@ function taskForm({ cat, task = null, preset = new URLSearchParams(), recommende
         }
       }
     });
-    submitText();
+    onCount(entries.length);
   };
-  const addSchedule = () => {
-    const fields = scheduleFields(`schedules.${schedules.length}.`);
-    const entry = { value: fields.value, box: null };
+  const add = () => {
+    const fields = scheduleFields(`schedules.${entries.length}.`);
     const remove = h("button", { type: "button", class: "ghost small" }, "Remove");
-    entry.box = h(
+    const box = h(
       "fieldset",
       { class: "schedule card" },
       h("legend", {}),
       fields.el,
       h("div", { class: "actions" }, remove),
     );
+    const entry = { value: fields.value, box };
     remove.addEventListener("click", () => {
-      schedules.splice(schedules.indexOf(entry), 1);
+      entries.splice(entries.indexOf(entry), 1);
       entry.box.remove();
       renumber();
     });
-    schedules.push(entry);
-    scheduleList.append(entry.box);
+    entries.push(entry);
+    list.append(entry.box);
     renumber();
     entry.box.querySelector("select").focus();
   };
-  const scheduleSection = editing
-    ? null
-    : h(
-        "section",
-        { class: "schedules-section", dataset: { fieldBox: "schedules" } },
-        h("h3", {}, "Schedules"),
-        h(
-          "p",
-          { class: "hint" },
-          "Save without a schedule to run the task once, right away. Attach schedules to run it again and again.",
-        ),
-        scheduleList,
-        h("button", { type: "button", class: "ghost", onclick: addSchedule }, "+ Attach a schedule"),
-      );
+  const el = h(
+    "section",
+    { class: "schedules-section", dataset: { fieldBox: "schedules" } },
+    h("h3", {}, "Schedules"),
+    h(
+      "p",
+      { class: "hint" },
+      "Save without a schedule to run the task once, right away. Attach schedules to run it again and again.",
+    ),
+    list,
+    h("button", { type: "button", class: "ghost", onclick: add }, "+ Attach a schedule"),
+  );
+  return { el, values: () => entries.map((s) => s.value()) };
+}
 
+const submitText = (editing, schedules) =>
+  editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
+
+// The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
+function taskBody({ editing, kind, own, advanced, selects, snapshot, schedules }) {
+  const type = kind.type;
+  const out = {
+    name: own.name.value.trim() || null,
+    labels: own.labels.value.split(/[\s,]+/).filter(Boolean),
+    concurrency: advanced.concurrency.value === "" ? null : Number(advanced.concurrency.value),
+  };
+  if (!editing) out.type = type;
+  for (const { field: slot } of kind.slots) out[slot] = selects[slot].value || null;
+  if (type === "restore") out.snapshot_id = snapshot.select.value || null;
+  if (type === "sync" || type === "check") out.window = advanced.window.value.trim() || null;
+  const attached = schedules ? schedules.values() : [];
+  if (attached.length) out.schedules = attached;
+  return out;
+}
+
+// The task form: type → connectors → labels → options → (new tasks) schedules.
+// `r`: the api's rules, for the task types and the connectors each takes.
+function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recommended = null, onSaved }) {
+  const editing = Boolean(task);
+  const wanted = task?.type || preset.get("type");
+  let kind = taskKind(r, wanted) ?? taskKind(r, "backup");
+  const initial = (slot) => task?.[slot] ?? preset.get(slot) ?? preset.get("connector");
+  const parts = {
+    editing,
+    own: nameAndLabels(task),
+    advanced: advancedOptions(task, recommended),
+    snapshot: snapshotPicker(task?.snapshot_id || preset.get("snapshot_id")),
+    selects: {},
+  };
+  const typeField = typeChooser(r.tasks, kind.type, editing);
+  const pickers = h("div", { class: "pickers" });
+  const options = h("div", { class: "type-options" });
+  const submit = h("button", { type: "submit", class: "primary" }, submitText(editing, 0));
+  parts.schedules = editing ? null : schedulesEditor((n) => (submit.textContent = submitText(editing, n)));
   const form = h(
     "form",
     { class: "form task-form", novalidate: true, "aria-label": editing ? "Task configuration" : "New task" },
     h("div", { class: "form-error" }),
     typeField,
-    h(
-      "div",
-      { class: "grid2" },
-      pickers,
-      h(
-        "div",
-        { class: "stack" },
-        field("Name", name, { name: "name" }),
-        field("Labels", labels, { name: "labels", hint: " " }),
-      ),
-    ),
+    h("div", { class: "grid2" }, pickers, parts.own.el),
     options,
-    advanced,
-    scheduleSection,
+    parts.advanced.el,
+    parts.schedules?.el,
     h("div", { class: "actions" }, submit),
   );
-  const labelsHint = form.querySelector(`[data-field-box="labels"] .hint`);
 
-  let snapshotRequest = 0;
-  const selects = {};
-  const snapshotPicker = h("select", {});
-  const loadSnapshots = async () => {
-    const storeId = selects.store_id?.value;
-    const mine = ++snapshotRequest;
-    const hint = form.querySelector(`[data-field-box="snapshot_id"] .hint`);
-    const keep = snapshotPicker.value || task?.snapshot_id || preset.get("snapshot_id") || "";
-    const latest = h("option", { value: "" }, "Latest snapshot carrying all the labels (default)");
-    replace(snapshotPicker, latest);
-    if (!storeId) {
-      replace(hint, "Choose the store first.");
-      return;
-    }
-    snapshotPicker.disabled = true;
-    replace(hint, "Loading the store's snapshots…");
-    try {
-      const items = (await get(`/connectors/${storeId}/snapshots`)).sort((a, b) =>
-        b.created_at.localeCompare(a.created_at),
-      );
-      if (mine !== snapshotRequest) return;
-      for (const s of items) {
-        const tags = s.tags.length ? ` · ${s.tags.join(", ")}` : "";
-        snapshotPicker.append(
-          h(
-            "option",
-            { value: s.id },
-            `${shortId(s.id)} · ${utc(s.created_at, { seconds: false })}${tags} · ${bytes(s.size)}`,
-          ),
-        );
-      }
-      if (keep && !items.some((s) => s.id.startsWith(keep)))
-        snapshotPicker.append(h("option", { value: keep }, `${keep} (not found in the store)`));
-      snapshotPicker.value = (keep && items.find((s) => s.id.startsWith(keep))?.id) || keep;
-      replace(
-        hint,
-        items.length ? `${plural(items.length, "snapshot")} in this store.` : "This store has no snapshot yet.",
-      );
-    } catch (e) {
-      if (mine !== snapshotRequest) return;
-      if (keep) snapshotPicker.append(h("option", { value: keep }, keep));
-      snapshotPicker.value = keep;
-      replace(hint, notice("error", `Could not list the snapshots: ${e.message}`));
-    } finally {
-      if (mine === snapshotRequest) snapshotPicker.disabled = false;
-    }
-  };
-
-  const renderType = () => {
-    replace(pickers);
-    for (const key of Object.keys(selects)) delete selects[key];
-    for (const [slot, role, label] of SLOTS[type]) {
-      const choices = cat.byRole(role);
-      const select = h(
-        "select",
-        { required: true },
-        h("option", { value: "" }, `Choose a ${role}…`),
-        choices.map((c) => h("option", { value: c.id }, `${c.name} — ${c.location}`)),
-      );
-      const wanted = initial(slot);
-      if (choices.some((c) => c.id === wanted)) select.value = wanted;
-      selects[slot] = select;
-      append(
-        pickers,
-        field(label, select, {
-          name: slot,
-          hint: choices.length
-            ? null
-            : h(
-                "span",
-                {},
-                `No ${role} connector yet. `,
-                h("a", { href: `#/connectors/new?role=${role}` }, `Create a ${role}`),
-              ),
-        }),
-      );
-    }
-    replace(
-      labelsHint,
-      {
-        backup: "Set as tags on the new snapshot. Separate with spaces.",
-        restore:
-          "Without a chosen snapshot, the latest one carrying all these labels is restored. Separate with spaces.",
-        sync: "Only snapshots carrying all these labels are copied. Separate with spaces.",
-        check: "Only snapshots carrying all these labels are checked. Separate with spaces.",
-      }[type],
-    );
+  const showType = () => {
+    const { fields, selects } = connectorPickers(cat, kind, initial);
+    parts.selects = selects;
+    replace(pickers, fields);
+    replace(parts.own.hint, LABELS_HINT[kind.type]);
     replace(options);
-    if (type === "restore") {
-      append(options, field("Snapshot", snapshotPicker, { name: "snapshot_id", hint: " ", wide: true }));
-      selects.store_id.addEventListener("change", loadSnapshots);
-      loadSnapshots();
+    if (kind.type === "restore") {
+      append(options, parts.snapshot.box);
+      selects.store_id.addEventListener("change", () => parts.snapshot.load(selects.store_id.value));
+      parts.snapshot.load(selects.store_id.value);
     }
-    windowBox.hidden = !(type === "sync" || type === "check");
-    if (type === "sync")
-      windowBox.querySelector(".hint").textContent =
-        "Only snapshots created within this duration before the job runs are copied. Empty: all.";
-    if (type === "check")
-      windowBox.querySelector(".hint").textContent =
-        "Only snapshots created within this duration before the job runs are checked. Empty: all.";
+    parts.advanced.showFor(kind.type);
   };
-
   typeField.addEventListener("change", (e) => {
-    type = e.target.value;
+    kind = taskKind(r, e.target.value);
     clearErrors(form);
-    renderType();
+    showType();
   });
-
-  const body = () => {
-    const out = {
-      name: name.value.trim() || null,
-      labels: labels.value.split(/[\s,]+/).filter(Boolean),
-      concurrency: concurrency.value === "" ? null : Number(concurrency.value),
-    };
-    if (!editing) out.type = type;
-    for (const [slot] of SLOTS[type]) out[slot] = selects[slot].value || null;
-    if (type === "restore") out.snapshot_id = snapshotPicker.value || null;
-    if (type === "sync" || type === "check") out.window = window.value.trim() || null;
-    if (schedules.length) out.schedules = schedules.map((s) => s.value());
-    return out;
-  };
-
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors(form);
     busy(submit, async () => {
       try {
-        const answer = editing ? await patch(`/tasks/${task.id}`, body()) : await post("/tasks", body());
-        onSaved(answer);
+        const body = taskBody({ ...parts, kind });
+        onSaved(editing ? await patch(`/tasks/${task.id}`, body) : await post("/tasks", body));
       } catch (err) {
         showError(form, err);
       }
     });
   });
-
-  renderType();
-  submitText();
+  showType();
   return form;
 }
 
 export async function newTaskView(root, ctx) {
+  const r = await rules();
   append(
     root,
     h("div", { class: "crumbs" }, h("a", { href: "#/scheduling" }, "Scheduling"), " › New task"),
@@ -467,6 +488,7 @@ export async function newTaskView(root, ctx) {
       { class: "card" },
       taskForm({
         cat: ctx.cat,
+        r,
         preset: ctx.query,
         onSaved: (answer) => {
           ctx.go(
@@ -478,43 +500,17 @@ export async function newTaskView(root, ctx) {
   );
 }
 
-export async function taskView(root, ctx) {
-  const id = ctx.params[0];
-  let task;
-  try {
-    task = await get(`/tasks/${id}`);
-  } catch (e) {
-    append(root, notice("error", e.message), h("a", { href: "#/scheduling" }, "Back to the tasks"));
-    return;
-  }
-  const cat = ctx.cat;
-  const last = await get(`/jobs${query({ task_id: id, limit: 1 })}`).catch(() => ({ items: [] }));
-  const message = h("div");
-  const title = h("h1", { tabindex: -1 }, cat.taskTitle(task));
-  const run = h("button", { type: "button", class: "primary" }, "Run now");
-  run.addEventListener("click", () => busy(run, () => runNow(id, cat, run)));
-  const remove = h("button", { type: "button", class: "danger" }, "Delete task");
-  remove.addEventListener("click", () => {
-    if (!confirm(`Delete the task "${cat.taskTitle(task)}" and its schedules? Its jobs stay in the history.`)) return;
-    busy(remove, async () => {
-      try {
-        await del(`/tasks/${id}`);
-        ctx.go("#/scheduling");
-      } catch (e) {
-        replace(message, notice("error", e.message));
-      }
-    });
-  });
-
-  const schedules = h("div", {}, h("p", { class: "muted" }, "Loading schedules…"));
+// A task's schedules, with the form that attaches one more.
+function taskSchedules(id, cat) {
+  const list = h("div", {}, h("p", { class: "muted" }, "Loading schedules…"));
   const attachSlot = h("div");
   const attachButton = h("button", { type: "button", class: "ghost" }, "+ Attach a schedule");
-  const loadSchedules = async () => {
+  const load = async () => {
     try {
       const items = await get(`/schedules${query({ task_id: id })}`);
-      replace(schedules, scheduleTable(items, cat, { onChange: loadSchedules }));
+      replace(list, scheduleTable(items, cat, { onChange: load }));
     } catch (e) {
-      replace(schedules, e.unavailable ? schedulesUnavailable() : notice("error", e.message));
+      replace(list, e.unavailable ? schedulesUnavailable() : notice("error", e.message));
       attachButton.hidden = e.unavailable;
     }
   };
@@ -525,12 +521,68 @@ export async function taskView(root, ctx) {
       attachForm(id, () => {
         replace(attachSlot);
         attachButton.hidden = false;
-        loadSchedules();
+        load();
       }),
     );
     attachSlot.querySelector("select").focus();
   });
+  const el = h("section", { class: "card" }, h("h2", {}, "Schedules"), list, attachButton, attachSlot);
+  return { el, load };
+}
 
+// Run now and Delete, for the head of a task's page; `message` shows what went wrong.
+function taskActions(task, ctx, message) {
+  const cat = ctx.cat;
+  const run = h("button", { type: "button", class: "primary" }, "Run now");
+  run.addEventListener("click", () => busy(run, () => runNow(task.id, cat, run)));
+  const remove = h("button", { type: "button", class: "danger" }, "Delete task");
+  remove.addEventListener("click", () => {
+    if (!confirm(`Delete the task "${cat.taskTitle(task)}" and its schedules? Its jobs stay in the history.`)) return;
+    busy(remove, async () => {
+      try {
+        await del(`/tasks/${task.id}`);
+        ctx.go("#/scheduling");
+      } catch (e) {
+        replace(message, notice("error", e.message));
+      }
+    });
+  });
+  return [run, remove];
+}
+
+export async function taskView(root, ctx) {
+  const id = ctx.params[0];
+  let task;
+  try {
+    task = await get(`/tasks/${id}`);
+  } catch (e) {
+    append(root, notice("error", e.message), h("a", { href: "#/scheduling" }, "Back to the tasks"));
+    return;
+  }
+  const r = await rules();
+  const cat = ctx.cat;
+  const last = await get(`/jobs${query({ task_id: id, limit: 1 })}`).catch(() => ({ items: [] }));
+  const message = h("div");
+  const title = h("h1", { tabindex: -1 }, cat.taskTitle(task));
+  const schedules = taskSchedules(id, cat);
+  const jobs = jobList({
+    toolbar: h("h2", {}, "Jobs"),
+    load: (limit, cursor) => get(`/jobs${query({ task_id: id, limit, cursor })}`),
+    cat,
+    empty: "This task has not run yet.",
+    onLeave: ctx.onLeave,
+  });
+  const form = taskForm({
+    cat,
+    r,
+    task,
+    recommended: last.items[0]?.concurrency,
+    onSaved: (saved) => {
+      cat.tasks.set(saved.id, saved);
+      title.textContent = cat.taskTitle(saved);
+      replace(message, notice("ok", "Task saved. The next runs use the new configuration."));
+    },
+  });
   append(
     root,
     h("div", { class: "crumbs" }, h("a", { href: "#/scheduling" }, "Scheduling"), " › Task"),
@@ -540,37 +592,12 @@ export async function taskView(root, ctx) {
       title,
       h("span", { class: "type" }, task.type),
       h("span", { class: "spacer" }),
-      run,
-      remove,
+      taskActions(task, ctx, message),
     ),
     message,
-    h("section", { class: "card" }, h("h2", {}, "Schedules"), schedules, attachButton, attachSlot),
-    h(
-      "section",
-      { class: "card" },
-      jobList({
-        toolbar: h("h2", {}, "Jobs"),
-        load: (limit, cursor) => get(`/jobs${query({ task_id: id, limit, cursor })}`),
-        cat,
-        empty: "This task has not run yet.",
-        onLeave: ctx.onLeave,
-      }),
-    ),
-    h(
-      "section",
-      { class: "card" },
-      h("h2", {}, "Configuration"),
-      taskForm({
-        cat,
-        task,
-        recommended: last.items[0]?.concurrency,
-        onSaved: (saved) => {
-          cat.tasks.set(saved.id, saved);
-          title.textContent = cat.taskTitle(saved);
-          replace(message, notice("ok", "Task saved. The next runs use the new configuration."));
-        },
-      }),
-    ),
+    schedules.el,
+    h("section", { class: "card" }, jobs),
+    h("section", { class: "card" }, h("h2", {}, "Configuration"), form),
   );
-  loadSchedules();
+  schedules.load();
 }
