@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 import time
 import uuid
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
 from bench.common import Row, median, percentile
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, stack_dir
 
 JOBS = int(os.environ.get("BENCH_JOBS", "1000000"))
 PAGES = 20
@@ -80,10 +79,19 @@ async def _offset(dsn: str, offset: int, where: str = "", *args: object) -> list
         await conn.close()
 
 
+def _day_back(minutes: int) -> tuple[datetime, datetime, dict[str, str]]:
+    """A day of jobs queued `minutes` back (one job a minute), as instants and params."""
+    until = datetime.now(UTC) - timedelta(minutes=minutes)
+    since = until - timedelta(days=1)
+    return since, until, {"since": since.isoformat(), "until": until.isoformat()}
+
+
 def _measure(stack: Stack, dsn: str) -> list[Row]:
     fill_s = asyncio.run(_fill(dsn))
     rows = [Row(f"fill {JOBS} jobs (s, setup)", fill_s, "-", None, "s")]
     deep = PAGES * LIMIT
+    # A day deep in the table: the date range walks the same indexes, from `until` down.
+    since, until, day = _day_back(JOBS * 3 // 4)
     cases: list[tuple[str, dict[str, str], str, tuple[object, ...]]] = [
         ("all jobs", {}, "", ()),
         ("status=failed", {"status": "failed"}, "WHERE status = $1", ("failed",)),
@@ -93,6 +101,19 @@ def _measure(stack: Stack, dsn: str) -> list[Row]:
             {"connector_id": CONNECTORS[5]},
             "WHERE connector_ids @> ARRAY[$1::uuid]",
             (uuid.UUID(CONNECTORS[5]),),
+        ),
+        ("a day far back", day, "WHERE queued_at >= $1 AND queued_at < $2", (since, until)),
+        (
+            "status=failed, a day far back",
+            {"status": "failed", **day},
+            "WHERE status = $1 AND queued_at >= $2 AND queued_at < $3",
+            ("failed", since, until),
+        ),
+        (
+            "connector_id, a day far back",
+            {"connector_id": CONNECTORS[5], **day},
+            "WHERE connector_ids @> ARRAY[$1::uuid] AND queued_at >= $2 AND queued_at < $3",
+            (uuid.UUID(CONNECTORS[5]), since, until),
         ),
     ]
     for name, params, where, args in cases:
@@ -121,7 +142,6 @@ def _measure(stack: Stack, dsn: str) -> list[Row]:
 
 
 def run() -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="pcp-bench-") as tmp:
-        data = Path(tmp) / "data"
-        with running_stack(data, runners=1) as stack:
-            return _measure(stack, f"postgresql://postgres:@/postgres?host={data / 'pg'}")
+    # A data dir the embedded PostgreSQL's own system user can reach (when run as root).
+    with running_stack(stack_dir("bench-history"), runners=1) as stack:
+        return _measure(stack, stack.database_url())

@@ -18,7 +18,8 @@ from shared import subjects as s
 CONTROL_PLANE = "CP"
 READERS = "READERS"
 
-Permissions = dict[str, dict[str, list[str]]]
+# publish and subscribe: {allow, deny} lists of subjects; allow_responses: {max}.
+Permissions = dict[str, dict[str, Any]]
 
 # The history service's durable consumer, which nobody else may pull from, ack for,
 # change or delete.
@@ -139,6 +140,9 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
             "deny": _HISTORY_DURABLE,
         },
         "subscribe": {"allow": ["_INBOX.>", "plakar.events.>"]},
+        # Answering a runner's chunk of a file (shared/rpc.py ReadFile), and only that:
+        # one answer per message received with a reply subject.
+        "allow_responses": {"max": 1},
     },
 }
 

@@ -243,9 +243,16 @@ async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
 
 class Presence:
     """Announces a live service in the services bucket until stopped; a runner also
-    announces the jobs it is running (see `set_jobs`)."""
+    announces the jobs it is running (see `set_jobs`) and the concurrency it gives a job of
+    each type that sets none."""
 
-    def __init__(self, js: JetStreamContext, kind: str, instance_id: str) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        kind: str,
+        instance_id: str,
+        concurrency: dict[str, int] | None = None,
+    ) -> None:
         self._js = js
         self.info = ServiceInfo(
             kind=kind,
@@ -253,6 +260,7 @@ class Presence:
             host=socket.gethostname(),
             pid=os.getpid(),
             started_at=utcnow(),
+            concurrency=concurrency or {},
         )
         self._task: asyncio.Task[None] | None = None
         self._bucket: KeyValue | None = None

@@ -11,7 +11,8 @@ from shared.models import Connector, Task
 CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
-    "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at"
+    "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
+    "restore_path, restore_mode"
 )
 
 
@@ -37,6 +38,8 @@ def task_from_row(row: Any) -> Task:
         target_store_id=row["target_store_id"],
         labels=list(row["labels"]),
         snapshot_id=row["snapshot_id"],
+        restore_path=row["restore_path"],
+        restore_mode=row["restore_mode"],
         window=row["snapshot_window"],
         concurrency=row["concurrency"],
         created_at=row["created_at"],

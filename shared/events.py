@@ -96,6 +96,8 @@ class JobFinished(JobEvent, kw_only=True, tag="finished"):
     error: str | None = None
     snapshot_id: str | None = None
     progress: Progress | None = None
+    # What the job wrote to its store, as plakar's result line says (backup, check).
+    bytes_added: int | None = None
 
 
 AnyJobEvent = JobQueued | JobSkipped | JobStarted | JobProgress | JobLog | JobFinished
@@ -140,6 +142,13 @@ class StreamLog(msgspec.Struct, kw_only=True, tag_field="type", tag="log"):
     line: str
 
 
+class StreamLines(msgspec.Struct, kw_only=True, tag_field="type", tag="lines"):
+    """With `?batch=1`, instead of `log` messages: consecutive lines (one output batch
+    of the runner, or one page of the stored output), in seq order."""
+
+    lines: list[LogLine]
+
+
 class StreamProgress(msgspec.Struct, kw_only=True, tag_field="type", tag="progress"):
     seq: int
     ts: datetime
@@ -161,7 +170,7 @@ class StreamDropped(msgspec.Struct, kw_only=True, tag_field="type", tag="dropped
     last_seq: int
 
 
-StreamMessage = StreamLog | StreamProgress | StreamStatus | StreamDropped
+StreamMessage = StreamLog | StreamLines | StreamProgress | StreamStatus | StreamDropped
 
 
 class EventsDropped(msgspec.Struct, kw_only=True, tag_field="kind", tag="dropped"):

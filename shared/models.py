@@ -34,6 +34,15 @@ Labels = Annotated[list[Label], _stated(max_items=MAX_LABELS)]
 SNAPSHOT_REF = r"^[0-9a-fA-F]{4,64}$"
 SNAPSHOT_PATH = rf"^/[^{CONTROL}]*$"
 SnapshotRef = Annotated[str, _stated(pattern=SNAPSHOT_REF)]
+# What a restore restores: a folder (or a file) of the snapshot, an absolute path made of
+# names, none of them `.` or `..` (a trailing `/` is dropped).
+_SEGMENT = rf"(?:[^/{CONTROL}]{{3,}}|[^./{CONTROL}][^/{CONTROL}]?|\.[^./{CONTROL}])"
+RESTORE_PATH = rf"^(?:/|(?:/{_SEGMENT})+/?)$"
+MAX_RESTORE_PATH = 4096
+RestorePath = Annotated[str, _stated(max_length=MAX_RESTORE_PATH, pattern=RESTORE_PATH)]
+# Where a restore writes: a new folder of the destination, or over what the destination
+# holds (see docs/api.md).
+RestoreMode = Literal["new_folder", "overwrite"]
 Window = Annotated[str, _stated(pattern=DURATION_PATTERN)]
 Concurrency = Annotated[int, _stated(minimum=1, maximum=1024)]
 
@@ -45,6 +54,9 @@ class Connector(msgspec.Struct, kw_only=True):
     location: str
     options: dict[str, str] = {}
     created_at: datetime
+    # Stores: whether the store is initialized, as the control plane last learned it (an
+    # initialize, a test, a job that succeeded with it); null: not known, or not a store.
+    initialized: bool | None = None
 
 
 class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -72,6 +84,9 @@ class Task(msgspec.Struct, kw_only=True):
     target_store_id: str | None = None
     labels: list[str] = []
     snapshot_id: str | None = None
+    # Restores: the folder of the snapshot restored (null: all of it), and where it goes.
+    restore_path: str | None = None
+    restore_mode: RestoreMode | None = None
     window: str | None = None
     concurrency: int | None = None
     created_at: datetime
@@ -90,6 +105,9 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     target_store_id: Id | None = None
     labels: Labels = []
     snapshot_id: SnapshotRef | None = None
+    restore_path: RestorePath | None = None
+    # Restores only; absent: new_folder.
+    restore_mode: RestoreMode | None = None
     window: Window | None = None
     concurrency: Concurrency | None = None
 
@@ -130,6 +148,10 @@ class Job(msgspec.Struct, kw_only=True):
     error: str | None = None
     reason: str | None = None
     connector_ids: list[str] = []
+    # Bytes the job wrote to its store (plakar's result line; backup and check only).
+    bytes_added: int | None = None
+    # Scheduled jobs: their schedule in words (its `description`); null once it is deleted.
+    schedule_description: str | None = None
 
 
 class JobPage(msgspec.Struct, kw_only=True):
@@ -150,6 +172,8 @@ class ServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     started_at: datetime
     # Runners: the jobs this very process is running now.
     jobs: list[str] = []
+    # Runners: the concurrency it gives a job of each type that does not set one.
+    concurrency: dict[str, int] = {}
 
 
 class HealthStatus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -177,6 +201,8 @@ class ActionResult(msgspec.Struct, kw_only=True):
     ok: bool
     message: str
     output: list[str] = []
+    # Stores: whether the action found the store initialized (null: it could not tell).
+    initialized: bool | None = None
 
 
 class SnapshotInfo(msgspec.Struct, kw_only=True):
@@ -207,6 +233,20 @@ class FileList(msgspec.Struct, kw_only=True):
     entries: list[FileEntry]
 
 
+class FilePreview(msgspec.Struct, kw_only=True):
+    """The start of a file of a snapshot, shown when it is text."""
+
+    snapshot_id: str
+    path: str
+    # The most a preview reads, in bytes.
+    limit: int
+    # Bytes read: the whole file, or `limit` when it is longer (`truncated`).
+    size: int
+    truncated: bool
+    # Null when the file is not text (a NUL byte, or not UTF-8): it is not previewed.
+    text: str | None
+
+
 class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields to change on a task; absent fields keep their value, null clears."""
 
@@ -217,6 +257,8 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     target_store_id: Id | msgspec.UnsetType | None = msgspec.UNSET
     labels: Labels | msgspec.UnsetType = msgspec.UNSET
     snapshot_id: SnapshotRef | msgspec.UnsetType | None = msgspec.UNSET
+    restore_path: RestorePath | msgspec.UnsetType | None = msgspec.UNSET
+    restore_mode: RestoreMode | msgspec.UnsetType | None = msgspec.UNSET
     window: Window | msgspec.UnsetType | None = msgspec.UNSET
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
 
@@ -266,6 +308,9 @@ class Schedule(msgspec.Struct, kw_only=True):
     next_run_at: datetime | None
     last_run_at: datetime | None
     created_at: datetime
+    # In words, as the UI shows it: "Every 2 min", "Daily at 02:30 UTC", "Every Monday at
+    # 02:30 UTC" (the time of day of its next run, else its last run, else its start).
+    description: str
 
 
 class ScheduleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -305,6 +350,9 @@ class ConnectorJobs(msgspec.Struct, kw_only=True):
 
     past: list[Job]
     upcoming: list[UpcomingRun]
+    # Every run up to this instant is listed: 30 days ahead, or less when the list is
+    # capped (100 runs).
+    upcoming_until: datetime
 
 
 class OptionInfo(msgspec.Struct, kw_only=True):

@@ -176,3 +176,64 @@ def upcoming(
     streams = [_runs(key, max(nxt, now), interval, until) for key, nxt, interval in schedules]
     merged = heapq.merge(*streams, key=lambda pair: pair[0])
     return list(itertools.islice(merged, limit))
+
+
+# Words for a schedule (GET /schedules answers them as `description`).
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY = timedelta(days=1)
+_HOUR = timedelta(hours=1)
+# Times of day a sub-daily schedule lists in full ("at 00:30, 06:30, 12:30 and 18:30").
+_TIMES_LISTED = 4
+
+
+def _span(interval: timedelta) -> str:
+    """An interval in days, hours and minutes: "1 day 12 h", "90 days", "2 min"."""
+    minutes = int(interval / MIN_INTERVAL)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}" if days else "", f"{hours} h" if hours else ""]
+    return " ".join(p for p in [*parts, f"{mins} min" if mins else ""] if p)
+
+
+def _clock(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%H:%M")
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def describe(interval: timedelta, anchor: datetime | None) -> str:
+    """A schedule in words: "Every 2 min", "Daily at 02:30 UTC", "Every Monday at 02:30
+    UTC". `anchor` is one of its runs (the next one, the last one or its start): it sets
+    the time of day and the weekday; without one, the interval alone is said."""
+    if interval == MIN_INTERVAL:
+        return "Every minute"
+    if interval < _HOUR or (interval < _DAY and interval % _HOUR):
+        return f"Every {_span(interval)}"
+    if interval < _DAY:
+        hours = interval // _HOUR
+        head = "Every hour" if hours == 1 else "Twice daily" if hours == 12 else f"Every {hours} h"
+        if anchor is None:
+            return head
+        if _DAY % interval or _DAY // interval > _TIMES_LISTED:
+            return f"{head} at :{anchor.astimezone(UTC):%M}"
+        at = anchor.astimezone(UTC)
+        midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = at - (at - midnight) // interval * interval
+        times = [_clock(first + k * interval) for k in range(_DAY // interval)]
+        return f"{head} at {_and(times)} UTC"
+    if interval % _DAY:
+        return f"Every {_span(interval)}"
+    days = interval // _DAY
+    if days % 7 == 0:
+        weeks = days // 7
+        head = "Weekly" if weeks == 1 else f"Every {weeks} weeks"
+        if anchor is None:
+            return head
+        weekday = _WEEKDAYS[anchor.astimezone(UTC).weekday()]
+        every = f"Every {weekday}" if weeks == 1 else f"{head} on {weekday}"
+        return f"{every} at {_clock(anchor)} UTC"
+    head = "Daily" if days == 1 else f"Every {days} days"
+    return head if anchor is None else f"{head} at {_clock(anchor)} UTC"

@@ -38,7 +38,17 @@ class BrowseSnapshot(_Request, tag="files"):
     path: str
 
 
-Request = Ping | CheckConnection | InitializeStore | ListSnapshots | BrowseSnapshot
+class ReadFile(_Request, tag="read"):
+    """A file's bytes, streamed: the runner sends each `Chunk` as a request to the reply
+    subject, and sends the next once the api answers `Pull(more=True)`; it ends with
+    `FileEnd` (or `Failed`) as the reply proper. The api holds one chunk at a time."""
+
+    connector_id: str
+    snapshot_id: str
+    path: str
+
+
+Request = Ping | CheckConnection | InitializeStore | ListSnapshots | BrowseSnapshot | ReadFile
 
 
 class _Reply(msgspec.Struct, kw_only=True, tag_field="reply"):
@@ -61,6 +71,25 @@ class Files(_Reply, tag="files"):
     files: FileList
 
 
+# Raw bytes per chunk: base64 in JSON makes 512 KiB some 683 KiB, under NATS's 1 MiB
+# max_payload (deploy/embedded.py).
+CHUNK_BYTES = 512 * 1024
+
+
+class Chunk(_Reply, tag="chunk"):
+    data: bytes
+
+
+class FileEnd(_Reply, tag="end"):
+    size: int
+
+
+class Pull(msgspec.Struct, kw_only=True):
+    """The api's answer to a Chunk: send the next one, or stop (plakar is stopped)."""
+
+    more: bool
+
+
 # not_found: the connector (or the snapshot, the path) does not exist; not_applicable:
 # not an action for this connector (a source has no snapshots); conflict: the state
 # forbids it (a store initialized already); refused: the connector breaks the rules;
@@ -73,7 +102,7 @@ class Failed(_Reply, tag="failed"):
     message: str
 
 
-Reply = Pong | Result | Snapshots | Files | Failed
+Reply = Pong | Result | Snapshots | Files | Chunk | FileEnd | Failed
 
 _requests: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
 _replies: msgspec.json.Decoder[Reply] = msgspec.json.Decoder(Reply)
@@ -86,3 +115,7 @@ def decode_request(data: bytes) -> Request:
 
 def decode_reply(data: bytes) -> Reply:
     return _replies.decode(data)
+
+
+def decode_pull(data: bytes) -> Pull:
+    return msgspec.json.decode(data, type=Pull)

@@ -46,8 +46,12 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
             "/jobs/{job_id}/stream",
             "The job's stored output after ?after=SEQ, then live lines and progress; the "
             "last message is the final status, then the socket closes (1000). 4404: no "
-            "such job; 4422: bad parameter.",
-            {"after": {"type": "integer", "minimum": 0}},
+            "such job; 4422: bad parameter. With ?batch=1, lines come in `lines` "
+            "messages (one per output batch) instead of one `log` message each.",
+            {
+                "after": {"type": "integer", "minimum": 0},
+                "batch": {"type": "integer", "enum": [0, 1]},
+            },
             stream_messages,
         ),
         "eventFeed": _ws_channel(

@@ -34,7 +34,9 @@ from shared.events import (
     JobLog,
     JobProgress,
     JobStarted,
+    LogLine,
     Stream,
+    StreamLines,
     StreamLog,
     StreamMessage,
     StreamProgress,
@@ -84,12 +86,13 @@ class Dropped:
     first_seq: int = 0
     last_seq: int = 0
 
-    def add(self, seq: int) -> None:
-        """Count a dropped message; those with a seq (0: none) widen the range."""
-        self.count += 1
-        if seq:
-            self.first_seq = self.first_seq or seq
-            self.last_seq = seq
+    def add(self, first_seq: int, last_seq: int, count: int) -> None:
+        """Count a dropped message (`count`: the lines it had, or 1); those with seqs
+        (0: none) widen the range."""
+        self.count += count
+        if last_seq:
+            self.first_seq = self.first_seq or first_seq
+            self.last_seq = last_seq
 
 
 class Outbox:
@@ -100,21 +103,23 @@ class Outbox:
     def __init__(self, marker: Callable[[Dropped], bytes], max_bytes: int = OUTBOX_BYTES) -> None:
         self._marker = marker
         self._max_bytes = max_bytes
-        self._items: deque[tuple[bytes, int]] = deque()
+        self._items: deque[tuple[bytes, int, int, int]] = deque()
         self._bytes = 0
         self._dropped = Dropped()
         self._ready = asyncio.Event()
         self._closed = False
 
-    def put(self, data: bytes, seq: int = 0) -> None:
+    def put(self, data: bytes, seq: int = 0, *, first_seq: int = 0, count: int = 1) -> None:
+        """A message with its seq (0: none), or a batch of `count` lines from
+        `first_seq` to `seq`."""
         if self._closed:
             return
-        self._items.append((data, seq))
+        self._items.append((data, first_seq or seq, seq, count))
         self._bytes += len(data)
         while self._bytes > self._max_bytes and len(self._items) > 1:
-            old, old_seq = self._items.popleft()
+            old, first_seq, last_seq, count = self._items.popleft()
             self._bytes -= len(old)
-            self._dropped.add(old_seq)
+            self._dropped.add(first_seq, last_seq, count)
         self._ready.set()
 
     def close(self) -> None:
@@ -131,7 +136,7 @@ class Outbox:
         if self._dropped.count:
             dropped, self._dropped = self._dropped, Dropped()
             return self._marker(dropped)
-        data, _ = self._items.popleft()
+        data, *_ = self._items.popleft()
         self._bytes -= len(data)
         return data
 
@@ -179,6 +184,24 @@ class JobView:
         if isinstance(ev, JobStarted):
             return [StreamStatus(job=self.job)]
         return []
+
+
+def batched(messages: list[StreamMessage]) -> list[StreamMessage]:
+    """The messages with each run of consecutive lines made one `lines` message, for
+    clients that asked for batches: one message per runner batch rather than one per
+    line is what lets a browser keep up with a job that prints thousands a second."""
+    out: list[StreamMessage] = []
+    run: StreamLines | None = None
+    for m in messages:
+        if not isinstance(m, StreamLog):
+            run = None
+            out.append(m)
+            continue
+        if run is None:
+            run = StreamLines(lines=[])
+            out.append(run)
+        run.lines.append(LogLine(seq=m.seq, ts=m.ts, stream=m.stream, line=m.line))
+    return out
 
 
 async def first_seq_since(nc: Client, subject: str, since: datetime) -> int | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import TypeVar
 
 import stamina
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -50,3 +53,75 @@ async def ask(deps: Deps, request: rpc.Request, expected: type[R]) -> R:
     if not isinstance(answer, expected):
         raise ApiError(502, f"the runner answered {type(answer).__name__}, not {expected.__name__}")
     return answer
+
+
+_MORE = rpc.encode(rpc.Pull(more=True))
+_STOP = rpc.encode(rpc.Pull(more=False))
+
+
+def _no_responders(msg: Msg) -> bool:
+    return (msg.headers or {}).get("Status") == "503"
+
+
+async def read_file(deps: Deps, request: rpc.ReadFile) -> AsyncGenerator[bytes]:
+    """A file's chunks as a runner streams them (rpc.ReadFile), one held at a time: the
+    next is asked for once the consumer took this one; stopping early stops plakar.
+    Errors before the first chunk raise ApiError here; later ones end the iteration
+    with ApiError (a download then breaks off)."""
+    inbox = deps.nc.new_inbox()
+    sub = await deps.nc.subscribe(inbox)
+    try:
+        msg, answer = await _first(deps, sub, inbox, request)
+    except BaseException:
+        await sub.unsubscribe()
+        raise
+    return _chunks(sub, msg, answer)
+
+
+async def _first(
+    deps: Deps, sub: Subscription, inbox: str, request: rpc.ReadFile
+) -> tuple[Msg, rpc.Chunk | rpc.FileEnd]:
+    @stamina.retry(on=NoRespondersError, attempts=None, timeout=NO_RUNNER_PATIENCE_S, wait_max=1)
+    async def send() -> Msg:
+        await deps.nc.publish(subjects.RPC_CONNECTOR, rpc.encode(request), reply=inbox)
+        msg = await sub.next_msg(timeout=ACTION_TIMEOUT_S)
+        if _no_responders(msg):
+            raise NoRespondersError
+        return msg
+
+    try:
+        msg = await send()
+    except NoRespondersError:
+        raise ApiError(503, "no runner is available to reach the connector") from None
+    except NatsTimeout:
+        raise ApiError(504, f"the runner did not answer within {ACTION_TIMEOUT_S:.0f}s") from None
+    return msg, _chunk_or_end(rpc.decode_reply(msg.data))
+
+
+def _chunk_or_end(answer: rpc.Reply) -> rpc.Chunk | rpc.FileEnd:
+    if isinstance(answer, rpc.Failed):
+        raise ApiError(STATUS_OF[answer.reason], answer.message)
+    if not isinstance(answer, rpc.Chunk | rpc.FileEnd):
+        raise ApiError(502, f"the runner answered {type(answer).__name__}, not a file")
+    return answer
+
+
+async def _chunks(
+    sub: Subscription, msg: Msg, answer: rpc.Chunk | rpc.FileEnd
+) -> AsyncGenerator[bytes]:
+    pending = isinstance(answer, rpc.Chunk)  # the runner waits for our word
+    try:
+        while isinstance(answer, rpc.Chunk):
+            yield answer.data
+            pending = False
+            await msg.respond(_MORE)
+            try:
+                msg = await sub.next_msg(timeout=ACTION_TIMEOUT_S)
+            except NatsTimeout:
+                raise ApiError(504, "the runner stopped sending the file") from None
+            answer = _chunk_or_end(rpc.decode_reply(msg.data))
+            pending = isinstance(answer, rpc.Chunk)
+    finally:
+        if pending:
+            await msg.respond(_STOP)
+        await sub.unsubscribe()

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
+import msgspec
 
 from services.api.validation import ScheduleSpec
 from shared.db import Pool
 from shared.events import utcnow
-from shared.models import Interval, Schedule, UpcomingRun
-from shared.recurrence import Rule, rearm, upcoming
+from shared.models import Interval, Job, Schedule, UpcomingRun
+from shared.recurrence import Rule, describe, rearm, upcoming
 
 UPCOMING_HORIZON = timedelta(days=30)
 UPCOMING_LIMIT = 100
@@ -59,6 +60,10 @@ def _next_run(row: Any, now: datetime) -> datetime | None:
 
 
 def _schedule(row: Any, now: datetime) -> Schedule:
+    next_run = _next_run(row, now)
+    # The runs ahead keep the grid of the next one; a paused schedule resumes on the grid
+    # of its last run or of its start.
+    anchor = next_run or row["last_run_at"] or row["start_at"]
     return Schedule(
         id=row["id"],
         task_id=row["task_id"],
@@ -67,9 +72,10 @@ def _schedule(row: Any, now: datetime) -> Schedule:
         start_at=row["start_at"],
         journalised=row["journalised"],
         enabled=row["enabled"],
-        next_run_at=_next_run(row, now),
+        next_run_at=next_run,
         last_run_at=row["last_run_at"],
         created_at=row["created_at"],
+        description=describe(timedelta(minutes=row["interval_minutes"]), anchor),
     )
 
 
@@ -125,21 +131,41 @@ async def delete(pool: Pool, schedule_id: str) -> bool:
     return str(result).endswith(" 1")
 
 
-async def upcoming_for_connector(pool: Pool, connector_id: str) -> list[UpcomingRun]:
-    """The next runs of the enabled schedules of tasks involving the connector."""
+async def upcoming_for_connector(
+    pool: Pool, connector_id: str
+) -> tuple[list[UpcomingRun], datetime]:
+    """The next runs of the enabled schedules of tasks involving the connector, and the
+    instant up to which they are all listed (the horizon, or the last one when capped)."""
     schedules = await list_all(pool, None, connector_id)
     task_of = {s.id: s.task_id for s in schedules}
+    now = utcnow()
     runs = upcoming(
         (
             (s.id, s.next_run_at, _interval(s.interval))
             for s in schedules
             if s.next_run_at is not None
         ),
-        utcnow(),
+        now,
         UPCOMING_HORIZON,
         UPCOMING_LIMIT,
     )
-    return [UpcomingRun(schedule_id=sid, task_id=task_of[sid], at=at) for at, sid in runs]
+    until = runs[-1][0] if len(runs) == UPCOMING_LIMIT else now + UPCOMING_HORIZON
+    listed = [UpcomingRun(schedule_id=sid, task_id=task_of[sid], at=at) for at, sid in runs]
+    return listed, until
+
+
+async def describe_jobs(pool: Pool, jobs: list[Job]) -> list[Job]:
+    """The jobs with their schedule's description (the schedules still there)."""
+    ids = list({j.schedule_id for j in jobs if j.schedule_id})
+    if not ids:
+        return jobs
+    rows = await pool.fetch(f"{_SELECT} WHERE s.id = ANY($1::uuid[])", ids)
+    now = utcnow()
+    words = {r["id"]: _schedule(r, now).description for r in rows}
+    return [
+        msgspec.structs.replace(j, schedule_description=words.get(j.schedule_id or ""))
+        for j in jobs
+    ]
 
 
 def _interval(i: Interval) -> timedelta:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from services.api import schedules_store
 from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
 from shared.db import UNAVAILABLE, Pool
 from shared.lifecycle import Tracked
@@ -73,7 +74,11 @@ async def update_connector(
 ) -> Connector | None:
     try:
         row = await pool.fetchrow(
-            f"""UPDATE connectors SET name = $2, location = $3, options = $4, updated_at = now()
+            # Another location is another store: what was learned of the old one is dropped.
+            f"""UPDATE connectors SET name = $2, location = $3, options = $4, updated_at = now(),
+                       initialized = CASE WHEN location = $3 THEN initialized END,
+                       initialized_seen_at = CASE WHEN location = $3 THEN initialized_seen_at
+                                                  ELSE now() END
                 WHERE id = $1 RETURNING {CONNECTOR_COLUMNS}""",
             connector_id,
             name,
@@ -93,6 +98,44 @@ async def delete_connector(pool: Pool, connector_id: str) -> bool:
     return result.endswith(" 1")
 
 
+async def record_initialized(pool: Pool, connector_id: str, initialized: bool) -> None:
+    """What a runner found of a store: initialized or not, as of now."""
+    await pool.execute(
+        """UPDATE connectors SET initialized = $2, initialized_seen_at = now()
+           WHERE id = $1 AND role = 'store'""",
+        connector_id,
+        initialized,
+    )
+
+
+async def initialized_stores(pool: Pool, ids: list[str]) -> dict[str, bool | None]:
+    """Whether each of these stores is initialized: as a runner last found it, or proved
+    by a job that succeeded with it since; None: not known."""
+    rows = await pool.fetch(
+        """SELECT c.id::text AS id,
+                  CASE WHEN c.initialized THEN true
+                       WHEN EXISTS (
+                           SELECT 1 FROM job_connectors jc JOIN jobs j ON j.id = jc.job_id
+                           WHERE jc.connector_id = c.id AND j.status = 'succeeded'
+                             AND j.finished_at > COALESCE(c.initialized_seen_at, '-infinity'))
+                       THEN true
+                       ELSE c.initialized END AS initialized
+           FROM connectors c WHERE c.id = ANY($1::uuid[]) AND c.role = 'store'""",
+        ids,
+    )
+    return {r["id"]: r["initialized"] for r in rows}
+
+
+async def tasks_using(pool: Pool, connector_id: str) -> list[Task]:
+    rows = await pool.fetch(
+        f"""SELECT {TASK_COLUMNS} FROM tasks
+            WHERE $1::uuid IN (source_id, store_id, destination_id, target_store_id)
+            ORDER BY created_at, id""",
+        connector_id,
+    )
+    return [task_from_row(r) for r in rows]
+
+
 # Tasks
 
 
@@ -108,6 +151,8 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.snapshot_id,
         body.window,
         body.concurrency,
+        body.restore_path,
+        body.restore_mode,
     )
 
 
@@ -116,8 +161,10 @@ async def insert_task(
 ) -> Task:
     row = await conn.fetchrow(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
-                               target_store_id, labels, snapshot_id, snapshot_window, concurrency)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {TASK_COLUMNS}""",
+                               target_store_id, labels, snapshot_id, snapshot_window, concurrency,
+                               restore_path, restore_mode)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
     )
@@ -128,7 +175,8 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
     row = await pool.fetchrow(
         f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
-                   snapshot_window = $10, concurrency = $11, updated_at = now()
+                   snapshot_window = $10, concurrency = $11, restore_path = $12,
+                   restore_mode = $13, updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
         *_task_args(body),
@@ -155,7 +203,7 @@ async def delete_task(pool: Pool, task_id: str) -> bool:
 
 JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
     queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
-    exit_code, error, reason, connector_ids::text[], store_id::text"""
+    exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added"""
 
 
 def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
@@ -189,12 +237,13 @@ def job_from_row(row: Any) -> Job:
         error=row["error"],
         reason=row["reason"],
         connector_ids=list(row["connector_ids"]),
+        bytes_added=row["bytes_added"],
     )
 
 
 async def get_job(pool: Pool, job_id: str) -> Job | None:
     row = await pool.fetchrow(f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
-    return job_from_row(row) if row else None
+    return (await schedules_store.describe_jobs(pool, [job_from_row(row)]))[0] if row else None
 
 
 async def get_tracked(pool: Pool, job_id: str) -> Tracked | None:
@@ -230,6 +279,18 @@ async def wait_for_job(
         delay = min(delay * 2, 0.1)
 
 
+# No job id sorts below it: (until, ZERO_ID) bounds a page just before `until`.
+ZERO_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _page_bound(
+    after: tuple[datetime, str] | None, until: datetime | None
+) -> tuple[datetime, str] | None:
+    """Where a page starts (excluded): after the cursor's job, before `until`."""
+    bounds = [b for b in (after, (until, ZERO_ID) if until else None) if b is not None]
+    return min(bounds) if bounds else None
+
+
 def encode_cursor(queued_at: datetime, job_id: str) -> str:
     raw = f"{queued_at.isoformat()}|{job_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -250,16 +311,28 @@ async def list_jobs(
     connector_id: str | None,
     limit: int,
     after: tuple[datetime, str] | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, by keyset on (queued_at, id), one more row to know if more follow.
-    Each filter walks an index in that order: a page costs the same on a million jobs."""
-    args = (status, task_id, after[0] if after else None, after[1] if after else None, limit + 1)
+    Each filter walks an index in that order: a page costs the same on a million jobs.
+    Jobs queued from `since` (included) to `until` (excluded): bounds of the same walk."""
+    bound = _page_bound(after, until)
+    args = (
+        status,
+        task_id,
+        bound[0] if bound else None,
+        bound[1] if bound else None,
+        limit + 1,
+        since,
+    )
     if connector_id is None:
         rows = await pool.fetch(
             f"""SELECT {JOB_COLUMNS} FROM jobs
                 WHERE ($1::text IS NULL OR status = $1)
                   AND ($2::uuid IS NULL OR task_id = $2)
                   AND ($3::timestamptz IS NULL OR (queued_at, id) < ($3, $4::uuid))
+                  AND ($6::timestamptz IS NULL OR queued_at >= $6)
                 ORDER BY queued_at DESC, id DESC
                 LIMIT $5""",
             *args,
@@ -268,10 +341,11 @@ async def list_jobs(
         rows = await pool.fetch(
             f"""WITH page AS (
                     SELECT c.job_id FROM job_connectors c JOIN jobs j ON j.id = c.job_id
-                    WHERE c.connector_id = $6
+                    WHERE c.connector_id = $7
                       AND ($1::text IS NULL OR j.status = $1)
                       AND ($2::uuid IS NULL OR j.task_id = $2)
                       AND ($3::timestamptz IS NULL OR (c.queued_at, c.job_id) < ($3, $4::uuid))
+                      AND ($6::timestamptz IS NULL OR c.queued_at >= $6)
                     ORDER BY c.queued_at DESC, c.job_id DESC
                     LIMIT $5)
                 SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT job_id FROM page)
@@ -279,7 +353,7 @@ async def list_jobs(
             *args,
             connector_id,
         )
-    jobs = [job_from_row(r) for r in rows[:limit]]
+    jobs = await schedules_store.describe_jobs(pool, [job_from_row(r) for r in rows[:limit]])
     more = len(rows) > limit
     return jobs, (encode_cursor(jobs[-1].queued_at, jobs[-1].id) if more and jobs else None)
 

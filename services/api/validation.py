@@ -12,10 +12,13 @@ from shared.durations import DurationError, format_duration, parse_duration
 from shared.labels import MAX_LABELS, label_problem
 from shared.locations import Role
 from shared.models import (
+    MAX_RESTORE_PATH,
+    RESTORE_PATH,
     SNAPSHOT_PATH,
     SNAPSHOT_REF,
     Connector,
     Recurrence,
+    RestoreMode,
     ScheduleCreate,
     TaskCreate,
     TaskType,
@@ -84,6 +87,28 @@ def check_snapshot_path(path: str) -> str:
     return path
 
 
+def check_restore_path(path: str) -> str:
+    """An absolute path of names, none `.` or `..`; kept without a trailing `/`."""
+    if len(path) > MAX_RESTORE_PATH or not re.fullmatch(RESTORE_PATH, path):
+        raise Invalid(
+            "restore_path",
+            "restore_path must be an absolute path inside the snapshot, without . or .. "
+            f"or empty names, of at most {MAX_RESTORE_PATH} characters",
+        )
+    return path.rstrip("/") or "/"
+
+
+def _check_restore(body: TaskCreate) -> tuple[str | None, RestoreMode | None]:
+    """A restore's path and mode (new_folder unless said); other types take neither."""
+    if body.type != "restore":
+        for field in ("restore_path", "restore_mode"):
+            if getattr(body, field) is not None:
+                raise Invalid(field, f"only a restore task takes a {field}")
+        return None, None
+    path = check_restore_path(body.restore_path) if body.restore_path is not None else None
+    return path, body.restore_mode or "new_folder"
+
+
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:
     """Validate a task against the connectors it names; returns it normalised."""
     slots = SLOTS[body.type]
@@ -117,6 +142,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         if body.type != "restore":
             raise Invalid("snapshot_id", "only a restore task takes a snapshot_id")
         snapshot_id = check_snapshot_id(snapshot_id)
+    restore_path, restore_mode = _check_restore(body)
     window = body.window
     if window is not None and window.strip() == "":
         window = None
@@ -139,6 +165,8 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         target_store_id=body.target_store_id,
         labels=labels,
         snapshot_id=snapshot_id,
+        restore_path=restore_path,
+        restore_mode=restore_mode,
         window=window,
         concurrency=body.concurrency,
     )
@@ -197,3 +225,27 @@ def check_schedule(body: ScheduleCreate, prefix: str = "") -> ScheduleSpec:
         journalised=body.journalised,
         enabled=body.enabled,
     )
+
+
+# Job history filters. An RFC 3339 date-time with its offset (leap seconds aside: no
+# clock of ours stamps one).
+RFC3339 = r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$"
+
+
+def check_instant(value: str, field: str) -> datetime:
+    """An RFC 3339 date-time, as an instant in UTC."""
+    if not re.fullmatch(RFC3339, value):
+        raise Invalid(field, f"{field} must be an RFC 3339 date-time, e.g. 2025-01-31T00:00:00Z")
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise Invalid(field, f"{field} is not a date and time that exists") from None
+
+
+def check_period(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The jobs queued from `since` (included) to `until` (excluded), either open."""
+    start = check_instant(since, "since") if since is not None else None
+    end = check_instant(until, "until") if until is not None else None
+    if start is not None and end is not None and end <= start:
+        raise Invalid("until", "until must be after since")
+    return start, end

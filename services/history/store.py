@@ -63,7 +63,8 @@ _FINISHED = f"""
 UPDATE jobs SET status = $2, finished_at = $3, exit_code = $4, error = $5,
                 snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
                 progress_seq = CASE WHEN $7::jsonb IS NULL THEN progress_seq ELSE $9 END,
-                attempt = GREATEST(attempt, $8), last_seq = $9
+                attempt = GREATEST(attempt, $8), last_seq = $9,
+                bytes_added = COALESCE($10, bytes_added)
 WHERE id = $1 AND last_seq < $9 AND status IN {sql_states(MOVES_FROM)}
 """
 
@@ -131,6 +132,7 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             _json(ev.progress),
             ev.attempt,
             ev.seq,
+            ev.bytes_added,
         )
         await conn.execute(
             _ATTEMPT_FINISHED, ev.job_id, ev.attempt, ev.status, ev.ts, ev.exit_code, ev.error

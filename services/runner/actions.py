@@ -25,6 +25,12 @@ log = logging.getLogger("plakar_cp.runner")
 
 # Actions one runner carries out at once (each runs plakar); more wait their turn.
 CONCURRENT_ACTIONS = 4
+# File reads apart: a slow download holds its slot as long as it lasts.
+CONCURRENT_READS = 4
+# How long a read waits for the api to take a chunk before it stops plakar: the api
+# answers once its client has taken the chunk, and says stop when the client leaves, so
+# this bounds only a client slower than 512 KiB in 5 min, or an api gone.
+PULL_TIMEOUT_S = 300.0
 
 
 class _Session:
@@ -71,8 +77,12 @@ def _tail(lines: list[str]) -> str:
     return lines[-1] if lines else ""
 
 
-def _result(ok: bool, message: str, output: list[str]) -> rpc.Result:
-    return rpc.Result(result=ActionResult(ok=ok, message=message, output=output))
+def _result(
+    ok: bool, message: str, output: list[str], initialized: bool | None = None
+) -> rpc.Result:
+    return rpc.Result(
+        result=ActionResult(ok=ok, message=message, output=output, initialized=initialized)
+    )
 
 
 def _stores_only(c: Connector, what: str) -> rpc.Failed | None:
@@ -90,9 +100,9 @@ async def check_connection(ctx: RunnerContext, c: Connector) -> rpc.Reply:
             return _result(True, "reachable", lines)
         code, info = await sess.plakar(pa.store_info_argv(ctx.plakar, sess.ws))
         if code == 0:
-            return _result(True, "reachable; the store opens", lines)
+            return _result(True, "reachable; the store opens", lines, initialized=True)
         if code == 66:
-            return _result(True, "reachable; not initialized yet", info)
+            return _result(True, "reachable; not initialized yet", info, initialized=False)
         return _result(False, _tail(info) or f"exit code {code}", info)
 
     return await _with_session(ctx, c, work)
@@ -105,10 +115,14 @@ async def initialize(ctx: RunnerContext, c: Connector) -> rpc.Reply:
 
     async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.create_argv(ctx.plakar, sess.ws, encrypted))
-        if code != 0:
-            return rpc.Failed(reason="conflict", message=f"plakar create failed: {_tail(lines)}")
-        kind = "encrypted" if encrypted else "plaintext"
-        return _result(True, f"store initialized ({kind})", lines)
+        if code == 0:
+            kind = "encrypted" if encrypted else "plaintext"
+            return _result(True, f"store initialized ({kind})", lines, initialized=True)
+        # plakar never overwrites a store: if one opens there, say so plainly.
+        if (await sess.plakar(pa.store_info_argv(ctx.plakar, sess.ws)))[0] == 0:
+            message = "the store is initialized already; nothing was changed"
+            return _result(False, message, lines, initialized=True)
+        return rpc.Failed(reason="conflict", message=f"plakar create failed: {_tail(lines)}")
 
     return await _with_session(ctx, c, work)
 
@@ -158,6 +172,44 @@ async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> 
     return await _with_session(ctx, c, work)
 
 
+# Sends a chunk to the api; whether it wants the next one.
+Send = Callable[[rpc.Chunk], Awaitable[bool]]
+
+
+async def read_file(
+    ctx: RunnerContext, c: Connector, snapshot: str, path: str, send: Send
+) -> rpc.Reply:
+    """Stream a file of a snapshot in chunks. On failure plakar writes its error line on
+    stdout too: the last (short) chunk is sent only once plakar has exited 0."""
+    if wrong := _stores_only(c, "has snapshots"):
+        return wrong
+
+    async def work(sess: _Session) -> rpc.Reply:
+        size = 0
+        async with process.output(pa.cat_argv(ctx.plakar, sess.ws, snapshot, path)) as out:
+            while len(data := await out.read(rpc.CHUNK_BYTES)) == rpc.CHUNK_BYTES:
+                size += len(data)
+                if not await send(rpc.Chunk(data=data)):
+                    return rpc.FileEnd(size=size)  # the api stopped reading
+            code, errors = await out.finish()
+        if code != 0:
+            return _unreadable(path, [redact(e, sess.secrets) for e in errors], code)
+        if data and not await send(rpc.Chunk(data=data)):
+            return rpc.FileEnd(size=size)
+        return rpc.FileEnd(size=size + len(data))
+
+    return await _with_session(ctx, c, work)
+
+
+def _unreadable(path: str, errors: list[str], code: int) -> rpc.Failed:
+    # plakar says `error: cat: PATH: no such file` or `…: not a regular file`.
+    problem = _tail(errors).removeprefix("error: cat: ") or f"plakar exited with code {code}"
+    if problem.endswith("not a regular file"):
+        return rpc.Failed(reason="not_applicable", message=f"{path} is not a regular file")
+    reason: rpc.FailReason = "not_found" if "no such file" in problem else "failed"
+    return rpc.Failed(reason=reason, message=f"cannot read {path}: {problem}")
+
+
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -169,9 +221,12 @@ class Actions:
         self.ctx = ctx
         self.load = load
         self._slots = asyncio.Semaphore(CONCURRENT_ACTIONS)
+        self._reads = asyncio.Semaphore(CONCURRENT_READS)
+        self._nc: Client | None = None
         self._running: set[asyncio.Task[None]] = set()
 
     async def serve(self, nc: Client) -> None:
+        self._nc = nc
         await nc.subscribe(s.RPC_CONNECTOR, queue=s.RUNNERS_QUEUE, cb=self._received)
 
     async def _received(self, msg: Msg) -> None:
@@ -190,14 +245,28 @@ class Actions:
         except Exception as e:
             reply: rpc.Reply = rpc.Failed(reason="failed", message=f"not a request: {e}")
         else:
-            async with self._slots:
-                reply = await self.reply(request)
+            slots = self._reads if isinstance(request, rpc.ReadFile) else self._slots
+            async with slots:
+                reply = await self.reply(request, self._sender(msg.reply))
         try:
             await msg.respond(rpc.encode(reply))
         except Exception as e:  # the api gave up waiting, or NATS is away
             log.warning("could not answer a connector action: %s", e)
 
-    async def reply(self, request: rpc.Request) -> rpc.Reply:
+    def _sender(self, reply_to: str) -> Send:
+        async def send(chunk: rpc.Chunk) -> bool:
+            assert self._nc is not None
+            try:
+                answer = await self._nc.request(reply_to, rpc.encode(chunk), PULL_TIMEOUT_S)
+                return rpc.decode_pull(answer.data).more
+            except Exception as e:  # the api gave up (its client left), or NATS is away
+                log.info("a file read stopped: %s", e)
+                return False
+
+        return send
+
+    async def reply(self, request: rpc.Request, send: Send) -> rpc.Reply:
+        """The answer to a request; `send` streams a file's chunks to the asker."""
         if isinstance(request, rpc.Ping):
             return rpc.Pong(runner=self.ctx.runner_id)
         try:
@@ -210,6 +279,9 @@ class Actions:
                 return await initialize(self.ctx, connector)
             if isinstance(request, rpc.ListSnapshots):
                 return await list_snapshots(self.ctx, connector)
+            if isinstance(request, rpc.ReadFile):
+                snapshot, path = request.snapshot_id, request.path
+                return await read_file(self.ctx, connector, snapshot, path, send)
             return await browse(self.ctx, connector, request.snapshot_id, request.path)
         except Exception as e:
             log.exception("connector action %s failed", type(request).__name__)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,7 +19,13 @@ from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.concurrency import recommended_concurrency
 from services.runner.outcome import Outcome, decide
-from services.runner.plakar_output import OutputState, parse_full_id, parse_ls
+from services.runner.plakar_output import (
+    OutputState,
+    SnapshotEntry,
+    parse_dir,
+    parse_full_id,
+    parse_ls,
+)
 from services.runner.progress import ProgressTracker
 from services.runner.selection import SelectionError, select_restore_snapshot
 from services.runner.workspace import workspace
@@ -138,6 +145,7 @@ async def run_job(
         error=outcome.error,
         snapshot_id=execution.snapshot_id,
         progress=progress,
+        bytes_added=execution.tracker.bytes_added,
     )
     await sink.emit(finished)
     await sink.close()
@@ -187,8 +195,8 @@ class _Execution:
             ignore = [ignore_pattern(d) for d in excluded_from(source, self.ctx.policy)]
             argv = pa.backup_argv(p, ws, task, self.concurrency, task.name or task.id, ignore)
         elif task.type == "restore":
-            self.snapshot_id = await self._pick_restore_snapshot(ws)
-            argv = pa.restore_argv(p, ws, self.concurrency, self.snapshot_id)
+            assert cs.destination is not None
+            argv = await self._restore_argv(ws, cs.destination)
         elif task.type == "sync":
             argv = pa.sync_argv(p, ws, task, self.concurrency, window)
         else:
@@ -251,7 +259,43 @@ class _Execution:
             await self.sink.log("system", f"snapshot {full}")
         return full
 
-    async def _pick_restore_snapshot(self, ws: pa.Workspace) -> str:
+    async def _restore_argv(self, ws: pa.Workspace, destination: Connector) -> list[str]:
+        task, due = self.due.task, self.due
+        chosen = await self._pick_restore_snapshot(ws)
+        self.snapshot_id = chosen.id
+        # A task without a mode (saved before there were modes) overwrites, as it did.
+        new = task.restore_mode == "new_folder"
+        folder = pa.restore_folder(chosen.id, due.due_at, due.job_id) if new else None
+        try:
+            path = pa.restore_source(chosen.root, task.restore_path)
+        except pa.RestoreOutside as e:
+            raise JobFailure(str(e)) from None
+        is_dir = path == chosen.root or await self._is_dir(ws, chosen.id, path)
+        where = local_path(destination.location) or "/"
+        plan = pa.restore_plan(chosen.id, chosen.root, path, is_dir, where, folder)
+        # The target is below the destination, but a link on the way could lead elsewhere.
+        if found := await connector_check.problem("destination", plan.target, {}, self.ctx.policy):
+            raise JobFailure(f"cannot restore into {plan.target}: {found[1]}")
+        try:
+            os.makedirs(plan.target, exist_ok=True)  # plakar makes the last directory only
+        except OSError as e:
+            raise JobFailure(f"cannot make {plan.target}: {e.strerror or e}") from None
+        how = "into a new folder" if new else "over the files there"
+        await self.sink.log("system", f"restoring {plan.what} to {plan.target} ({how})")
+        return pa.restore_argv(self.ctx.plakar, ws, self.concurrency, plan)
+
+    async def _is_dir(self, ws: pa.Workspace, snapshot_id: str, path: str) -> bool:
+        """Whether the snapshot holds a directory at `path` (else a file); as its parent
+        lists it, since listing a file and a directory holding only it look alike."""
+        parent, name = posixpath.split(path)
+        argv = pa.browse_argv(self.ctx.plakar, ws, snapshot_id, parent)
+        code, lines = await process.capture(argv)
+        found = [e for e in parse_dir(lines) if e.name == name] if code == 0 else []
+        if not found:
+            raise JobFailure(f"{path} is not in snapshot {snapshot_id[:8]}")
+        return found[0].kind == "directory"
+
+    async def _pick_restore_snapshot(self, ws: pa.Workspace) -> SnapshotEntry:
         task = self.due.task
         labels = [] if task.snapshot_id else task.labels
         lines = await self._quiet(
@@ -260,4 +304,4 @@ class _Execution:
         chosen = select_restore_snapshot(parse_ls(lines), task.snapshot_id, task.labels)
         how = "chosen on the task" if task.snapshot_id else "latest matching the labels"
         await self.sink.log("system", f"restoring snapshot {chosen.id} ({how})")
-        return chosen.id
+        return chosen

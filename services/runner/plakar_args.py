@@ -8,10 +8,13 @@ directory, so their secrets live only in those 0600 files and never in argv.
 from __future__ import annotations
 
 import json
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from shared.locations import within
 from shared.models import Connector, Task
 
 STORE = "store"
@@ -88,15 +91,61 @@ def backup_argv(
     return [*args, f"@{SOURCE}"]
 
 
-def restore_argv(plakar: str, ws: Workspace, concurrency: int, snapshot_id: str) -> list[str]:
+class RestoreOutside(ValueError):
+    """A restore path that is not in the snapshot."""
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What plakar restores (`SNAPSHOT[:PATH]`) and the directory it writes it into."""
+
+    what: str
+    target: str
+
+
+def restore_folder(snapshot_id: str, due_at: datetime, job_id: str) -> str:
+    """The new folder a restore writes into, named after the snapshot, the time the job
+    was due (UTC, to the second) and the job: no two jobs share one, and a retried
+    attempt of a job goes on in its own."""
+    when = due_at.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"restore-{snapshot_id[:8]}-{when}-{job_id[:8]}"
+
+
+def restore_source(root: str, path: str | None) -> str:
+    """The path restored, in a snapshot whose files are under `root`: the root when none
+    is given, or one above it (all the snapshot holds there is the root)."""
+    path = path or root
+    if within(root, path):
+        return root
+    if not within(path, root):
+        raise RestoreOutside(f"{path} is not in the snapshot, whose files are under {root}")
+    return path
+
+
+def restore_plan(
+    snapshot_id: str, root: str, path: str, is_dir: bool, destination: str, folder: str | None
+) -> RestorePlan:
+    """Where `path` (from restore_source) goes: files keep their place below the
+    snapshot's root, under the destination or under `folder` in it. plakar writes a
+    directory's content into its -to directory, a file into its -to directory."""
+    below = path.removeprefix(root.rstrip("/")).strip("/")
+    if not is_dir:
+        below = posixpath.dirname(below)
+    target = posixpath.join(destination, folder or "", below).rstrip("/") or "/"
+    what = snapshot_id if path == root else f"{snapshot_id}:{path}"
+    return RestorePlan(what=what, target=target)
+
+
+def restore_argv(plakar: str, ws: Workspace, concurrency: int, plan: RestorePlan) -> list[str]:
     return [
         *base_argv(plakar, ws, concurrency),
         "at",
         f"@{STORE}",
         "restore",
         "-to",
-        f"@{DESTINATION}",
-        snapshot_id,
+        # `@name:PATH`: the destination connector, written at PATH instead of its location.
+        f"@{DESTINATION}:{plan.target}",
+        plan.what,
     ]
 
 
@@ -142,6 +191,11 @@ def list_snapshots_argv(
 
 def info_argv(plakar: str, ws: Workspace, snapshot: str) -> list[str]:
     return [*store_info_argv(plakar, ws), snapshot]
+
+
+def cat_argv(plakar: str, ws: Workspace, snapshot: str, path: str) -> list[str]:
+    """The file's bytes on stdout, as stored (no decompression, no highlighting)."""
+    return [*base_argv(plakar, ws), "at", f"@{STORE}", "cat", f"{snapshot}:{path}"]
 
 
 def browse_argv(plakar: str, ws: Workspace, snapshot: str, path: str) -> list[str]:

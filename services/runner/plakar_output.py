@@ -66,7 +66,8 @@ class OutputState:
     short_id: str | None = None
     result_seen: bool = False
     result_errors: int = 0
-    bytes_in: int | None = None
+    # What the run wrote to the store (`out:`): the bytes a backup added to it.
+    bytes_out: int | None = None
     sync_failures: int = 0
     error_lines: list[str] = field(default_factory=list)
     prompt: str | None = None
@@ -92,8 +93,8 @@ class OutputState:
             self.result_seen = True
             self._about(m["id"])
             self.result_errors = int(m["errors"] or 0)
-            if m["bytes_in"]:
-                self.bytes_in = parse_size(m["bytes_in"])
+            if m["bytes_out"]:
+                self.bytes_out = parse_size(m["bytes_out"])
         elif _SYNC_FAIL.match(line):
             self.sync_failures += 1
             self.error_lines.append(line)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
 from services.runner.lines import LineSplitter
 from shared.proc import die_with_parent
@@ -25,6 +26,24 @@ def plakar_env() -> dict[str, str]:
     return env
 
 
+async def _start(argv: Sequence[str], stderr: int) -> asyncio.subprocess.Process:
+    """plakar started in a session of its own (its group is signalled as one), with
+    stdout piped and stderr as asked."""
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env=plakar_env(),
+            start_new_session=True,
+            # If the runner dies, even by SIGKILL, the kernel kills plakar too.
+            preexec_fn=die_with_parent(signal.SIGKILL),
+        )
+    except OSError as e:  # E2BIG, ENOENT, EACCES...
+        raise StartFailed(f"could not start plakar: {e.strerror or e}") from e
+
+
 async def run(
     argv: Sequence[str],
     on_line: Callable[[str], Awaitable[None]],
@@ -35,19 +54,7 @@ async def run(
     in the order plakar wrote them). When `cancel` is set, plakar gets SIGINT, then
     SIGKILL after grace_s. Returns the exit code (negative: killed by that signal).
     Lines are cut at MAX_LINE_BYTES (see lines.py)."""
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=plakar_env(),
-            start_new_session=True,
-            # If the runner dies, even by SIGKILL, the kernel kills plakar too.
-            preexec_fn=die_with_parent(signal.SIGKILL),
-        )
-    except OSError as e:  # E2BIG, ENOENT, EACCES...
-        raise StartFailed(f"could not start plakar: {e.strerror or e}") from e
+    proc = await _start(argv, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
 
     async def pump() -> None:
@@ -88,6 +95,54 @@ async def _cancel_on(
         await asyncio.wait_for(proc.wait(), grace_s)
     except TimeoutError:
         _signal_group(proc.pid, signal.SIGKILL)
+
+
+# The lines of stderr kept while plakar writes a file's bytes on stdout.
+MAX_ERROR_LINES = 20
+
+
+@asynccontextmanager
+async def output(argv: Sequence[str]) -> AsyncIterator[Output]:
+    """Run plakar for what it writes on stdout (a file's bytes), its stderr kept apart;
+    plakar is killed when the block ends before it does."""
+    proc = await _start(argv, stderr=asyncio.subprocess.PIPE)
+    out = Output(proc)
+    try:
+        yield out
+    finally:
+        out.errors_read.cancel()
+        if proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
+class Output:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self._errors: list[str] = []
+        # Read all along, so that plakar never blocks on a full stderr pipe.
+        self.errors_read = asyncio.create_task(self._read_errors())
+
+    async def _read_errors(self) -> None:
+        assert self._proc.stderr is not None
+        splitter = LineSplitter()
+        while chunk := await self._proc.stderr.read(READ_CHUNK):
+            self._errors = [*self._errors, *splitter.feed(chunk)][-MAX_ERROR_LINES:]
+        self._errors = [*self._errors, *splitter.finish()][-MAX_ERROR_LINES:]
+
+    async def read(self, size: int) -> bytes:
+        """Up to `size` bytes of stdout, fewer only at its end (b"": the end)."""
+        assert self._proc.stdout is not None
+        data = bytearray()
+        while len(data) < size and (part := await self._proc.stdout.read(size - len(data))):
+            data += part
+        return bytes(data)
+
+    async def finish(self) -> tuple[int, list[str]]:
+        """plakar's exit code and its last lines of stderr."""
+        code = await self._proc.wait()
+        await self.errors_read
+        return code, self._errors
 
 
 async def capture(argv: Sequence[str]) -> tuple[int, list[str]]:

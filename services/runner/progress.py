@@ -47,7 +47,8 @@ class ProgressTracker:
         self._bytes = 0
         self._files = 0
         self._seen_tail: str | None = None
-        self._final_bytes: int | None = None
+        # Bytes the run wrote to the store, once plakar's result line tells.
+        self.bytes_added: int | None = None
 
     def watch_source(self, location: str) -> None:
         self._root = local_path(location)
@@ -56,8 +57,8 @@ class ProgressTracker:
 
     def feed(self, out: OutputState) -> None:
         self._files = out.ok_items
-        if out.bytes_in is not None:
-            self._final_bytes = out.bytes_in
+        if out.bytes_out is not None:
+            self.bytes_added = out.bytes_out
         path = out.ok_paths_tail
         if path is None or path == self._seen_tail or self._root is None:
             return

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
+from typing import get_args
 
 import stamina
 from nats.aio.msg import Msg
@@ -21,6 +23,7 @@ from nats.js.kv import KeyValue
 
 from services.runner import job_claims
 from services.runner.actions import Actions
+from services.runner.concurrency import recommended_concurrency
 from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
 from services.runner.workspace import check_work_dir
@@ -30,7 +33,7 @@ from shared.config_db import get_connectors
 from shared.db import UNAVAILABLE, Pool, create_pool
 from shared.events import JobDue, JobFinished, decode_job_due, job_id_of
 from shared.job_events import open_sink
-from shared.models import Connector
+from shared.models import Connector, TaskType
 from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.runner")
@@ -74,7 +77,8 @@ class Runner:
         await actions.serve(nc)
         js = nc.jetstream()
         claims_kv = await bus.kv(js, s.CLAIMS_BUCKET)
-        self.presence = bus.Presence(js, "runner", self.ctx.runner_id)
+        recommended = {t: recommended_concurrency(t, os.cpu_count()) for t in get_args(TaskType)}
+        self.presence = bus.Presence(js, "runner", self.ctx.runner_id, recommended)
         self.started_at = self.presence.info.started_at
         await self.presence.start()
         sub = await js.pull_subscribe_bind(durable=s.RUNNERS_DURABLE, stream=s.JOBS_STREAM)

@@ -74,7 +74,13 @@ def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: 
     dest = stack.connector("ops-dest-latest", "destination", str(latest_dest))
     restore = stack.post(
         "/tasks",
-        {"type": "restore", "store_id": store, "destination_id": dest, "labels": ["weekly"]},
+        {
+            "type": "restore",
+            "store_id": store,
+            "destination_id": dest,
+            "labels": ["weekly"],
+            "restore_mode": "overwrite",
+        },
         expect=201,
     )
     job = stack.wait_job(restore["job_id"])
@@ -87,7 +93,13 @@ def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: 
     prefix = first["snapshot_id"][:12]
     by_id = stack.post(
         "/tasks",
-        {"type": "restore", "store_id": store, "destination_id": dest2, "snapshot_id": prefix},
+        {
+            "type": "restore",
+            "store_id": store,
+            "destination_id": dest2,
+            "snapshot_id": prefix,
+            "restore_mode": "overwrite",
+        },
         expect=201,
     )
     job = stack.wait_job(by_id["job_id"])

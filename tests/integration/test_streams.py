@@ -37,7 +37,12 @@ async def read(url: str, stop_after: int | None = None, pause_s: float = 0) -> l
 
 
 def lines(messages: list[Message]) -> list[str]:
-    return [m["line"] for m in messages if m["type"] == "log"]
+    """The lines of `log` messages, and of `lines` messages (`?batch=1`)."""
+    got = []
+    for m in messages:
+        batch = [m] if m["type"] == "log" else m["lines"] if m["type"] == "lines" else []
+        got += [line["line"] for line in batch]
+    return got
 
 
 def highest_seq(messages: list[Message]) -> int:
@@ -65,13 +70,18 @@ async def test_mid_job_and_resumed_clients_get_exactly_the_output(
         rest = await read(stack.ws_url(f"/jobs/{job_id}/stream", after=highest_seq(first)))
         return first, rest
 
-    whole, (first, rest) = await asyncio.gather(read(url), resumed())
+    whole, (first, rest), batched = await asyncio.gather(
+        read(url), resumed(), read(stack.ws_url(f"/jobs/{job_id}/stream", batch=1))
+    )
 
     output = stack.output_lines(job_id)
     assert len(output) > 12_000
     assert whole[0]["type"] == "status" and whole[0]["job"]["status"] == "running"
     assert lines(whole) == output
     assert lines(first) + lines(rest) == output
+    # Batches: the same lines in far fewer messages.
+    assert lines(batched) == output and not any(m["type"] == "log" for m in batched)
+    assert len(batched) < len(whole) / 10
     for messages in (whole, rest):
         assert messages[-1]["type"] == "status"
         assert messages[-1]["job"]["status"] == "succeeded"
@@ -169,6 +179,8 @@ async def test_bad_requests_close_with_a_reason(stack: Stack) -> None:
     assert (await closed_with(stack.ws_url("/jobs/nope/stream")))[0] == 4404
     code, reason = await closed_with(stack.ws_url(f"/jobs/{unknown}/stream", after="x"))
     assert code == 4422 and "after" in reason
+    code, reason = await closed_with(stack.ws_url(f"/jobs/{unknown}/stream", batch="yes"))
+    assert code == 4422 and "batch" in reason
     code, reason = await closed_with(stack.ws_url("/events", kinds="queued,bogus"))
     assert code == 4422 and "bogus" in reason
 

@@ -99,6 +99,34 @@ TASKS: list[tuple[str, dict[str, Any], int, str]] = [
         "snapshot_id",
     ),
     ("unknown field", {"type": "check", "store_id": "{store}", "colour": "red"}, 400, "colour"),
+    (
+        "restore path with ..",
+        {
+            "type": "restore",
+            "store_id": "{store}",
+            "destination_id": "{dest}",
+            "restore_path": "/srv/../etc",
+        },
+        422,
+        "restore_path",
+    ),
+    (
+        "restore path on a check",
+        {"type": "check", "store_id": "{store}", "restore_path": "/srv"},
+        422,
+        "restore_path",
+    ),
+    (
+        "restore mode unknown",
+        {
+            "type": "restore",
+            "store_id": "{store}",
+            "destination_id": "{dest}",
+            "restore_mode": "merge",
+        },
+        400,
+        "restore_mode",
+    ),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from services.api import cancel, live
 from services.api.asyncapi import document
-from services.api.routes.streams import BadParam, parse_after, parse_kinds
+from services.api.routes.streams import BadParam, parse_after, parse_batch, parse_kinds
 from services.api.validation import Invalid
 from shared.claims import Claim
 from shared.events import (
@@ -21,6 +21,7 @@ from shared.events import (
     JobProgress,
     JobStarted,
     LogLine,
+    StreamLines,
     StreamLog,
     StreamProgress,
     StreamStatus,
@@ -113,6 +114,32 @@ async def test_outbox_drops_oldest_and_says_which() -> None:
     assert got == [b"dropped 7 1-7", b"0123456789", b"0123456789", b"0123456789"]
 
 
+async def test_outbox_counts_the_lines_of_dropped_batches() -> None:
+    box = live.Outbox(marker, max_bytes=30)
+    box.put(b"0123456789", 4, first_seq=1, count=4)
+    box.put(b"0123456789", 5)
+    for seq in (9, 12):
+        box.put(b"0123456789", seq, first_seq=seq - 2, count=3)
+    box.close()
+    assert await box.get() == b"dropped 4 1-4"
+
+
+def test_runs_of_lines_become_one_message() -> None:
+    view = live.JobView(Tracked(job=job("running"), last_seq=2), after=2)
+    progress = JobProgress(job_id=JOB_ID, seq=6, ts=T0, progress=Progress(percent=5))
+    messages = [*view.feed(log(3, 4, 5)), *view.feed(progress), *view.feed(log(7))]
+    shaped = live.batched(messages)
+    assert [type(m) for m in shaped] == [StreamLines, StreamProgress, StreamLines]
+    first = shaped[0]
+    assert isinstance(first, StreamLines)
+    assert [(ln.seq, ln.line) for ln in first.lines] == [
+        (3, "line 3"),
+        (4, "line 4"),
+        (5, "line 5"),
+    ]
+    assert live.batched([]) == []
+
+
 async def test_outbox_get_waits_for_put() -> None:
     box = live.Outbox(marker)
     waiting = asyncio.create_task(box.get())
@@ -161,6 +188,9 @@ def test_query_parameters() -> None:
     ]
     with pytest.raises(BadParam, match="kinds"):
         parse_kinds("queued,nope")
+    assert parse_batch(None) is False and parse_batch("0") is False and parse_batch("1") is True
+    with pytest.raises(BadParam, match="batch"):
+        parse_batch("yes")
 
 
 def test_asyncapi_document_has_every_payload() -> None:
@@ -170,7 +200,7 @@ def test_asyncapi_document_has_every_payload() -> None:
     assert doc["servers"]["nats"]["host"] == "10.0.0.1:4222"
     assert "secret" not in json.dumps(doc)
     schemas = doc["components"]["schemas"]
-    for name in ("JobQueued", "JobLog", "JobFinished", "ScheduleFired", "StreamLog"):
+    for name in ("JobQueued", "JobLog", "JobFinished", "ScheduleFired", "StreamLog", "StreamLines"):
         assert name in schemas
     for channel in doc["channels"].values():
         for ref in channel["messages"].values():

@@ -47,11 +47,12 @@ def test_backup_argv_uses_names_and_tags_once() -> None:
 
 
 def test_restore_sync_check_argv() -> None:
-    assert pa.restore_argv("plakar", WS, 2, "ab" * 32)[-5:] == [
+    plan = pa.RestorePlan(what="ab" * 32, target="/srv/restore")
+    assert pa.restore_argv("plakar", WS, 2, plan)[-5:] == [
         "@store",
         "restore",
         "-to",
-        "@destination",
+        "@destination:/srv/restore",
         "ab" * 32,
     ]
     sync = pa.sync_argv("plakar", WS, task(type="sync", labels=["x"]), 3, "2026-01-01T00:00:00Z")

@@ -14,7 +14,7 @@ def test_backup_lines() -> None:
     assert out.ok_items == 9
     assert out.short_id == "d8378df7"
     assert out.result_seen and out.errors == 0
-    assert out.bytes_in == 0
+    assert out.bytes_out == int(1.2 * 1024 * 1024)  # "out: 1.2 MiB": what the store grew by
     assert out.short_ids == {"d8378df7"}
     assert out.error_lines == []
 

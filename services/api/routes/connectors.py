@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
+from litestar.response import Stream
 
-from services.api import schedules_store, store
+from services.api import files, schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
 from services.api.openapi import errors, stated
-from services.api.rpc import ask
+from services.api.rpc import ask, read_file
 from services.api.validation import (
     TASK_TYPES,
     Invalid,
@@ -22,7 +24,7 @@ from services.api.validation import (
     check_snapshot_path,
 )
 from shared import connector_check, lifecycle, locations, rpc
-from shared.config_db import get_connector
+from shared.config_db import get_connector, get_connectors
 from shared.locations import Policy, Role, is_secret
 from shared.models import (
     SNAPSHOT_PATH,
@@ -35,12 +37,14 @@ from shared.models import (
     ConnectorPatch,
     ConnectorRules,
     FileList,
+    FilePreview,
     JobState,
     OptionInfo,
     Rules,
     Schedule,
     SlotInfo,
     SnapshotInfo,
+    Task,
     TaskKind,
 )
 from shared.secrets import MASK, mask_options
@@ -97,8 +101,55 @@ def _connector_rules(policy: Policy) -> ConnectorRules:
 RUNNER = errors(404, 409, 422, 502, 504)
 
 
+async def _read_request(deps: Deps, connector_id: str, snapshot_id: str, path: str) -> rpc.ReadFile:
+    c = await load(deps, connector_id)
+    if c.role != "store":
+        raise conflict("only a store has snapshots", "role")
+    return rpc.ReadFile(
+        connector_id=c.id,
+        snapshot_id=check_snapshot_id(snapshot_id),
+        path=check_snapshot_path(path),
+    )
+
+
 def masked(c: Connector) -> Connector:
     return msgspec.structs.replace(c, options=mask_options(c.options))
+
+
+async def shown(deps: Deps, connectors: list[Connector]) -> list[Connector]:
+    """As answered: secrets masked, and what is known of each store's initialization."""
+    stores = [c.id for c in connectors if c.role == "store"]
+    known = await store.initialized_stores(deps.pool, stores) if stores else {}
+    return [msgspec.structs.replace(masked(c), initialized=known.get(c.id)) for c in connectors]
+
+
+# Tasks a refusal to delete a connector names, at most.
+NAMED_TASKS = 3
+
+
+async def _in_use(deps: Deps, connector_id: str) -> str:
+    """Why the connector cannot be deleted: the tasks that use it, by name or route."""
+    tasks = await store.tasks_using(deps.pool, connector_id)
+    used = await get_connectors(deps.pool, [i for t in tasks for i in t.connector_ids()])
+    names = {i: c.name for i, c in used.items()}
+    if not tasks:  # deleted since
+        return "a task uses this connector; delete or change the task first"
+    titles = [f'"{_title(t, names)}"' for t in tasks[:NAMED_TASKS]]
+    if len(tasks) > NAMED_TASKS:
+        titles.append(f"{len(tasks) - NAMED_TASKS} more")
+    if len(titles) == 1:
+        return f"the task {titles[0]} uses this connector; delete or change it first"
+    listed = f"{', '.join(titles[:-1])} and {titles[-1]}"
+    return f"the tasks {listed} use this connector; delete or change them first"
+
+
+def _title(task: Task, names: dict[str, str]) -> str:
+    """A task as the UI names it: its name, or its type and connectors ("Backup web → nas")."""
+    if task.name:
+        return task.name
+    _, slots = TASK_TYPES[task.type]
+    route = " → ".join(names.get(getattr(task, s.field) or "", "?") for s in slots)
+    return f"{task.type.capitalize()} {route}"
 
 
 async def load(deps: Deps, connector_id: str) -> Connector:
@@ -111,6 +162,12 @@ async def load(deps: Deps, connector_id: str) -> Connector:
 async def _check(deps: Deps, role: Role, location: str, options: dict[str, str]) -> None:
     if found := await connector_check.problem(role, location, options, deps.settings.policy()):
         raise Invalid(*found)
+
+
+async def _learned(deps: Deps, c: Connector, result: ActionResult) -> None:
+    """Keep what a runner found of a store, for the UI to offer Initialize only when due."""
+    if c.role == "store" and result.initialized is not None:
+        await store.record_initialized(deps.pool, c.id, result.initialized)
 
 
 def _duplicate(body_role: str) -> Exception:
@@ -143,11 +200,12 @@ class ConnectorController(Controller):
             Literal["source", "store", "destination"] | None, Parameter(query="role")
         ] = None,
     ) -> list[Connector]:
-        return [masked(c) for c in await store.list_connectors(state.deps.pool, role)]
+        return await shown(state.deps, await store.list_connectors(state.deps.pool, role))
 
     @get("/{connector_id:str}", responses=errors(404))
     async def get_one(self, state: State, connector_id: str) -> Connector:
-        return masked(await load(state.deps, connector_id))
+        [found] = await shown(state.deps, [await load(state.deps, connector_id)])
+        return found
 
     @patch("/{connector_id:str}", responses=errors(404, 409, 422))
     async def update(self, state: State, connector_id: str, data: ConnectorPatch) -> Connector:
@@ -168,22 +226,26 @@ class ConnectorController(Controller):
             raise _duplicate(current.role) from None
         if updated is None:
             raise not_found("connector")
-        return masked(updated)
+        [found] = await shown(deps, [updated])
+        return found
 
     @delete("/{connector_id:str}", responses=errors(404, 409))
     async def remove(self, state: State, connector_id: str) -> None:
         deps: Deps = state.deps
+        cid = parse_id(connector_id, "connector")
         try:
-            removed = await store.delete_connector(deps.pool, parse_id(connector_id, "connector"))
+            removed = await store.delete_connector(deps.pool, cid)
         except store.InUse:
-            raise conflict("a task uses this connector; delete or change the task first") from None
+            raise conflict(await _in_use(deps, cid)) from None
         if not removed:
             raise not_found("connector")
 
     @post("/{connector_id:str}/test", status_code=200, responses=RUNNER)
     async def test(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
-        return (await ask(state.deps, rpc.CheckConnection(connector_id=c.id), rpc.Result)).result
+        result = (await ask(state.deps, rpc.CheckConnection(connector_id=c.id), rpc.Result)).result
+        await _learned(state.deps, c, result)
+        return result
 
     @post("/{connector_id:str}/initialize", status_code=200, responses=RUNNER)
     async def initialize(self, state: State, connector_id: str) -> ActionResult:
@@ -191,7 +253,11 @@ class ConnectorController(Controller):
         if c.role != "store":
             raise conflict("only a store can be initialized", "role")
         request = rpc.InitializeStore(connector_id=c.id)
-        return (await ask(state.deps, request, rpc.Result)).result
+        result = (await ask(state.deps, request, rpc.Result)).result
+        await _learned(state.deps, c, result)
+        if not result.ok:  # plakar found a store there already, and left it alone
+            raise conflict(result.message)
+        return result
 
     @get("/{connector_id:str}/snapshots", responses=RUNNER)
     async def snapshots(self, state: State, connector_id: str) -> list[SnapshotInfo]:
@@ -219,6 +285,51 @@ class ConnectorController(Controller):
         )
         return (await ask(state.deps, request, rpc.Files)).files
 
+    @get("/{connector_id:str}/snapshots/{snapshot_id:str}/preview", responses=RUNNER)
+    async def preview(
+        self,
+        state: State,
+        connector_id: str,
+        snapshot_id: Annotated[str, stated(pattern=SNAPSHOT_REF)],
+        path: Annotated[str, stated(pattern=SNAPSHOT_PATH)],
+    ) -> FilePreview:
+        """The start of a file (at most 1 MiB), as text when it is text."""
+        request = await _read_request(state.deps, connector_id, snapshot_id, path)
+        chunks = await read_file(state.deps, request)
+        async with aclosing(chunks):
+            data, truncated = await files.head(chunks, files.PREVIEW_BYTES)
+        return FilePreview(
+            snapshot_id=request.snapshot_id,
+            path=request.path,
+            limit=files.PREVIEW_BYTES,
+            size=len(data),
+            truncated=truncated,
+            text=files.as_text(data, complete=not truncated),
+        )
+
+    @get(
+        "/{connector_id:str}/snapshots/{snapshot_id:str}/download",
+        media_type="application/octet-stream",
+        responses=RUNNER,
+    )
+    async def download(
+        self,
+        state: State,
+        connector_id: str,
+        snapshot_id: Annotated[str, stated(pattern=SNAPSHOT_REF)],
+        path: Annotated[str, stated(pattern=SNAPSHOT_PATH)],
+    ) -> Stream:
+        """The file's bytes, streamed from the runner (any size: the api holds one
+        chunk of 512 KiB at a time). A failure after the first bytes breaks the transfer
+        off, so an incomplete file never looks complete."""
+        request = await _read_request(state.deps, connector_id, snapshot_id, path)
+        chunks = await read_file(state.deps, request)
+        return Stream(
+            chunks,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": files.attachment(request.path)},
+        )
+
     @get("/{connector_id:str}/jobs", responses=errors(404))
     async def jobs(self, state: State, connector_id: str) -> ConnectorJobs:
         """The newest jobs involving the connector, and the runs coming in 30 days."""
@@ -231,8 +342,8 @@ class ConnectorController(Controller):
             limit=schedules_store.PAST_JOBS,
             after=None,
         )
-        upcoming = await schedules_store.upcoming_for_connector(state.deps.pool, c.id)
-        return ConnectorJobs(past=past, upcoming=upcoming)
+        upcoming, until = await schedules_store.upcoming_for_connector(state.deps.pool, c.id)
+        return ConnectorJobs(past=past, upcoming=upcoming, upcoming_until=until)
 
     @get("/{connector_id:str}/schedules", responses=errors(404))
     async def schedules(self, state: State, connector_id: str) -> list[Schedule]:

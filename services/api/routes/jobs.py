@@ -14,8 +14,8 @@ from litestar.response import Stream
 from services.api import cancel, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
-from services.api.openapi import errors
-from services.api.validation import Invalid
+from services.api.openapi import errors, stated
+from services.api.validation import Invalid, check_period
 from shared.models import CancelAnswer, CancelRequest, Job, JobPage
 
 # Lines per query when sending a job's output.
@@ -44,7 +44,12 @@ class JobController(Controller):
         connector_id: UUID | None = None,
         limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
         cursor: str | None = None,
+        since: Annotated[str | None, stated(format="date-time")] = None,
+        until: Annotated[str | None, stated(format="date-time")] = None,
     ) -> JobPage:
+        """Newest first. `since` (included) and `until` (excluded) bound when the jobs
+        were queued (RFC 3339)."""
+        start, end = check_period(since, until)
         after = None
         if cursor:
             try:
@@ -58,6 +63,8 @@ class JobController(Controller):
             connector_id=str(connector_id) if connector_id else None,
             limit=limit,
             after=after,
+            since=start,
+            until=end,
         )
         return JobPage(items=items, next_cursor=next_cursor)
 

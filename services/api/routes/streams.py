@@ -28,6 +28,7 @@ from shared.events import (
     EventsDropped,
     JobFinished,
     StreamDropped,
+    StreamLines,
     StreamLog,
     StreamMessage,
     StreamProgress,
@@ -66,6 +67,15 @@ def parse_after(value: str | None) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= 19) or int(value) > MAX_SEQ:
         raise BadParam("after must be a non-negative integer (the last seq received)")
     return int(value)
+
+
+def parse_batch(value: str | None) -> bool:
+    """`?batch=1`: lines come in `lines` messages rather than one `log` message each."""
+    if value in (None, "", "0"):
+        return False
+    if value == "1":
+        return True
+    raise BadParam("batch must be 0 or 1")
 
 
 def parse_kinds(value: str | None) -> list[str]:
@@ -125,12 +135,24 @@ async def _recorded(deps: Deps, job: Job) -> Job:
     return recorded if recorded is not None and ended(recorded) else job
 
 
+def _seqs(message: StreamMessage) -> tuple[int, int, int]:
+    """A message's first and last seq (0: none) and its line count (1 unless lines)."""
+    if isinstance(message, StreamLines):
+        return message.lines[0].seq, message.lines[-1].seq, len(message.lines)
+    seq = message.seq if isinstance(message, StreamLog | StreamProgress) else 0
+    return seq, seq, 1
+
+
 class JobStream:
-    def __init__(self, deps: Deps, socket: Socket, job: Tracked, after: int) -> None:
+    def __init__(self, deps: Deps, socket: Socket, job: Tracked, after: int, batch: bool) -> None:
         self.deps = deps
         self.socket = socket
         self.view = live.JobView(job, after)
         self.outbox = live.Outbox(_dropped_lines)
+        self.batch = batch
+
+    def shaped(self, messages: list[StreamMessage]) -> list[StreamMessage]:
+        return live.batched(messages) if self.batch else messages
 
     async def send(self, message: StreamMessage) -> None:
         await self.socket.send_text(_encode(message))
@@ -162,15 +184,14 @@ class JobStream:
             rows = await store.job_output(
                 self.deps.pool, self.view.job.id, self.view.last_seq, limit=PAGE
             )
-            for seq, ts, stream, line in rows:
-                message = self.view.stored_line(seq, ts, stream, line)
-                if message is not None:
-                    await self.send(message)
+            lines = [self.view.stored_line(seq, ts, stream, ln) for seq, ts, stream, ln in rows]
+            for message in self.shaped([m for m in lines if m is not None]):
+                await self.send(message)
             if len(rows) < PAGE:
                 return
 
     async def on_event(self, ev: AnyJobEvent) -> None:
-        for message in self.view.feed(ev):
+        for message in self.shaped(self.view.feed(ev)):
             if isinstance(message, StreamStatus) and isinstance(ev, JobFinished):
                 # Everything before the final status is queued already; it waits
                 # for the history so that the job's GETs agree with it.
@@ -178,8 +199,8 @@ class JobStream:
                 self.outbox.put(_encode(StreamStatus(job=final)))
                 self.outbox.close()
                 return
-            seq = message.seq if isinstance(message, StreamLog | StreamProgress) else 0
-            self.outbox.put(_encode(message), seq)
+            first, last, count = _seqs(message)
+            self.outbox.put(_encode(message), last, first_seq=first, count=count)
 
 
 SLOTS = live.Slots()
@@ -200,7 +221,7 @@ async def opened(socket: Socket) -> AsyncIterator[bool]:
 @websocket("/api/v1/jobs/{job_id:str}/stream")
 async def job_stream(socket: Socket, job_id: str) -> None:
     """The job's output after `?after=SEQ` (stored, then live) and its state; closes
-    after the final status."""
+    after the final status. `?batch=1` sends lines in batches."""
     async with opened(socket) as ok:
         if ok:
             await _job_stream(socket, job_id)
@@ -210,6 +231,7 @@ async def _job_stream(socket: Socket, job_id: str) -> None:
     deps: Deps = socket.app.state.deps
     try:
         after = parse_after(socket.query_params.get("after"))
+        batch = parse_batch(socket.query_params.get("batch"))
     except BadParam as e:
         await socket.close(4422, str(e))
         return
@@ -221,7 +243,7 @@ async def _job_stream(socket: Socket, job_id: str) -> None:
         await socket.close(4404, "job not found")
         return
     with contextlib.suppress(*GONE):
-        await JobStream(deps, socket, job, after).run()
+        await JobStream(deps, socket, job, after, batch).run()
 
 
 @websocket("/api/v1/events")
