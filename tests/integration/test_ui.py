@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.stack import Stack
+from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +30,11 @@ def new_connector(
     page.get_by_label("Role", exact=True).select_option(role)
     page.get_by_label("Location", exact=True).fill(location)
     if passphrase:
-        # The options the api's rules allow for a store on a path: the passphrase, once.
-        add = page.get_by_role("button", name="+ Passphrase (encrypts the store)")
-        add.click()
-        expect(add).to_be_disabled()
-        expect(page.get_by_label("Option name")).to_have_value("passphrase")
-        value = page.get_by_label("Option value")
+        # One passphrase field, typed twice: the two must match before the form is sent.
+        value = page.get_by_label("Passphrase", exact=True)
         expect(value).to_have_attribute("type", "password")
         value.fill(passphrase)
+        page.get_by_label("Confirm passphrase", exact=True).fill(passphrase)
     page.get_by_role("button", name="Create connector").click()
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
 
@@ -46,15 +44,11 @@ def test_one_off_backup_through_the_ui(stack: Stack, browser: Browser, tmp_path:
     (src / "docs").mkdir(parents=True)
     (src / "docs" / "note.txt").write_text("hello from the ui\n")
     (src / "data.bin").write_bytes(os.urandom(128 * 1024))
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda e: page_errors.append(str(e)))
-
     # The token in the URL fragment is traded for an HttpOnly session cookie, and leaves
     # the address bar: page scripts never see it again.
-    page.goto(f"{stack.endpoints['ui_url']}#token={stack.token}")
-    expect(page).to_have_url(re.compile(r"#/scheduling/history$"))
+    page_errors: list[str] = []
+    page = signed_in(browser, stack, errors=page_errors)
+    context = page.context
     cookie = next(c for c in context.cookies() if c["name"] == "plakar_cp_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert stack.token not in cookie["value"]
@@ -71,6 +65,7 @@ def test_one_off_backup_through_the_ui(stack: Stack, browser: Browser, tmp_path:
 
     new_connector(page, "ui-src", "source", str(src))
     new_connector(page, "ui-store", "store", str(tmp_path / "store"), passphrase="ui-secret-123")
+    page.once("dialog", lambda d: d.accept())  # Initialize asks first
     page.get_by_role("button", name="Initialize").click()
     expect(page.locator(".action-result")).to_contain_text("Initialize: OK", timeout=30_000)
     page.screenshot(path=str(SHOTS / "ui-connector.png"), full_page=True)

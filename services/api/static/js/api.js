@@ -70,6 +70,9 @@ export const post = (path, body) => api(path, { method: "POST", body });
 export const patch = (path, body) => api(path, { method: "PATCH", body });
 export const del = (path) => api(path, { method: "DELETE" });
 
+// An api URL the browser opens itself (a download link): the session cookie goes with it.
+export const apiHref = (path) => BASE + path;
+
 export function query(params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== undefined && v !== "") q.set(k, v);

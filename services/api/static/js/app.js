@@ -4,7 +4,8 @@ import { ApiError, closeSession, get, openSession, whenUnauthorized } from "./ap
 import { Catalog } from "./catalog.js";
 import { connectorView, connectorsView, editConnectorView, newConnectorView } from "./connectors.js";
 import { append, h, notice, plural, replace, tick } from "./dom.js";
-import { openJob } from "./jobs.js";
+import { jobInHash } from "./jobroute.js";
+import { closeJob, openJob } from "./jobs.js";
 import { snapshotView } from "./snapshot.js";
 import { newTaskView, schedulingView, taskView } from "./tasks.js";
 
@@ -23,34 +24,41 @@ const HOME = "#/scheduling/history";
 
 const main = document.getElementById("main");
 let leaving = [];
+// The page on screen, without the job popup's `?job=`: opening or closing the popup leaves it as it is.
+let shownPage = null;
 
 function leave() {
   for (const fn of leaving) fn();
   leaving = [];
+  shownPage = null;
+}
+
+async function showJob(jobId) {
+  if (jobId) openJob(jobId, await Catalog.load());
+  else closeJob();
 }
 
 // Whether the session cookie was accepted (the api says so; scripts cannot read it).
 let signedIn = false;
 
 async function route() {
+  const { page, job } = jobInHash(location.hash.slice(1) || "/");
+  if (signedIn && page === shownPage) return showJob(job);
   leave();
   if (!signedIn) return signIn();
   document.body.classList.remove("signed-out");
-  const hash = location.hash.slice(1) || "/";
-  const [path, search = ""] = hash.split("?");
+  const [path, search = ""] = page.split("?");
   const q = new URLSearchParams(search);
   // #/jobs/ID: a link to one job opens its popup over the job history.
   const jobLink = path.match(new RegExp(`^/jobs/${ID}$`));
   if (jobLink) {
-    history.replaceState(null, "", HOME);
-    await route();
-    openJob(jobLink[1], await Catalog.load());
-    return;
+    history.replaceState(null, "", `${HOME}?job=${jobLink[1]}`);
+    return route();
   }
   const match = ROUTES.map(([re, view, nav]) => [path.match(re), view, nav]).find(([m]) => m);
   if (!match) {
     if (path === "/" || path === "") location.replace(HOME);
-    else replace(main, notice("error", `Nothing at ${hash}. `, h("a", { href: HOME }, "Go to the job history")));
+    else replace(main, notice("error", `Nothing at ${page}. `, h("a", { href: HOME }, "Go to the job history")));
     return;
   }
   const [m, view, nav] = match;
@@ -59,6 +67,8 @@ async function route() {
   }
   const root = h("div", { class: "page" });
   replace(main, root);
+  shownPage = page;
+  showJob(job);
   let left = false;
   leaving.push(() => {
     left = true;
@@ -68,6 +78,11 @@ async function route() {
     query: q,
     go: (target) => {
       location.hash = target;
+    },
+    // The view changed what it shows in place (Job History's filters): the URL says so.
+    restate: (target) => {
+      history.replaceState(history.state, "", target);
+      shownPage = jobInHash(target).page;
     },
     // A view's sockets and timers end when the user navigates away.
     onLeave: (fn) => (left ? fn() : leaving.push(fn)),

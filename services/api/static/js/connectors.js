@@ -34,6 +34,9 @@ const optionsFor = (cr, role, location) => kindOf(cr, location)?.options[role] ?
 const isSecret = (cr, key) => !cr.non_secret.includes(key);
 const examples = (cr, role) => cr.kinds.filter((k) => role in k.options).map((k) => k.example);
 
+// The option that encrypts a store: typed twice in its own fields.
+const PASSPHRASE = "passphrase";
+
 const roleBadge = (role) => h("span", { class: `role r-${role}` }, role);
 
 function optionsText(options) {
@@ -164,21 +167,69 @@ function optionRow(cr, key, value, { allowed, onChange, onRemove }) {
   return { row, input: v };
 }
 
-// The options of a connector: the names the rules allow for the role and the kind of
-// location typed, kept in step as they change. `values()`: the options to send.
+// The store's passphrase: typed twice, in its own fields (never an option row, so there is
+// only one). Editing, empty fields keep the stored secret. `check()`: a problem to show
+// before anything is sent, or null.
+function passphraseFields(cr, { role, location, current }) {
+  const stored = Boolean(current?.options?.[PASSPHRASE]);
+  const password = () =>
+    h("input", { type: "password", class: "mono", maxlength: cr.max_option_value, autocomplete: "new-password" });
+  const value = password();
+  const confirmation = password();
+  const forget = h("input", { type: "checkbox" });
+  const rule = () => optionsFor(cr, role.value, location.value).find((o) => o.key === PASSPHRASE);
+  const hint = h("div", { class: "hint" });
+  const el = h(
+    "fieldset",
+    { class: "field options passphrase" },
+    h("legend", {}, "Encryption"),
+    h(
+      "div",
+      { class: "grid2" },
+      field("Passphrase", value, { name: `options.${PASSPHRASE}` }),
+      field("Confirm passphrase", confirmation, { name: "passphrase_confirmation" }),
+    ),
+    stored ? h("div", { class: "field check" }, h("label", {}, forget, " Remove the stored passphrase")) : null,
+    hint,
+  );
+  const sync = () => {
+    // Every kind of store takes one; until the location says which kind, it is offered.
+    el.hidden = !stored && (role.value !== "store" || (kindOf(cr, location.value) !== null && !rule()));
+    value.disabled = confirmation.disabled = forget.checked;
+    const kept = stored
+      ? "A passphrase is stored: leave both fields empty to keep it."
+      : "Empty: the store is not encrypted.";
+    hint.textContent = `${capitalize(rule()?.help ?? "encrypts the store")}. ${kept}`;
+  };
+  role.addEventListener("change", sync);
+  location.addEventListener("input", sync);
+  forget.addEventListener("change", sync);
+  sync();
+  const check = () => {
+    if (el.hidden || forget.checked || value.value === confirmation.value) return null;
+    return { field: "passphrase_confirmation", message: "The two passphrases differ: type the same one twice." };
+  };
+  // Added to the options sent: a new passphrase, "" to remove the stored one, or nothing.
+  const into = (options) => {
+    if (el.hidden) return;
+    if (forget.checked) options[PASSPHRASE] = "";
+    else if (value.value) options[PASSPHRASE] = value.value;
+  };
+  return { el, check, into };
+}
+
+// The options of a connector but the passphrase: the names the rules allow for the role and
+// the kind of location typed, kept in step as they change. `values()`: the options to send.
 function optionsEditor(cr, { role, location, current }) {
   const editing = Boolean(current);
   const rows = h("div", { class: "option-rows" });
   const removed = new Set();
-  const allowed = () => optionsFor(cr, role.value, location.value);
+  const allowed = () => optionsFor(cr, role.value, location.value).filter((o) => o.key !== PASSPHRASE);
   const used = () => [...rows.querySelectorAll("select")].map((k) => k.value);
   const addOption = h("button", { type: "button", class: "ghost small" }, "+ Add option");
-  const addPassphrase = h("button", { type: "button", class: "ghost small" }, "+ Passphrase (encrypts the store)");
   const syncButtons = () => {
     const free = allowed().filter((o) => !used().includes(o.key));
     addOption.disabled = free.length === 0;
-    addPassphrase.hidden = editing || role.value !== "store";
-    addPassphrase.disabled = !free.some((o) => o.key === "passphrase");
   };
   const addRow = (key, value = "") => {
     const onRemove = () => {
@@ -189,12 +240,11 @@ function optionsEditor(cr, { role, location, current }) {
     syncButtons();
     return input;
   };
-  for (const [k, v] of Object.entries(current?.options ?? {})) addRow(k, v);
+  for (const [k, v] of Object.entries(current?.options ?? {})) if (k !== PASSPHRASE) addRow(k, v);
   addOption.addEventListener("click", () => {
     const next = allowed().find((o) => !used().includes(o.key));
     if (next) addRow(next.key).focus();
   });
-  addPassphrase.addEventListener("click", () => addRow("passphrase").focus());
   const syncKind = () => {
     location.placeholder = examples(cr, role.value).join("  or  ");
     for (const k of rows.querySelectorAll("select")) keyChoices(k, allowed());
@@ -204,6 +254,7 @@ function optionsEditor(cr, { role, location, current }) {
   role.addEventListener("change", syncKind);
   location.addEventListener("input", syncKind);
   syncKind();
+  const passphrase = passphraseFields(cr, { role, location, current });
 
   const values = () => {
     const options = {};
@@ -214,6 +265,7 @@ function optionsEditor(cr, { role, location, current }) {
     }
     // PATCH merges options: an empty value removes a key.
     if (editing) for (const key of removed) if (!(key in options)) options[key] = "";
+    passphrase.into(options);
     return options;
   };
   const el = h(
@@ -226,9 +278,9 @@ function optionsEditor(cr, { role, location, current }) {
       "The plakar parameters this kind of connector takes. Values are secrets unless known not to be: kept by the control plane, passed to plakar, never shown again.",
     ),
     rows,
-    h("div", { class: "row-actions" }, addOption, addPassphrase),
+    h("div", { class: "row-actions" }, addOption),
   );
-  return { el, values };
+  return { el: [passphrase.el, el], values, check: passphrase.check };
 }
 
 function connectorFields(cr, current, presetRole) {
@@ -292,6 +344,8 @@ function connectorForm(cr, current, presetRole, onSaved) {
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     clearErrors(form);
+    const problem = options.check();
+    if (problem) return showError(form, problem);
     const body = { name: name.value, location: location.value, options: options.values() };
     if (!editing) body.role = role.value;
     busy(submit, async () => {
@@ -360,26 +414,57 @@ function actionResult(what, result) {
   );
 }
 
+// What the control plane knows of a store: Initialize is offered unless it is initialized.
+const STORE_STATES = new Map([
+  [true, "Initialized: ready for backups."],
+  [false, "Not initialized: Initialize creates it (a test found no store there)."],
+  [null, "Not known yet: Test connection tells; Initialize creates it if there is none."],
+]);
+
+function initializeText(c) {
+  const kind = c.options[PASSPHRASE]
+    ? "an encrypted store, with the stored passphrase"
+    : "a store that is not encrypted";
+  return `Initialize "${c.name}"? plakar creates ${kind} at ${c.location}. An existing store is never overwritten.`;
+}
+
+// The buttons that ask a runner (Test connection, Initialize). After each, the store's
+// state is read again: the answer may have taught the control plane whether it exists.
+function connectorActions(c, result) {
+  const state = h("dd", {});
+  const act = (what, path, question) => {
+    const button = h("button", { type: "button" }, what);
+    button.addEventListener("click", () => {
+      if (question && !confirm(question)) return;
+      busy(button, async () => {
+        replace(result, h("p", { class: "muted", role: "status" }, `${what}… (a runner is asked to run plakar)`));
+        try {
+          replace(result, actionResult(what, await post(`/connectors/${c.id}/${path}`)));
+        } catch (e) {
+          replace(result, actionResult(what, { ok: false, message: e.message }));
+        }
+        if (c.role === "store") show((await get(`/connectors/${c.id}`).catch(() => c)).initialized ?? null);
+      });
+    });
+    return button;
+  };
+  const initialize = c.role === "store" ? act("Initialize", "initialize", initializeText(c)) : null;
+  const show = (known) => {
+    replace(state, STORE_STATES.get(known));
+    initialize.hidden = known === true;
+  };
+  if (initialize) show(c.initialized ?? null);
+  const details = initialize ? [h("dt", {}, "Store"), state] : [];
+  return { buttons: [act("Test connection", "test"), initialize], details };
+}
+
 export async function connectorView(root, ctx) {
   const [id, tabParam] = ctx.params;
   const c = await get(`/connectors/${id}`);
   const tab = tabParam || "dashboard";
   const cat = ctx.cat;
   const result = h("div", { class: "action-slot" });
-  const act = (label, what, path) => {
-    const button = h("button", { type: "button" }, label);
-    button.addEventListener("click", () =>
-      busy(button, async () => {
-        replace(result, h("p", { class: "muted", role: "status" }, `${what}… (a runner is asked to run plakar)`));
-        try {
-          replace(result, actionResult(what, await post(`/connectors/${id}/${path}`)));
-        } catch (e) {
-          replace(result, actionResult(what, { ok: false, message: e.message }));
-        }
-      }),
-    );
-    return button;
-  };
+  const actions = connectorActions(c, result);
   const remove = h("button", { type: "button", class: "danger" }, "Delete");
   remove.addEventListener("click", () => {
     if (!confirm(`Delete the ${c.role} "${c.name}"? Its data is not touched.`)) return;
@@ -403,8 +488,7 @@ export async function connectorView(root, ctx) {
       h("h1", { tabindex: -1 }, c.name),
       roleBadge(c.role),
       h("span", { class: "spacer" }),
-      act("Test connection", "Test connection", "test"),
-      c.role === "store" ? act("Initialize", "Initialize", "initialize") : null,
+      actions.buttons,
       h("a", { href: `#/scheduling/tasks/new?type=${taskType}&${slot}=${id}`, class: "button" }, "New task"),
       h("a", { href: `#/connectors/${id}/edit`, class: "button" }, "Edit"),
       remove,
@@ -416,6 +500,7 @@ export async function connectorView(root, ctx) {
       h("dd", { class: "mono" }, c.location),
       h("dt", {}, "Options"),
       h("dd", { class: "opts" }, optionsText(c.options)),
+      actions.details,
       h("dt", {}, "Created"),
       h("dd", {}, utc(c.created_at), " ", h("span", { class: "muted" }, "(", when(c.created_at), ")")),
     ),
@@ -444,7 +529,7 @@ function dashboardTab(body, id, ctx) {
     if (!viewMissing) {
       try {
         const view = await get(`/connectors/${id}/jobs`);
-        renderUpcoming(upcoming, view.upcoming, ctx.cat);
+        renderUpcoming(upcoming, view.upcoming, view.upcoming_until, ctx.cat);
         return { items: view.past, next_cursor: null };
       } catch (e) {
         if (!e.unavailable) throw e;
@@ -473,7 +558,8 @@ function dashboardTab(body, id, ctx) {
 
 const UPCOMING_SHOWN = 8;
 
-function renderUpcoming(el, all, cat) {
+// `until`: every run up to this instant is in `all` (the api caps the list).
+function renderUpcoming(el, all, until, cat) {
   if (!all.length) {
     replace(el, h("p", { class: "empty" }, "Nothing scheduled. Attach a schedule to a task that uses this connector."));
     return;
@@ -493,10 +579,10 @@ function renderUpcoming(el, all, cat) {
               class: "ghost small",
               onclick: () => {
                 el.dataset.unfolded = "yes";
-                renderUpcoming(el, all, cat);
+                renderUpcoming(el, all, until, cat);
               },
             },
-            `Show all ${all.length} runs of the next 30 days`,
+            `Show the next ${all.length} runs (until ${utc(until, { seconds: false })})`,
           ),
         )
       : null;

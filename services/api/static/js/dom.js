@@ -168,8 +168,12 @@ export function showError(form, err) {
   for (let n = name; n && !box; n = n.includes(".") ? n.slice(0, n.lastIndexOf(".")) : null) {
     box = form.querySelector(`[data-field-box="${CSS.escape(n)}"]`);
   }
-  const message = err.message || String(err);
+  let message = err.message || String(err);
   if (box) {
+    // The api names fields as its body does (source_id): say the label the form shows.
+    const key = name.slice(name.lastIndexOf(".") + 1);
+    const label = box.querySelector("label, legend, .label")?.textContent.trim();
+    if (label && key.includes("_")) message = message.replaceAll(key, `“${label}”`);
     const control = box.querySelector("[data-field]") || box.querySelector("input,select,textarea");
     const msg = h("div", { class: "field-error", id: nextId("err"), role: "alert" }, message);
     box.append(msg);

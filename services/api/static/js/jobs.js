@@ -1,6 +1,6 @@
 // Jobs: live lists, the job details popup with its live output.
 
-import { ApiError, get, post, query, socket, unavailableText } from "./api.js";
+import { ApiError, get, post, socket, unavailableText } from "./api.js";
 import {
   append,
   badge,
@@ -13,60 +13,13 @@ import {
   progressBar,
   replace,
   shortId,
-  utc,
   when,
   whenFull,
 } from "./dom.js";
+import { leaveJobUrl, showJobInUrl } from "./jobroute.js";
+import { LogView } from "./logview.js";
+import { batched, behind, coalesced, liveFeed, POLL_MS } from "./live.js";
 import { rules, terminalStates } from "./rules.js";
-
-const POLL_MS = 5000;
-// What changes a job row; log events (the bulk of the feed) do not.
-const FEED_KINDS = "queued,skipped,started,progress,finished";
-const MAX_LINES = 20000; // beyond this the popup keeps the tail; the full text is one click away
-
-// Job events as they happen over WS /events; polls when the socket is not
-// available, and tries the socket again now and then.
-export function liveFeed(onEvent, onMode) {
-  let ws = null;
-  let pollTimer = null;
-  let retryTimer = null;
-  let stopped = false;
-  const startPolling = () => {
-    if (pollTimer) return;
-    pollTimer = setInterval(() => onEvent(null), POLL_MS);
-    onMode("polling");
-  };
-  const connect = () => {
-    let opened = false;
-    ws = socket("/events", { kinds: FEED_KINDS });
-    ws.onopen = () => {
-      opened = true;
-      clearInterval(pollTimer);
-      pollTimer = null;
-      onMode("live");
-      onEvent(null); // whatever happened while the socket was down
-    };
-    ws.onmessage = (e) => {
-      try {
-        onEvent(JSON.parse(e.data));
-      } catch {
-        onEvent(null);
-      }
-    };
-    ws.onclose = () => {
-      if (stopped) return;
-      startPolling();
-      retryTimer = setTimeout(connect, opened ? 2000 : 30000);
-    };
-  };
-  connect();
-  return () => {
-    stopped = true;
-    clearInterval(pollTimer);
-    clearTimeout(retryTimer);
-    ws?.close();
-  };
-}
 
 function liveBadge() {
   const el = h("span", { class: "live", role: "status" }, "connecting…");
@@ -100,10 +53,33 @@ function statusCell(job) {
   return cell;
 }
 
-function tookCell(job) {
-  if (!job.started_at) return "";
-  const end = job.finished_at ? new Date(job.finished_at) : new Date();
-  return duration(end - new Date(job.started_at));
+// Milliseconds from start to end (to now while it runs); null before it starts.
+function elapsed(job) {
+  if (!job.started_at) return null;
+  return (job.finished_at ? new Date(job.finished_at) : new Date()) - new Date(job.started_at);
+}
+
+// The schedule in words ("Every 2 min"), or "manual"; the try when it is not the first.
+function triggerCell(job) {
+  const scheduled = job.trigger === "schedule";
+  return h(
+    "td",
+    { class: "trigger", title: scheduled && job.schedule_id ? `schedule ${job.schedule_id}` : null },
+    scheduled ? (job.schedule_description ?? "schedule (deleted)") : job.trigger,
+    job.attempt > 1 ? h("span", { class: "muted" }, ` · try ${job.attempt}`) : null,
+  );
+}
+
+// What the job wrote to its store, and how fast it read its source (backups of a
+// local source; elsewhere the runner cannot count the bytes read).
+function bytesCells(job) {
+  const ms = elapsed(job);
+  const read = job.progress?.bytes;
+  const speed = read && ms > 0 ? `${bytes(read / (ms / 1000))}/s` : "—";
+  return [
+    h("td", { class: "num" }, job.bytes_added == null ? "—" : bytes(job.bytes_added)),
+    h("td", { class: "num nowrap", title: read ? `${bytes(read)} read from the source` : null }, speed),
+  ];
 }
 
 function jobRow(job, cat, flash) {
@@ -124,9 +100,10 @@ function jobRow(job, cat, flash) {
       job.reason ? h("div", { class: "why skipped", title: job.reason }, job.reason) : null,
     ),
     h("td", { class: "mono" }, open),
-    h("td", {}, job.trigger, job.attempt > 1 ? h("span", { class: "muted" }, ` · try ${job.attempt}`) : null),
+    triggerCell(job),
     h("td", { class: "nowrap" }, when(job.queued_at)),
-    h("td", { class: "num" }, tookCell(job)),
+    h("td", { class: "num nowrap" }, duration(elapsed(job))),
+    bytesCells(job),
     h(
       "td",
       { class: "mono" },
@@ -140,7 +117,28 @@ function jobRow(job, cat, flash) {
 }
 
 const signature = (job) =>
-  JSON.stringify([job.status, job.progress, job.finished_at, job.snapshot_id, job.error, job.attempt]);
+  JSON.stringify([
+    job.status,
+    job.progress,
+    job.finished_at,
+    job.snapshot_id,
+    job.error,
+    job.attempt,
+    job.bytes_added,
+    job.schedule_description,
+  ]);
+
+const COLUMNS = [
+  ["Status"],
+  ["Task"],
+  ["Job"],
+  ["Trigger"],
+  ["Queued"],
+  ["Duration", "From start to end"],
+  ["Added", "Bytes the job wrote to its store: what a backup added to it"],
+  ["Speed", "Bytes read from the source per second"],
+  ["Snapshot"],
+];
 
 function jobTable(body) {
   return h(
@@ -149,34 +147,10 @@ function jobTable(body) {
     h(
       "thead",
       {},
-      h(
-        "tr",
-        {},
-        ["Status", "Task", "Job", "Trigger", "Queued", "Took", "Snapshot"].map((c) => h("th", { scope: "col" }, c)),
-      ),
+      h("tr", {}, COLUMNS.map(([c, title]) => h("th", { scope: "col", title }, c))),
     ),
     body,
   );
-}
-
-// Runs `fn` one call at a time: calls while it runs make one more run after it.
-function coalesced(fn) {
-  let running = null;
-  let again = false;
-  const run = async () => {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = fn();
-    await running;
-    running = null;
-    if (again) {
-      again = false;
-      await run();
-    }
-  };
-  return run;
 }
 
 // A running job's row shows its new progress, in place.
@@ -188,22 +162,18 @@ function showProgress(entry, progress, cat) {
   Object.assign(entry, { row: fresh, job, sig: signature(job) });
 }
 
-// Progress events update a row in place; anything else refreshes the list
-// (coalesced, so a burst of events costs one request).
-function feedHandler(rows, cat, refresh) {
-  let pending = null;
+// Progress events update a row in place; anything else refreshes the list, once per
+// burst of events, and again while the rows lag behind the events (live.js).
+function feedHandler(rows, cat, refresh, shownJob) {
+  const batch = batched(async (events) => {
+    await refresh();
+    return behind(events, shownJob);
+  });
   const onEvent = (ev) => {
-    if (ev?.kind === "progress") {
-      showProgress(rows.get(ev.job_id), ev.progress, cat);
-      return;
-    }
-    if (pending) return;
-    pending = setTimeout(() => {
-      pending = null;
-      refresh();
-    }, 300);
+    if (ev?.kind === "progress") showProgress(rows.get(ev.job_id), ev.progress, cat);
+    else batch.poke(ev);
   };
-  return { onEvent, stop: () => clearTimeout(pending) };
+  return { onEvent, stop: batch.stop };
 }
 
 // A table of jobs that keeps itself current: `load(limit, cursor)` answers
@@ -218,9 +188,14 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
   let shown = 0;
   let cursor = null;
 
+  const shownJobs = new Map(); // what the rows show, by id
   const render = (items, appendOnly) => {
-    if (!appendOnly) body.replaceChildren();
+    if (!appendOnly) {
+      body.replaceChildren();
+      shownJobs.clear();
+    }
     for (const job of items) {
+      shownJobs.set(job.id, job);
       const sig = signature(job);
       let entry = rows.get(job.id);
       if (!entry || entry.sig !== sig) {
@@ -268,7 +243,7 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
     h("div", { class: "more" }, more),
   );
   refresh();
-  const feed = feedHandler(rows, cat, refresh);
+  const feed = feedHandler(rows, cat, refresh, (id) => shownJobs.get(id));
   const stop = liveFeed(feed.onEvent, live.set);
   onLeave(() => {
     stop();
@@ -281,16 +256,28 @@ export function jobList({ load, cat, empty = "No jobs yet.", flashId = null, too
 
 let shownJob = null;
 
+// The open job is in the URL (jobroute.js): a reload keeps the popup, Back closes it.
 export async function openJob(jobId, cat) {
-  const r = await rules();
   const dialog = document.getElementById("job-dialog");
+  if (dialog.open && shownJob?.id === jobId) return; // the URL caught up with a click
+  const r = await rules();
   shownJob?.stop();
   const view = new JobView(jobId, cat, r);
   shownJob = view;
   replace(dialog, view.el);
-  dialog.addEventListener("close", () => view.stop(), { once: true });
+  dialog.onclose = () => {
+    view.stop();
+    document.body.classList.remove("job-open");
+    leaveJobUrl(jobId);
+  };
+  showJobInUrl(jobId);
+  document.body.classList.add("job-open"); // no animations meanwhile (app.css says why)
   if (!dialog.open) dialog.showModal();
   view.start();
+}
+
+export function closeJob() {
+  document.getElementById("job-dialog").close();
 }
 
 // The popup shows the job as the api tells it (GET /jobs/{id}, then the stream's
@@ -302,8 +289,6 @@ class JobView {
     this.terminal = terminalStates(r);
     this.job = null;
     this.lastSeq = 0;
-    this.lines = 0;
-    this.follow = true;
     this.stopped = false;
     this.ws = null;
     this.timer = null;
@@ -320,28 +305,8 @@ class JobView {
       "Cancel job",
     );
     this.liveState = h("span", { class: "live" });
-    this.buildOutput();
+    this.output = new LogView("Job output");
     this.el = this.layout();
-  }
-
-  // The output pane follows the end of the output until the user scrolls up.
-  buildOutput() {
-    this.output = h("div", {
-      class: "output",
-      role: "log",
-      "aria-label": "Job output",
-      tabindex: 0,
-    });
-    this.followButton = h(
-      "button",
-      { type: "button", class: "follow small", hidden: true, onclick: () => this.scrollToEnd(true) },
-      "↓ Follow output",
-    );
-    this.output.addEventListener("scroll", () => {
-      const atEnd = this.output.scrollTop + this.output.clientHeight >= this.output.scrollHeight - 24;
-      this.follow = atEnd;
-      if (atEnd) this.followButton.hidden = true;
-    });
   }
 
   layout() {
@@ -370,7 +335,7 @@ class JobView {
         ),
         this.cancel,
       ),
-      h("div", { class: "output-wrap" }, this.output, this.followButton),
+      this.output.el,
     );
   }
 
@@ -394,6 +359,8 @@ class JobView {
     this.stopped = true;
     clearTimeout(this.timer);
     this.ws?.close();
+    this.output.stop();
+    this.asking?.close();
   }
 
   ended() {
@@ -405,6 +372,7 @@ class JobView {
     replace(this.title, h("span", { class: "type" }, job.type), " ", this.cat.taskLabel(job.task_id));
     replace(this.badgeSlot, badge(job.status));
     this.cancel.hidden = this.ended();
+    if (this.ended()) this.asking?.close(); // nothing left to cancel
     replace(this.details, this.detailRows(job));
     replace(
       this.message,
@@ -450,7 +418,9 @@ class JobView {
       row(
         "Trigger",
         job.trigger,
-        job.schedule_id ? h("span", { class: "muted" }, ` · schedule ${shortId(job.schedule_id)}`) : "",
+        job.schedule_id
+          ? h("span", { class: "muted", title: `schedule ${job.schedule_id}` }, ` · ${job.schedule_description ?? "schedule (deleted)"}`)
+          : "",
       ),
       row("Due", whenFull(job.due_at)),
       row("Started", whenFull(job.started_at)),
@@ -478,12 +448,13 @@ class JobView {
     );
   }
 
-  // Output: WS /jobs/{id}/stream?after=SEQ, resumed after the last line seen;
+  // Output: WS /jobs/{id}/stream?after=SEQ, resumed after the last line seen, its lines
+  // in batches (one message per batch of the runner, not per line);
   // polls GET /jobs/{id} and /output when the stream is not available.
   connect() {
     if (this.stopped) return;
     let opened = false;
-    const ws = socket(`/jobs/${this.id}/stream`, { after: this.lastSeq });
+    const ws = socket(`/jobs/${this.id}/stream`, { after: this.lastSeq, batch: 1 });
     this.ws = ws;
     this.setLive("connecting");
     ws.onopen = () => {
@@ -521,10 +492,11 @@ class JobView {
   }
 
   onMessage(msg) {
-    if (msg.type === "log") {
-      if (msg.seq > this.lastSeq) {
-        this.lastSeq = msg.seq;
-        this.appendLines([msg]);
+    if (msg.type === "lines") {
+      const fresh = msg.lines.filter((l) => l.seq > this.lastSeq);
+      if (fresh.length) {
+        this.lastSeq = fresh.at(-1).seq;
+        this.appendLines(fresh);
       }
     } else if (msg.type === "progress") {
       // Progress only: the job's state changes with the status messages.
@@ -546,30 +518,7 @@ class JobView {
   }
 
   appendLines(lines) {
-    const frag = document.createDocumentFragment();
-    for (const l of lines) {
-      frag.append(
-        h(
-          "div",
-          { class: l.stream === "system" ? "line sys" : "line", title: l.ts ? utc(l.ts) : null },
-          l.line === "" ? " " : l.line,
-        ),
-      );
-    }
-    this.output.append(frag);
-    this.lines += lines.length;
-    while (this.lines > MAX_LINES) {
-      this.output.firstElementChild.remove();
-      this.lines -= 1;
-    }
-    if (this.follow) this.scrollToEnd(false);
-    else this.followButton.hidden = false;
-  }
-
-  scrollToEnd(force) {
-    if (force) this.follow = true;
-    this.output.scrollTop = this.output.scrollHeight;
-    this.followButton.hidden = true;
+    this.output.append(lines);
   }
 
   setLive(mode) {
@@ -598,7 +547,38 @@ class JobView {
     if (!this.stopped) this.timer = setTimeout(() => this.poll(), 2000);
   }
 
+  // Asks in a dialog of its own, whose buttons say what they do; Esc keeps the job.
+  confirmCancel() {
+    const keep = h("button", { type: "button", class: "ghost", autofocus: true }, "Keep running");
+    const yes = h("button", { type: "button", class: "danger" }, "Cancel job");
+    const ask = h(
+      "dialog",
+      {
+        class: "confirm",
+        role: "alertdialog",
+        "aria-labelledby": "cancel-title",
+        "aria-describedby": "cancel-text",
+      },
+      h("h3", { id: "cancel-title" }, "Cancel this job?"),
+      h("p", { id: "cancel-text" }, "plakar gets SIGINT, then SIGKILL after a grace period."),
+      h("div", { class: "actions" }, keep, yes),
+    );
+    keep.addEventListener("click", () => ask.close("keep"));
+    yes.addEventListener("click", () => ask.close("cancel"));
+    this.asking = ask;
+    this.el.append(ask);
+    ask.showModal();
+    return new Promise((resolve) => {
+      ask.addEventListener("close", () => {
+        ask.remove();
+        this.asking = null;
+        resolve(ask.returnValue === "cancel");
+      });
+    });
+  }
+
   async doCancel() {
+    if (!(await this.confirmCancel())) return;
     await busy(this.cancel, async () => {
       try {
         const answer = await post(`/jobs/${this.id}/cancel`, { by: "web UI" });
@@ -613,34 +593,4 @@ class JobView {
       }
     });
   }
-}
-
-// Job History: every job, filtered by status (the states of the api's rules), kept live.
-export async function historyView(root, { query: q, cat, onLeave, flashId }) {
-  const states = (await rules()).job_states;
-  const status = states.some((s) => s.status === q.get("status")) ? q.get("status") : "";
-  const filters = h(
-    "nav",
-    { class: "filters", "aria-label": "Filter by status" },
-    [{ status: "", label: "All" }, ...states].map(({ status: s, label }) =>
-      h(
-        "a",
-        {
-          href: `#/scheduling/history${s ? `?status=${s}` : ""}`,
-          class: `chip${s ? ` s-${s}` : ""}${s === status ? " active" : ""}`,
-          "aria-current": s === status ? "true" : null,
-        },
-        label,
-      ),
-    ),
-  );
-  const list = jobList({
-    load: (limit, cursor) => get(`/jobs${query({ status, limit, cursor })}`),
-    cat,
-    empty: status ? `No ${status} jobs.` : "No jobs yet. Save a task to run it once, or attach a schedule.",
-    flashId,
-    toolbar: filters,
-    onLeave,
-  });
-  append(root, list);
 }

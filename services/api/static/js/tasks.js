@@ -6,7 +6,6 @@ import {
   append,
   badge,
   busy,
-  bytes,
   clearErrors,
   field,
   h,
@@ -16,10 +15,12 @@ import {
   shortId,
   showError,
   tabs,
-  utc,
   when,
 } from "./dom.js";
-import { historyView, jobList, openJob } from "./jobs.js";
+import { historyView } from "./history.js";
+import { jobList, openJob } from "./jobs.js";
+import { behind, liveRefresh } from "./live.js";
+import { restoreOptions } from "./restore.js";
 import { rules, taskKind } from "./rules.js";
 import { attachForm, scheduleFields, scheduleTable, schedulesUnavailable } from "./schedules.js";
 
@@ -65,11 +66,26 @@ export async function schedulingView(root, ctx) {
   }
   const body = h("div", {}, h("p", { class: "muted" }, "Loading tasks…"));
   append(root, body);
-  const [schedules, jobs] = await Promise.all([
-    get("/schedules").catch(() => null),
-    get(`/jobs${query({ limit: 200 })}`).catch(() => ({ items: [] })),
-  ]);
-  replace(body, taskTable(ctx.cat, schedules, jobs.items));
+  const table = taskTable(ctx.cat);
+  // The tasks' facts, read again after each burst of job and schedule events; a read
+  // that fails keeps the facts shown (null schedules: the api cannot list them).
+  let schedules = null;
+  let jobs = [];
+  const load = async (events = []) => {
+    const [s, j] = await Promise.all([
+      get("/schedules").catch(() => undefined),
+      get(`/jobs${query({ limit: 200 })}`).catch(() => undefined),
+    ]);
+    schedules = s ?? schedules;
+    jobs = j?.items ?? jobs;
+    await ctx.cat.know(jobs);
+    table.update(schedules, jobs);
+    const byId = new Map(jobs.map((job) => [job.id, job]));
+    return behind(events, (id) => byId.get(id), () => true);
+  };
+  await load();
+  replace(body, table.el);
+  liveRefresh({ refresh: load, onLeave: ctx.onLeave });
 }
 
 function noTasks() {
@@ -102,7 +118,11 @@ function schedulesCell(own) {
   ];
 }
 
-function taskRow(t, cat, own, job) {
+const lastJobCell = (job) =>
+  job ? [badge(job.status), " ", when(job.queued_at)] : h("span", { class: "muted" }, "never ran");
+
+// `cells`: where taskTable puts the task's facts (its schedules, its last job).
+function taskRow(t, cat, cells) {
   const run = h("button", { type: "button", class: "small" }, "Run now");
   run.addEventListener("click", () => busy(run, () => runNow(t.id, cat, run)));
   return h(
@@ -116,18 +136,38 @@ function taskRow(t, cat, own, job) {
     ),
     h("td", {}, h("span", { class: "type" }, t.type)),
     h("td", {}, labelList(t.labels)),
-    h("td", {}, schedulesCell(own)),
-    h("td", {}, job ? [badge(job.status), " ", when(job.queued_at)] : h("span", { class: "muted" }, "never ran")),
+    cells.schedules,
+    cells.job,
     h("td", { class: "actions-cell" }, run),
   );
 }
 
-function taskTable(cat, schedules, jobs) {
-  const tasks = [...cat.tasks.values()];
-  if (!tasks.length) return noTasks();
-  const lastJob = new Map();
-  for (const j of jobs) if (!lastJob.has(j.task_id)) lastJob.set(j.task_id, j);
-  const schedulesOf = (id) => (schedules === null ? null : schedules.filter((s) => s.task_id === id));
+// The tasks; `update(schedules, jobs)` puts their latest facts in place. Rows are kept
+// (but when the tasks change), so a refresh moves neither focus nor a row's message.
+function taskTable(cat) {
+  const el = h("div");
+  const cells = new Map(); // task id → {schedules, job}: the cells of its facts
+  let shownIds = null;
+  const update = (schedules, jobs) => {
+    const tasks = [...cat.tasks.values()];
+    const ids = tasks.map((t) => t.id).join();
+    if (ids !== shownIds) {
+      shownIds = ids;
+      cells.clear();
+      for (const t of tasks) cells.set(t.id, { schedules: h("td"), job: h("td") });
+      replace(el, tasks.length ? tasksTable(tasks, cat, cells) : noTasks());
+    }
+    const lastJob = new Map();
+    for (const j of jobs) if (!lastJob.has(j.task_id)) lastJob.set(j.task_id, j);
+    for (const [id, cell] of cells) {
+      replace(cell.schedules, schedulesCell(schedules === null ? null : schedules.filter((s) => s.task_id === id)));
+      replace(cell.job, lastJobCell(lastJob.get(id)));
+    }
+  };
+  return { el, update };
+}
+
+function tasksTable(tasks, cat, cells) {
   return h(
     "div",
     { class: "table-wrap" },
@@ -146,7 +186,7 @@ function taskTable(cat, schedules, jobs) {
       h(
         "tbody",
         {},
-        tasks.map((t) => taskRow(t, cat, schedulesOf(t.id), lastJob.get(t.id))),
+        tasks.map((t) => taskRow(t, cat, cells.get(t.id))),
       ),
     ),
   );
@@ -165,7 +205,7 @@ async function runNow(taskId, cat, button) {
 }
 
 // The task form, in parts: the type chooser, the connector pickers, the restore's
-// snapshot picker, the advanced options, the schedules editor, the body it sends.
+// options (restore.js), the advanced options, the schedules editor, the body it sends.
 
 // One card per task type of the api's rules; a task's type cannot change.
 function typeChooser(kinds, type, editing) {
@@ -246,59 +286,28 @@ function connectorPickers(cat, kind, initial) {
   return { fields, selects };
 }
 
-function snapshotOption(s) {
-  const tags = s.tags.length ? ` · ${s.tags.join(", ")}` : "";
-  return h(
-    "option",
-    { value: s.id },
-    `${shortId(s.id)} · ${utc(s.created_at, { seconds: false })}${tags} · ${bytes(s.size)}`,
-  );
-}
-
-// The restore's snapshot: one of the store's, or (empty) the latest carrying all the
-// labels. `initial`: the id or id prefix to select first. Only the answer to the
-// latest request is shown.
-function snapshotPicker(initial) {
-  const select = h("select", {});
-  const box = field("Snapshot", select, { name: "snapshot_id", hint: " ", wide: true });
-  const hint = box.querySelector(".hint");
-  let request = 0;
-  const load = async (storeId) => {
-    const mine = ++request;
-    const keep = select.value || initial || "";
-    replace(select, h("option", { value: "" }, "Latest snapshot carrying all the labels (default)"));
-    if (!storeId) {
-      replace(hint, "Choose the store first.");
-      return;
-    }
-    select.disabled = true;
-    replace(hint, "Loading the store's snapshots…");
-    try {
-      const items = (await get(`/connectors/${storeId}/snapshots`)).sort((a, b) =>
-        b.created_at.localeCompare(a.created_at),
-      );
-      if (mine !== request) return;
-      append(select, items.map(snapshotOption));
-      if (keep && !items.some((s) => s.id.startsWith(keep)))
-        select.append(h("option", { value: keep }, `${keep} (not found in the store)`));
-      select.value = (keep && items.find((s) => s.id.startsWith(keep))?.id) || keep;
-      replace(
-        hint,
-        items.length ? `${plural(items.length, "snapshot")} in this store.` : "This store has no snapshot yet.",
-      );
-    } catch (e) {
-      if (mine !== request) return;
-      if (keep) select.append(h("option", { value: keep }, keep));
-      select.value = keep;
-      replace(hint, notice("error", `Could not list the snapshots: ${e.message}`));
-    } finally {
-      if (mine === request) select.disabled = false;
-    }
+// What the live runners announce they give a job that sets no concurrency, by task type:
+// their presence in GET /health (which answers 503 with the same body while degraded).
+async function runnerConcurrency() {
+  const health = await get("/health").catch((e) => e.body);
+  return (type) => {
+    const values = (health?.runners ?? []).map((r) => r.concurrency?.[type]).filter(Boolean);
+    return [...new Set(values)].sort((a, b) => a - b);
   };
-  return { box, select, load };
 }
 
-// Concurrency, and the window of sync and check.
+function concurrencyHint(type, announced, recommended) {
+  const [low, high] = [announced[0], announced[announced.length - 1]];
+  const runner = !announced.length
+    ? "the runner sets a recommended value for its host"
+    : low === high
+      ? `the runner sets ${low} for a ${type} (recommended for its host)`
+      : `each runner sets the value recommended for its host: ${low} to ${high} for a ${type}`;
+  const last = recommended ? ` The last run used ${recommended}.` : " Only change it for a reason.";
+  return `How many operations plakar runs in parallel (-concurrency). Empty: ${runner}.${last}`;
+}
+
+// Concurrency, and the window of sync and check. `recommended`: what the task's last run used.
 function advancedOptions(task, recommended) {
   const concurrency = h("input", {
     type: "number",
@@ -322,15 +331,18 @@ function advancedOptions(task, recommended) {
     "details",
     { class: "advanced", open: Boolean(task?.concurrency || task?.window) },
     h("summary", {}, "Advanced options"),
-    field("Concurrency", concurrency, {
-      name: "concurrency",
-      hint:
-        "How many operations plakar runs in parallel (-concurrency). Empty: the runner sets a recommended value for its host" +
-        (recommended ? `; the last run used ${recommended}.` : ". Only change it for a reason."),
-    }),
+    field("Concurrency", concurrency, { name: "concurrency", hint: " " }),
     windowBox,
   );
+  const concurrencyHintEl = concurrency.parentElement.querySelector(".hint");
+  const announced = runnerConcurrency();
+  let shownType = null;
   const showFor = (type) => {
+    shownType = type;
+    concurrencyHintEl.textContent = concurrencyHint(type, [], recommended);
+    announced.then((of) => {
+      if (shownType === type) concurrencyHintEl.textContent = concurrencyHint(type, of(type), recommended);
+    });
     windowBox.hidden = !(type === "sync" || type === "check");
     const verb = { sync: "copied", check: "checked" }[type];
     if (verb)
@@ -396,7 +408,7 @@ const submitText = (editing, schedules) =>
   editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
 
 // The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
-function taskBody({ editing, kind, own, advanced, selects, snapshot, schedules }) {
+function taskBody({ editing, kind, own, advanced, selects, restore, schedules }) {
   const type = kind.type;
   const out = {
     name: own.name.value.trim() || null,
@@ -405,7 +417,7 @@ function taskBody({ editing, kind, own, advanced, selects, snapshot, schedules }
   };
   if (!editing) out.type = type;
   for (const { field: slot } of kind.slots) out[slot] = selects[slot].value || null;
-  if (type === "restore") out.snapshot_id = snapshot.select.value || null;
+  if (type === "restore") Object.assign(out, restore.body());
   if (type === "sync" || type === "check") out.window = advanced.window.value.trim() || null;
   const attached = schedules ? schedules.values() : [];
   if (attached.length) out.schedules = attached;
@@ -423,7 +435,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     editing,
     own: nameAndLabels(task),
     advanced: advancedOptions(task, recommended),
-    snapshot: snapshotPicker(task?.snapshot_id || preset.get("snapshot_id")),
+    restore: restoreOptions(task, preset),
     selects: {},
   };
   const typeField = typeChooser(r.tasks, kind.type, editing);
@@ -450,9 +462,9 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     replace(parts.own.hint, LABELS_HINT[kind.type]);
     replace(options);
     if (kind.type === "restore") {
-      append(options, parts.snapshot.box);
-      selects.store_id.addEventListener("change", () => parts.snapshot.load(selects.store_id.value));
-      parts.snapshot.load(selects.store_id.value);
+      append(options, parts.restore.el);
+      selects.store_id.addEventListener("change", () => parts.restore.load(selects.store_id.value));
+      parts.restore.load(selects.store_id.value);
     }
     parts.advanced.showFor(kind.type);
   };
@@ -600,4 +612,12 @@ export async function taskView(root, ctx) {
     h("section", { class: "card" }, h("h2", {}, "Configuration"), form),
   );
   schedules.load();
+  // Next and last runs change when a schedule fires or changes, or a job of the task is
+  // queued (its schedule fired, if that event was missed).
+  liveRefresh({
+    kinds: "queued,skipped,fired,changed",
+    wanted: (ev) => ev.kind === "changed" || ev.task_id === id,
+    refresh: () => schedules.load(),
+    onLeave: ctx.onLeave,
+  });
 }
