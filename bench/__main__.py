@@ -12,6 +12,7 @@ BENCHMARKS = {
     "scheduler": "Scheduler lateness with many schedules due at once",
     "pipeline": "Output pipeline: runner -> NATS -> PostgreSQL and WebSocket clients",
     "history": "History API latency over a large job table (HTTP, keyset cursors)",
+    "runners": "Draining small check jobs with runner processes x slots",
 }
 
 

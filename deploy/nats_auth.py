@@ -78,6 +78,8 @@ def _presence(kind: str) -> list[str]:
 
 
 _EVENTS_PUBLISH = ["plakar.events.>", "$JS.API.INFO"]
+# Queueing a job for the runners of any group (shared/groups.py).
+_JOBS_DUE_ANY_GROUP = s.job_due("*")
 
 SERVICE_PERMISSIONS: dict[str, Permissions] = {
     # Provisions streams, consumers and buckets (`plakar-cp migrate`).
@@ -85,7 +87,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
     "scheduler": {
         "publish": {
             "allow": [
-                s.JOB_DUE,
+                _JOBS_DUE_ANY_GROUP,
                 *_EVENTS_PUBLISH,
                 *_kv_write(s.SCHEDULER_LEASE_BUCKET),
                 *_presence("scheduler"),
@@ -99,8 +101,11 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
                 *_EVENTS_PUBLISH,
                 # The last seq of a job, to continue it on a new attempt.
                 f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
-                f"$JS.API.CONSUMER.INFO.{s.JOBS_STREAM}.{s.RUNNERS_DURABLE}",
-                f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.{s.RUNNERS_DURABLE}",
+                # Its group's work queue (`runners-<group>`: a subject token cannot be
+                # narrowed to a prefix), created at start when the group is new.
+                f"$JS.API.CONSUMER.INFO.{s.JOBS_STREAM}.*",
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{s.JOBS_STREAM}.*",
+                f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.*",
                 f"$JS.ACK.{s.JOBS_STREAM}.>",
                 # Jobs whose message NATS gave up on (runner/dead_letters.py).
                 f"$JS.API.CONSUMER.MSG.NEXT.{s.DEAD_JOBS_STREAM}.{s.RUNNERS_DURABLE}",
@@ -110,9 +115,12 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
                 *_kv_write(s.CLAIMS_BUCKET),
                 *_presence("runner"),
                 "_INBOX.>",  # replies to connector actions
+                # The connectors of a job it holds, from the api (runners hold no database).
+                s.RPC_JOB_CONNECTORS,
             ]
         },
-        "subscribe": {"allow": ["_INBOX.>", s.RPC_CONNECTOR]},
+        # Its replies arrive under its own prefix: no other service's (`_INBOX.`) reach it.
+        "subscribe": {"allow": [f"{s.RUNNER_INBOX_PREFIX}.>", s.RPC_CONNECTOR_ALL]},
     },
     "history": {
         "publish": {
@@ -129,19 +137,22 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
     "api": {
         "publish": {
             "allow": [
-                s.JOB_DUE,
+                _JOBS_DUE_ANY_GROUP,
                 *_EVENTS_PUBLISH,
                 *_EVENTS_READ,
-                s.RPC_CONNECTOR,
+                s.RPC_CONNECTOR_ALL,
                 *_kv_write(s.CLAIMS_BUCKET),  # cancel
                 *_presence("api"),
                 *_kv_read(s.SCHEDULER_LEASE_BUCKET),  # health names the active scheduler
+                # A job's message, to tell a runner asking for its connectors which.
+                f"$JS.API.STREAM.MSG.GET.{s.JOBS_STREAM}",
             ],
             "deny": _HISTORY_DURABLE,
         },
-        "subscribe": {"allow": ["_INBOX.>", "plakar.events.>"]},
-        # Answering a runner's chunk of a file (shared/rpc.py ReadFile), and only that:
-        # one answer per message received with a reply subject.
+        "subscribe": {"allow": ["_INBOX.>", "plakar.events.>", s.RPC_JOB_CONNECTORS]},
+        # Answering a runner's chunk of a file (shared/rpc.py ReadFile) or its request for
+        # a job's connectors, and only that: one answer per message received with a reply
+        # subject.
         "allow_responses": {"max": 1},
     },
 }

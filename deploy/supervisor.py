@@ -21,6 +21,7 @@ from deploy.embedded import (
     NatsServer,
     Postgres,
     load_credentials,
+    nats_cluster,
     pg_credential,
 )
 from deploy.nats_auth import USERS
@@ -37,6 +38,17 @@ FIRST_RESTART_S = 0.5
 MAX_RESTART_S = 30.0
 HEALTHY_S = 60.0
 TICK_S = 0.2
+# What runners are not given, even when `up`'s own environment holds it: they need no
+# database (the api hands them their jobs' connectors) and no api token, so a runner's
+# host holds no key to the secret store.
+RUNNER_WITHHELD = frozenset(
+    (
+        "PLAKAR_CP_DATABASE_URL",
+        "PLAKAR_CP_API_TOKEN",
+        "PLAKAR_CP_ROLE_PASSWORDS",
+        "PLAKAR_CP_EVENTS_ADMIN_NATS_URL",
+    )
+)
 
 
 @dataclass
@@ -94,10 +106,15 @@ class Stack:
     # One is active, the others stand by to take over (see docs/scheduling.md).
     schedulers: int = 2
     nats_url: str | None = None
+    # How many NATS servers to start: 1, or a cluster of 3 or more (with --nats-cluster).
+    nats_cluster: int = 1
     database_url: str | None = None
     # Path roots (or URL prefixes) every connector location must be under; empty: any.
     allowed_paths: tuple[str, ...] = ()
-    nats: NatsServer | None = None
+    # The runners' slots and group (None: their own defaults, see shared/settings.py).
+    runner_slots: int | None = None
+    runner_group: str | None = None
+    nats: list[NatsServer] = field(default_factory=list)
     postgres: Postgres | None = None
     services: list[Service] = field(default_factory=list)
     supervised: list[Supervised] = field(default_factory=list)
@@ -149,9 +166,21 @@ class Stack:
             urls = dict.fromkeys((*creds, "admin"), self.nats_url)
             return urls, os.environ.get("PLAKAR_CP_EVENTS_NATS_URL", self.nats_url)
         d = self.data_dir
-        self.nats = NatsServer(d / "nats", creds, d / "logs" / "nats.log")
-        self._first_start(self.nats, 20)
-        urls = {u: self.nats.url(u) for u in USERS}
+        if self.nats_cluster > 1:
+            self.nats = nats_cluster(d / "nats", creds, self.nats_cluster, d / "logs")
+        else:
+            self.nats = [NatsServer(d / "nats", creds, d / "logs" / "nats.log")]
+        # All spawned before any is awaited: a clustered server serves clients at once,
+        # JetStream once its peers are up (migrate waits for that).
+        for server in self.nats:
+            self._first_start(server, 0)
+        for server in self.nats:
+            try:
+                server.wait_ready(20)
+            except RuntimeError as e:
+                raise StartupError(str(e)) from e
+        # Every service gets every server as a seed.
+        urls = {u: ",".join(server.url(u) for server in self.nats) for u in USERS}
         return urls, urls["events"]
 
     def _start_postgres(self, creds: dict[str, str]) -> dict[str, str]:
@@ -188,7 +217,10 @@ class Stack:
             env["PLAKAR_CP_ROLE_PASSWORDS"] = json.dumps(passwords)
         if "events_admin" in urls and not self.nats_url:
             env["PLAKAR_CP_EVENTS_ADMIN_NATS_URL"] = urls["events_admin"]
-        migrate = Service("migrate", [*CLI, "migrate"], env, self.data_dir / "logs" / "migrate.log")
+        argv = [*CLI, "migrate"]
+        if len(self.nats) > 1:
+            argv += ["--replicas", str(min(3, len(self.nats)))]
+        migrate = Service("migrate", argv, env, self.data_dir / "logs" / "migrate.log")
         migrate.spawn()
         assert migrate.process is not None
         if migrate.process.wait() != 0:
@@ -201,20 +233,23 @@ class Stack:
         d = self.data_dir
 
         def service(name: str, kind: str, **extra: str) -> Service:
-            env = {
-                **base,
-                "PLAKAR_CP_NATS_URL": urls[kind],
-                "PLAKAR_CP_DATABASE_URL": dsn[kind],
-                "PLAKAR_CP_INSTANCE_ID": name,
-                **extra,
-            }
+            env = {**base, "PLAKAR_CP_NATS_URL": urls[kind], "PLAKAR_CP_INSTANCE_ID": name, **extra}
+            if kind == "runner":
+                env = {k: v for k, v in env.items() if k not in RUNNER_WITHHELD}
+            else:
+                env["PLAKAR_CP_DATABASE_URL"] = dsn[kind]
             return Service(name, [*CLI, kind], env, d / "logs" / f"{name}.log")
 
         return [
             *(service(f"scheduler-{i}", "scheduler") for i in range(1, self.schedulers + 1)),
             service("history-1", "history"),
             *(
-                service(f"runner-{i}", "runner", PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"))
+                service(
+                    f"runner-{i}",
+                    "runner",
+                    PLAKAR_CP_WORK_DIR=str(d / "work" / f"r{i}"),
+                    **self._runner_env(),
+                )
                 for i in range(1, self.runners + 1)
             ),
             service(
@@ -224,6 +259,14 @@ class Stack:
                 PLAKAR_CP_EVENTS_NATS_URL=events_url,
             ),
         ]
+
+    def _runner_env(self) -> dict[str, str]:
+        env = {}
+        if self.runner_slots is not None:
+            env["PLAKAR_CP_RUNNER_SLOTS"] = str(self.runner_slots)
+        if self.runner_group is not None:
+            env["PLAKAR_CP_RUNNER_GROUP"] = self.runner_group
+        return env
 
     def _announce(self, token: str, events_url: str) -> None:
         """endpoints.json (private), and where to go."""
@@ -316,8 +359,8 @@ class Stack:
             s.stop(signal.SIGTERM, max(0.1, deadline - time.monotonic()))
         if self.postgres:
             self.postgres.stop()
-        if self.nats:
-            self.nats.stop()
+        for server in self.nats:
+            server.stop()
 
 
 class StartupError(Exception):

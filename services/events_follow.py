@@ -21,8 +21,10 @@ from nats.js import api as js_api
 
 from services.api.live import first_seq_since
 from shared import subjects as s
+from shared.bus import connect_options
 from shared.durations import DurationError, parse_duration
 from shared.events import utcnow
+from shared.settings import nats_seeds
 
 
 class FollowError(Exception):
@@ -70,7 +72,8 @@ async def follow(
 ) -> None:
     """Write each event's JSON on a line of its own; without `keep_going`, stop once
     the stored events are printed."""
-    nc = await nats.connect(url, name="plakar-cp events")
+    # The URL may name several servers (a cluster's seeds, comma-separated).
+    nc = await nats.connect(**connect_options(url), name="plakar-cp events")
     try:
         js = nc.jetstream()
         subject = s.job_events(job_id) if job_id else s.EVENTS_ALL
@@ -133,8 +136,8 @@ def main(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (OSError, nats.errors.Error) as e:
-        host = urlsplit(url).hostname
-        print(f"error: cannot read the events from NATS at {host}: {e!r}", file=sys.stderr)
+        hosts = ", ".join(str(urlsplit(u).netloc).rsplit("@", 1)[-1] for u in nats_seeds(url))
+        print(f"error: cannot read the events from NATS at {hosts}: {e!r}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -6,8 +6,10 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 import nats
@@ -25,10 +27,11 @@ from nats.js.errors import (
 )
 from nats.js.kv import KeyValue
 
+from shared import job_queues
 from shared import subjects as s
 from shared.events import utcnow
 from shared.models import ServiceInfo
-from shared.settings import Settings
+from shared.settings import Settings, nats_seeds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,13 +41,31 @@ SERVICE_TTL_S = 15.0
 SCHEDULER_LEASE_TTL_S = 10.0
 
 
-async def connect(url: str, name: str) -> Client:
+def connect_options(url: str) -> dict[str, Any]:
+    """nats.connect's servers (every seed of `url`) and the seeds' credentials, which the
+    servers a cluster announces (given without credentials) are signed in with too."""
+    servers = nats_seeds(url)
+    seed = urlsplit(servers[0]) if servers else None
+    if seed is None or seed.username is None or seed.password is None:
+        return {"servers": servers}
+    return {
+        "servers": servers,
+        "user": unquote(seed.username),
+        "password": unquote(seed.password),
+    }
+
+
+async def connect(url: str, name: str, inbox_prefix: str = "_INBOX") -> Client:
+    """`inbox_prefix`: where the replies to this client's requests go (its NATS user
+    may receive there)."""
+
     async def on_error(e: Exception) -> None:
         log.warning("nats: %s", e)
 
     return await nats.connect(
-        url,
+        **connect_options(url),
         name=name,
+        inbox_prefix=inbox_prefix,
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         error_cb=on_error,
@@ -115,17 +136,20 @@ async def publish(
     )
 
 
-async def provision(js: JetStreamContext, settings: Settings) -> None:
-    """Create or update every stream, durable consumer and bucket; safe to repeat."""
+async def provision(js: JetStreamContext, settings: Settings, replicas: int = 1) -> None:
+    """Create or update every stream, durable consumer and bucket, each kept on `replicas`
+    servers of the cluster; safe to repeat (nothing changes when nothing differs)."""
+    await job_queues.drop_legacy_consumer(js)
     streams = [
         js_api.StreamConfig(
             name=s.JOBS_STREAM,
-            subjects=[s.JOB_DUE],
+            subjects=[s.JOBS_DUE_ALL],
             retention=js_api.RetentionPolicy.WORK_QUEUE,
             storage=js_api.StorageType.FILE,
             duplicate_window=120,
+            num_replicas=replicas,
         ),
-        events_stream(),
+        events_stream(replicas=replicas),
         # The advisories NATS publishes when a job message was delivered as often as the
         # runners' consumer allows, kept until a runner has ended the job.
         js_api.StreamConfig(
@@ -134,28 +158,15 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
             retention=js_api.RetentionPolicy.WORK_QUEUE,
             storage=js_api.StorageType.FILE,
             max_age=30 * 86400.0,
+            num_replicas=replicas,
         ),
     ]
     for config in streams:
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            await js.update_stream(config)
+        await _stream(js, config)
 
+    # The runner groups' work queues (shared/job_queues.py), then the other consumers.
+    await job_queues.provision_groups(js, settings)
     consumers = [
-        (
-            s.JOBS_STREAM,
-            js_api.ConsumerConfig(
-                durable_name=s.RUNNERS_DURABLE,
-                ack_policy=js_api.AckPolicy.EXPLICIT,
-                ack_wait=settings.ack_wait_s,
-                # Past this, NATS gives up on the message and says so on the advisory
-                # that DEAD_JOBS keeps; a runner then ends the job (runner/dead_letters.py).
-                max_deliver=settings.max_deliveries,
-                max_ack_pending=1000,
-                filter_subject=s.JOB_DUE,
-            ),
-        ),
         (
             s.DEAD_JOBS_STREAM,
             js_api.ConsumerConfig(
@@ -177,7 +188,9 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
         ),
     ]
     for stream, cconfig in consumers:
-        # The server creates the durable, or updates its editable settings.
+        # The server creates the durable, or updates its editable settings. Durables set
+        # no replicas: they have their stream's (work-queue streams require it), and
+        # follow it when the stream's replicas change.
         await js.add_consumer(stream, cconfig)
 
     for bucket, ttl in (
@@ -185,7 +198,59 @@ async def provision(js: JetStreamContext, settings: Settings) -> None:
         (s.SERVICES_BUCKET, SERVICE_TTL_S),
         (s.SCHEDULER_LEASE_BUCKET, SCHEDULER_LEASE_TTL_S),
     ):
-        await js.create_key_value(bucket=bucket, ttl=ttl, history=1)
+        await _bucket(js, bucket, ttl, replicas)
+
+
+# How long provisioning waits for a stream whose replicas changed to be whole again (a
+# stream still growing refuses new consumers).
+REPLICATED_WITHIN_S = 60.0
+
+
+def fully_replicated(info: js_api.StreamInfo | js_api.ConsumerInfo, replicas: int) -> bool:
+    """Whether a stream or consumer has a leader and `replicas - 1` followers, all in
+    step with it."""
+    if replicas <= 1:
+        return True
+    cluster = info.cluster
+    if cluster is None or not cluster.leader:
+        return False
+    peers = cluster.replicas or []
+    return len(peers) == replicas - 1 and all(p.current and not p.offline for p in peers)
+
+
+async def replicated(js: JetStreamContext, stream: str, replicas: int, within: float) -> None:
+    """Wait until `stream` is fully replicated; raise TimeoutError after `within` s."""
+    deadline = time.monotonic() + within
+    info = await js.stream_info(stream)
+    while not fully_replicated(info, replicas):
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"stream {stream} not on {replicas} servers in step after {within:.0f}s: "
+                f"{info.cluster}"
+            )
+        await asyncio.sleep(0.1)
+        info = await js.stream_info(stream)
+
+
+async def _stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
+    """Create the stream, or update it (its replicas included) when it differs."""
+    try:
+        await js.add_stream(config)
+    except BadRequestError:
+        await js.update_stream(config)
+    assert config.name is not None
+    await replicated(js, config.name, config.num_replicas or 1, REPLICATED_WITHIN_S)
+
+
+async def _bucket(js: JetStreamContext, bucket: str, ttl: float, replicas: int) -> None:
+    """Create the bucket, or give the existing one `replicas` (its stream is KV_<bucket>)."""
+    try:
+        await js.create_key_value(bucket=bucket, ttl=ttl, history=1, replicas=replicas)
+    except BadRequestError:  # it exists with other replicas
+        config = (await js.stream_info(f"KV_{bucket}")).config
+        config.num_replicas = replicas
+        await js.update_stream(config)
+    await replicated(js, f"KV_{bucket}", replicas, REPLICATED_WITHIN_S)
 
 
 async def consume(
@@ -213,7 +278,7 @@ async def consume(
             await handle(msgs)
 
 
-def events_stream(max_age: float = EVENTS_MAX_AGE_S) -> js_api.StreamConfig:
+def events_stream(max_age: float = EVENTS_MAX_AGE_S, replicas: int = 1) -> js_api.StreamConfig:
     return js_api.StreamConfig(
         name=s.EVENTS_STREAM,
         subjects=[s.EVENTS_ALL],
@@ -222,19 +287,30 @@ def events_stream(max_age: float = EVENTS_MAX_AGE_S) -> js_api.StreamConfig:
         duplicate_window=120,
         max_age=max_age,
         allow_direct=True,
+        num_replicas=replicas,
     )
 
 
-async def provision_readers(js: JetStreamContext) -> None:
+async def provision_readers(js: JetStreamContext, replicas: int = 1) -> None:
     """Create or update the external readers' own copy of the events (in their account,
     fed by the import of the event subjects); they may read it, not change it."""
-    config = events_stream()
+    config = events_stream(replicas=replicas)
     config.deny_delete = True
     config.deny_purge = True
-    try:
-        await js.add_stream(config)
-    except BadRequestError:
-        await js.update_stream(config)
+    await _stream(js, config)
+
+
+def cluster_size(nc: Client) -> int:
+    """How many servers the connected server's cluster has (1 when it has none): the
+    client URLs the cluster announces, one per server. JetStream's own account info
+    says nothing of the cluster, and the servers' inventory is for the system account."""
+    info: dict[str, Any] = nc._server_info
+    return max(1, len(info.get("connect_urls") or ()))
+
+
+def default_replicas(nc: Client) -> int:
+    """The cluster's size up to 3: a stream on 3 servers survives the loss of any one."""
+    return min(3, cluster_size(nc))
 
 
 async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
@@ -243,8 +319,8 @@ async def kv(js: JetStreamContext, bucket: str) -> KeyValue:
 
 class Presence:
     """Announces a live service in the services bucket until stopped; a runner also
-    announces the jobs it is running (see `set_jobs`) and the concurrency it gives a job of
-    each type that sets none."""
+    announces the jobs it is running (see `set_jobs`), the concurrency it gives a job of
+    each type that sets none, its group and how many jobs it runs at once (slots)."""
 
     def __init__(
         self,
@@ -252,6 +328,9 @@ class Presence:
         kind: str,
         instance_id: str,
         concurrency: dict[str, int] | None = None,
+        *,
+        group: str | None = None,
+        slots: int | None = None,
     ) -> None:
         self._js = js
         self.info = ServiceInfo(
@@ -261,6 +340,8 @@ class Presence:
             pid=os.getpid(),
             started_at=utcnow(),
             concurrency=concurrency or {},
+            group=group,
+            slots=slots,
         )
         self._task: asyncio.Task[None] | None = None
         self._bucket: KeyValue | None = None

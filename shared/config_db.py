@@ -8,11 +8,11 @@ from typing import Any
 from shared.db import Pool
 from shared.models import Connector, Task
 
-CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at"
+CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
-    "restore_path, restore_mode"
+    "restore_path, restore_mode, runner_group"
 )
 
 
@@ -24,6 +24,7 @@ def connector_from_row(row: Any) -> Connector:
         location=row["location"],
         options=dict(row["options"]),
         created_at=row["created_at"],
+        runner_group=row["runner_group"],
     )
 
 
@@ -42,6 +43,7 @@ def task_from_row(row: Any) -> Task:
         restore_mode=row["restore_mode"],
         window=row["snapshot_window"],
         concurrency=row["concurrency"],
+        runner_group=row["runner_group"],
         created_at=row["created_at"],
     )
 

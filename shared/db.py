@@ -11,8 +11,9 @@ import msgspec
 
 Pool = asyncpg.Pool
 
-# The roles of shared/migrations/0005_roles.sql.
-SERVICE_ROLES = ("plakar_api", "plakar_scheduler", "plakar_history", "plakar_runner")
+# The roles of shared/migrations/0005_roles.sql that sign in (runners have no database:
+# 0010_runner_no_database.sql).
+SERVICE_ROLES = ("plakar_api", "plakar_scheduler", "plakar_history")
 
 # What asyncpg raises while PostgreSQL is down or restarting: no socket to connect to
 # (OSError), "the database system is shutting down", a connection cut by the restart.

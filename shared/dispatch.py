@@ -11,6 +11,7 @@ from nats.js import JetStreamContext
 
 from shared import bus, subjects
 from shared.events import JobDue, JobQueued, encode, new_id, utcnow
+from shared.groups import group_of
 from shared.models import Task, Trigger
 
 ACK_TIMEOUT_S = 5.0
@@ -44,12 +45,13 @@ def job_messages(
         due_at=due,
         connector_ids=task.connector_ids(),
         store_id=task.store_id,
+        runner_group=task.runner_group,
     )
     message = JobDue(job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due, task=task)
     # Both ids are derived from the job, so a repeated publish is deduplicated.
     return (
         Message(subjects.job_event(job_id, "queued"), encode(queued), f"queued:{job_id}"),
-        Message(subjects.JOB_DUE, encode(message), f"due:{job_id}"),
+        Message(subjects.job_due(group_of(task.runner_group)), encode(message), f"due:{job_id}"),
     )
 
 

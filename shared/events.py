@@ -57,6 +57,8 @@ class JobQueued(JobEvent, kw_only=True, tag="queued"):
     due_at: datetime
     connector_ids: list[str] = []
     store_id: str | None = None
+    # The runner group it is queued for (null: the default group).
+    runner_group: str | None = None
 
 
 class JobSkipped(JobQueued, kw_only=True, tag="skipped"):

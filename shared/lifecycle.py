@@ -77,6 +77,7 @@ def apply(tracked: Tracked | None, ev: AnyJobEvent) -> Tracked | None:
             finished_at=ev.ts if status in TERMINAL else None,
             reason=ev.reason if isinstance(ev, e.JobSkipped) else None,
             connector_ids=list(ev.connector_ids),
+            runner_group=ev.runner_group,
         )
         return Tracked(job=job, last_seq=ev.seq)
     if tracked is None or isinstance(ev, e.JobLog) or tracked.job.status not in ACTIVE:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.durations import DURATION_PATTERN
+from shared.groups import GROUP_PATTERN
 from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
 from shared.locations import LOCATION_PATTERN, MAX_LOCATION, MAX_OPTION_VALUE, MAX_OPTIONS, Role
@@ -45,6 +46,8 @@ RestorePath = Annotated[str, _stated(max_length=MAX_RESTORE_PATH, pattern=RESTOR
 RestoreMode = Literal["new_folder", "overwrite"]
 Window = Annotated[str, _stated(pattern=DURATION_PATTERN)]
 Concurrency = Annotated[int, _stated(minimum=1, maximum=1024)]
+# The runner group serving a task's jobs or a connector's actions (shared/groups.py).
+GroupName = Annotated[str, _stated(min_length=1, max_length=32, pattern=GROUP_PATTERN)]
 
 
 class Connector(msgspec.Struct, kw_only=True):
@@ -57,6 +60,8 @@ class Connector(msgspec.Struct, kw_only=True):
     # Stores: whether the store is initialized, as the control plane last learned it (an
     # initialize, a test, a job that succeeded with it); null: not known, or not a store.
     initialized: bool | None = None
+    # The runners that act on it (test, initialize, snapshots, files); null: the default.
+    runner_group: str | None = None
 
 
 class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +69,7 @@ class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     role: Role
     location: Location
     options: Options = {}
+    runner_group: GroupName | None = None
 
 
 class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -72,6 +78,8 @@ class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Merged into the stored options; a masked secret keeps its stored value,
     # an empty string removes the key.
     options: Options | None = None
+    # Absent: kept; null: the default group.
+    runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -89,6 +97,8 @@ class Task(msgspec.Struct, kw_only=True):
     restore_mode: RestoreMode | None = None
     window: str | None = None
     concurrency: int | None = None
+    # The runners that run its jobs; null: the default group.
+    runner_group: str | None = None
     created_at: datetime
 
     def connector_ids(self) -> list[str]:
@@ -110,6 +120,7 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     restore_mode: RestoreMode | None = None
     window: Window | None = None
     concurrency: Concurrency | None = None
+    runner_group: GroupName | None = None
 
 
 class TaskCreated(msgspec.Struct, kw_only=True):
@@ -152,6 +163,11 @@ class Job(msgspec.Struct, kw_only=True):
     bytes_added: int | None = None
     # Scheduled jobs: their schedule in words (its `description`); null once it is deleted.
     schedule_description: str | None = None
+    # The runner group it was queued for (null: the default group).
+    runner_group: str | None = None
+    # Queued jobs: why no runner has taken it yet, as far as the live runners tell
+    # ("no runner of group b is live"); null: nothing stands in its way.
+    waiting: str | None = None
 
 
 class JobPage(msgspec.Struct, kw_only=True):
@@ -174,6 +190,9 @@ class ServiceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     jobs: list[str] = []
     # Runners: the concurrency it gives a job of each type that does not set one.
     concurrency: dict[str, int] = {}
+    # Runners: the group whose jobs and actions it serves, and how many jobs it runs at once.
+    group: str | None = None
+    slots: int | None = None
 
 
 class HealthStatus(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -261,6 +280,7 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     restore_mode: RestoreMode | msgspec.UnsetType | None = msgspec.UNSET
     window: Window | msgspec.UnsetType | None = msgspec.UNSET
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
+    runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -403,10 +423,30 @@ class JobState(msgspec.Struct, kw_only=True):
     terminal: bool
 
 
+class RunnerGroupRules(msgspec.Struct, kw_only=True):
+    """What a runner group's name may be (the `runner_groups` of GET /rules)."""
+
+    pattern: str
+    description: str
+    # The group of tasks and connectors that name none.
+    default: str
+
+
+class RunnerGroup(msgspec.Struct, kw_only=True):
+    """A group with live runners (GET /runner-groups)."""
+
+    name: str
+    runners: int
+    # Jobs its runners run at once, at most, and now.
+    slots: int
+    running: int
+
+
 class Rules(msgspec.Struct, kw_only=True):
     """The rules the api applies, for forms and tools (GET /rules): connectors, the task
-    types and the connectors each takes, the states of a job."""
+    types and the connectors each takes, the states of a job, runner groups' names."""
 
     connectors: ConnectorRules
     tasks: list[TaskKind]
     job_states: list[JobState]
+    runner_groups: RunnerGroupRules

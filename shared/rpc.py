@@ -1,15 +1,22 @@
 """Connector actions over NATS request/reply: the api asks on one subject
 (`plakar.rpc.connector`, runners answer as a queue group), with one tagged union of
 requests and one of replies. A runner that cannot do what is asked answers `Failed` with
-a reason; the api turns reasons into HTTP statuses in one place (services/api/rpc.py)."""
+a reason; the api turns reasons into HTTP statuses in one place (services/api/rpc.py).
+Each connector action carries its connector, secrets included: runners hold no database.
+
+The other way round, a runner asks the api for the connectors of a job it holds
+(`plakar.rpc.job.connectors`, api processes answer as a queue group): `JobConnectors`,
+answered `Connectors` or `Failed` (services/api/job_connectors.py)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 import msgspec
 
-from shared.models import ActionResult, FileList, SnapshotInfo
+from shared.events import JobId
+from shared.models import ActionResult, Connector, FileList, SnapshotInfo
 
 
 class _Request(msgspec.Struct, kw_only=True, tag_field="action"):
@@ -21,19 +28,19 @@ class Ping(_Request, tag="ping"):
 
 
 class CheckConnection(_Request, tag="test"):
-    connector_id: str
+    connector: Connector
 
 
 class InitializeStore(_Request, tag="initialize"):
-    connector_id: str
+    connector: Connector
 
 
 class ListSnapshots(_Request, tag="snapshots"):
-    connector_id: str
+    connector: Connector
 
 
 class BrowseSnapshot(_Request, tag="files"):
-    connector_id: str
+    connector: Connector
     snapshot_id: str
     path: str
 
@@ -43,7 +50,7 @@ class ReadFile(_Request, tag="read"):
     subject, and sends the next once the api answers `Pull(more=True)`; it ends with
     `FileEnd` (or `Failed`) as the reply proper. The api holds one chunk at a time."""
 
-    connector_id: str
+    connector: Connector
     snapshot_id: str
     path: str
 
@@ -104,8 +111,31 @@ class Failed(_Reply, tag="failed"):
 
 Reply = Pong | Result | Snapshots | Files | Chunk | FileEnd | Failed
 
+
+class JobConnectors(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A runner's request for the connectors of a job it holds. `message` is the stream
+    sequence of the job's message in PLAKAR_JOBS: the api reads the job's connector ids
+    from there (only the scheduler and the api may publish in it), never from the asker.
+    `runner` and `runner_since` must be those of the job's claim."""
+
+    job_id: JobId
+    message: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    runner: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    runner_since: datetime
+
+
+class Connectors(_Reply, tag="connectors"):
+    """The job's connectors that still exist, secrets included."""
+
+    items: list[Connector]
+
+
+ConnectorsReply = Connectors | Failed
+
 _requests: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
 _replies: msgspec.json.Decoder[Reply] = msgspec.json.Decoder(Reply)
+_job_connectors: msgspec.json.Decoder[JobConnectors] = msgspec.json.Decoder(JobConnectors)
+_connectors_replies: msgspec.json.Decoder[ConnectorsReply] = msgspec.json.Decoder(ConnectorsReply)
 encode = msgspec.json.Encoder().encode
 
 
@@ -119,3 +149,11 @@ def decode_reply(data: bytes) -> Reply:
 
 def decode_pull(data: bytes) -> Pull:
     return msgspec.json.decode(data, type=Pull)
+
+
+def decode_job_connectors(data: bytes) -> JobConnectors:
+    return _job_connectors.decode(data)
+
+
+def decode_connectors_reply(data: bytes) -> ConnectorsReply:
+    return _connectors_replies.decode(data)

@@ -19,8 +19,20 @@ def _paths(value: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in value.split(",") if p.strip())
 
 
+def nats_seeds(url: str) -> list[str]:
+    """The servers of a NATS URL setting: one URL, or several (the seeds of a cluster)
+    separated by commas."""
+    return list(_paths(url))
+
+
 def _default_data_dir() -> Path:
     return Path(_env("DATA_DIR") or Path.home() / ".local/share/plakar-cp")
+
+
+def _default_slots() -> int:
+    """One job at once per two CPUs: plakar already spreads a job over the CPUs; more jobs
+    at once mostly overlap their waits on disks and the network."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def _default_plakar() -> str:
@@ -33,6 +45,7 @@ def _default_plakar() -> str:
 
 @dataclass(frozen=True)
 class Settings:
+    # One server's URL, or a cluster's seeds separated by commas (see nats_seeds).
     nats_url: str = field(default_factory=lambda: _env("NATS_URL", "nats://127.0.0.1:4222"))
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL"))
     api_token: str = field(default_factory=lambda: _env("API_TOKEN"))
@@ -69,6 +82,10 @@ class Settings:
     max_connectors: int = field(default_factory=lambda: int(_env("MAX_CONNECTORS", "1000")))
     max_tasks: int = field(default_factory=lambda: int(_env("MAX_TASKS", "10000")))
     max_schedules: int = field(default_factory=lambda: int(_env("MAX_SCHEDULES", "10000")))
+    # Runners: how many jobs one process runs at once, and the group whose jobs and
+    # connector actions it serves (shared/groups.py).
+    runner_slots: int = field(default_factory=lambda: int(_env("RUNNER_SLOTS") or _default_slots()))
+    runner_group: str = field(default_factory=lambda: _env("RUNNER_GROUP", "default"))
 
     def policy(self) -> Policy:
         """The connector rules of this installation (see shared/locations.py)."""

@@ -1,21 +1,24 @@
 """NATS names: streams, subjects, consumers and key-value buckets."""
 
 JOBS_STREAM = "PLAKAR_JOBS"
-JOB_DUE = "plakar.jobs.due"
+# Job-due messages, one subject per runner group (shared/groups.py); JOB_DUE is the
+# default group's.
+JOBS_DUE_ALL = "plakar.jobs.due.>"
+JOB_DUE = "plakar.jobs.due.default"
 
 EVENTS_STREAM = "PLAKAR_EVENTS"
 EVENTS_ALL = "plakar.events.>"
 
 RUNNERS_DURABLE = "runners"
-# Where NATS says it gave up on a job message (delivered as often as the runners'
-# consumer allows); the runners share a durable of this name on it too.
+# Where NATS says it gave up on a job message (delivered as often as a group's runners'
+# consumer allows); the runners of every group share a durable of this name on it.
 DEAD_JOBS_STREAM = "PLAKAR_DEAD_JOBS"
-MAX_DELIVERIES_ADVISORY = (
-    f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.{RUNNERS_DURABLE}"
-)
+MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{JOBS_STREAM}.*"
 HISTORY_DURABLE = "history"
 
-RPC_CONNECTOR = "plakar.rpc.connector"
+# Connector actions, one subject per runner group; RPC_CONNECTOR is the default group's.
+RPC_CONNECTOR_ALL = "plakar.rpc.connector.*"
+RPC_CONNECTOR = "plakar.rpc.connector.default"
 RUNNERS_QUEUE = "runners"
 
 # Who holds a job: one key per job, so two runners never run one job at once.
@@ -36,3 +39,28 @@ def job_events(job_id: str) -> str:
 
 def schedule_event(schedule_id: str, kind: str) -> str:
     return f"plakar.events.schedule.{schedule_id}.{kind}"
+
+
+# Runner groups: each has its job subject, its durable consumer on the jobs stream, and
+# its connector actions' subject (the names are checked by shared/groups.py).
+
+
+def job_due(group: str) -> str:
+    return f"plakar.jobs.due.{group}"
+
+
+def runners_durable(group: str) -> str:
+    return f"{RUNNERS_DURABLE}-{group}"
+
+
+def rpc_connector(group: str) -> str:
+    return f"plakar.rpc.connector.{group}"
+
+
+# A runner asks the api for the connectors of a job it holds (shared/rpc.py
+# JobConnectors); the api processes answer it as one queue group.
+RPC_JOB_CONNECTORS = "plakar.rpc.job.connectors"
+API_QUEUE = "api"
+# Runners' reply subjects: apart from every other service's `_INBOX.`, so that a
+# runner's NATS user may receive its replies and no other service's.
+RUNNER_INBOX_PREFIX = "_INBOX_runner"

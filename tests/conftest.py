@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from xdist.scheduler import LoadScopeScheduling
 
 from tests.support.plakar import direct
 from tests.support.stack import Stack, running_stack, stack_dir
+from tests.support.ui import signed_in
 
 PLAKAR = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "plakar")
 
@@ -63,16 +64,30 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+@pytest.fixture
+def page(stack: Stack, browser: Browser) -> Iterator[Page]:
+    """A page of the shared stack, signed in; the test fails on any error of the page's
+    scripts."""
+    errors: list[str] = []
+    page = signed_in(browser, stack, errors=errors)
+    yield page
+    page.context.close()
+    assert errors == []
+
+
 # Tests that wait on the clock run beside the others (pytest-xdist, `-n 3`): one worker
 # per group, each with a shared stack of its own where its tests use one. Groups are
-# balanced by time: the schedule tests that wait for real minute boundaries; the fault
-# tests on stacks of their own; everything else.
+# balanced by time: the schedule tests that wait for real minute boundaries, with the NATS
+# cluster's; the other fault tests on stacks of their own; everything else.
 GROUPS = {
     "test_schedules": "clock",
     "test_schedules_failover": "clock",
     "test_reliability": "faults",
     "test_hostile_jobs": "faults",
     "test_security": "faults",
+    "test_runner_secrets": "faults",
+    # Busy (300 jobs each), where the clock group mostly waits.
+    "test_nats_cluster": "clock",
 }
 
 

@@ -20,10 +20,12 @@ from services.api.bodies import strict_body
 from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.headers import with_headers
+from services.api.job_connectors import JobConnectorsServer
 from services.api.openapi import StrictStructs
 from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
+from services.api.routes.runner_groups import runner_groups
 from services.api.routes.schedules import ScheduleController
 from services.api.routes.session import close_session, open_session, session_info
 from services.api.routes.streams import events, job_stream
@@ -56,9 +58,12 @@ def _litestar(settings: Settings) -> Litestar:
         app.state.deps = Deps(settings=settings, pool=pool, nc=nc, js=js)
         presence = bus.Presence(js, "api", settings.instance_id)
         await presence.start()
+        connectors = JobConnectorsServer(pool, nc, js)
+        await connectors.start()
         try:
             yield
         finally:
+            await connectors.stop()
             await presence.stop()
             await bus.close(nc)
             await pool.close()
@@ -76,6 +81,7 @@ def _litestar(settings: Settings) -> Litestar:
             TaskController,
             JobController,
             ScheduleController,
+            runner_groups,
             job_stream,
             events,
             asyncapi,

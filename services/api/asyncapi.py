@@ -20,7 +20,7 @@ from shared.events import (
     EventsDropped,
     StreamMessage,
 )
-from shared.settings import Settings
+from shared.settings import Settings, nats_seeds
 
 REF = "#/components/schemas/{name}"
 
@@ -30,7 +30,8 @@ def _messages(types: tuple[type[msgspec.Struct], ...]) -> dict[str, Any]:
 
 
 def _host(url: str) -> str:
-    parts = urlsplit(url)
+    """host:port of the (first) server the URL names."""
+    parts = urlsplit(nats_seeds(url)[0])
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 

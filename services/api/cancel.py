@@ -11,6 +11,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from services.api.deps import PUBLISH_PATIENCE_S, Deps
 from services.api.errors import conflict
 from services.api.validation import Invalid
+from services.runner.job_claims import holder_alive
 from shared import bus, claims
 from shared import subjects as s
 from shared.events import JobFinished, utcnow
@@ -38,11 +39,16 @@ class Refuse:
     reason: str
 
 
-def plan(status: str, claim: claims.Claim | None) -> EndQueued | StopRunning | Refuse:
-    """What cancelling does, given the job's recorded status and its claim (pure)."""
+def plan(
+    status: str, claim: claims.Claim | None, holder_alive: bool = True
+) -> EndQueued | StopRunning | Refuse:
+    """What cancelling does, given the job's recorded status, its claim and whether the
+    runner process that claimed it still announces it (pure)."""
     if status in TERMINAL:
         return Refuse(f"job already {status}")
-    if claim is None:
+    if claim is None or (claim.state == "running" and not holder_alive):
+        # Nobody runs it: a runner lost, and maybe its whole group (the job would wait
+        # for one of the group's runners to end it).
         return EndQueued()
     if claim.state == "done":
         return Refuse("job already finished")
@@ -78,13 +84,16 @@ async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
                 claim = None  # not a claim: overwritten by the cancel
         except KeyNotFoundError:
             claim, revision = None, None
-        decision = plan(job.status, claim)
+        alive = claim is None or await holder_alive(deps.js, claim, job.id)
+        decision = plan(job.status, claim, alive)
         if isinstance(decision, Refuse):
             raise conflict(decision.reason)
         mine = claims.Claim(
             state="cancelled",
-            attempt=claim.attempt if claim else 0,
+            # Ended here (attempt 0): a runner that gets its message drops it.
+            attempt=claim.attempt if claim and isinstance(decision, StopRunning) else 0,
             runner=claim.runner if claim else None,
+            runner_since=claim.runner_since if claim else None,  # still its holder
             cancel_by=by,
             cancel_at=at,
         )
@@ -98,16 +107,17 @@ async def cancel(deps: Deps, job: Job, by: str) -> CancelAnswer:
             continue  # a runner claimed or ended it meanwhile: decide again
     if isinstance(decision, StopRunning):
         return CancelAnswer(job_id=job.id, status="cancelling", by=by, at=at)
-    # Queued: the runner that gets the job-due finds the claim cancelled and drops it; the
-    # job ends here, its events after the ones it has.
+    # Queued (or its runner lost): the runner that gets the job-due finds the claim
+    # cancelled and drops it; the job ends here, its events after the ones it has.
     sink = await open_sink(deps.js, job.id, PUBLISH_PATIENCE_S)
-    await sink.log("system", cancelled_line(by, at) + " before it started")
+    how = " before it started" if claim is None else f" (its runner {claim.runner} was lost)"
+    await sink.log("system", cancelled_line(by, at) + how)
     await sink.emit(
         JobFinished(
             job_id=job.id,
             seq=sink.next_seq(),
             status="cancelled",
-            attempt=0,
+            attempt=claim.attempt if claim else 0,
             error=f"cancelled by {by}",
         )
     )

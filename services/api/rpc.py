@@ -13,7 +13,8 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from services.api.deps import Deps
 from services.api.errors import ApiError
-from shared import rpc, subjects
+from shared import bus, rpc, subjects
+from shared.groups import group_of
 
 ACTION_TIMEOUT_S = 120.0
 # How long an action waits for a runner to subscribe (runners reconnecting after a NATS
@@ -32,20 +33,38 @@ STATUS_OF: dict[rpc.FailReason, int] = {
 R = TypeVar("R", bound=rpc.Reply)
 
 
+def group_of_request(request: rpc.Request) -> str:
+    """The runner group that serves a request: its connector's (a ping: the default)."""
+    return group_of(None if isinstance(request, rpc.Ping) else request.connector.runner_group)
+
+
+async def _live_group(deps: Deps, group: str) -> str:
+    """The group's action subject; 503 at once when none of its runners announces itself
+    (a runner that is restarting still does, for a while: the request waits for it)."""
+    runners = [x for x in await bus.live_services(deps.js) if x.kind == "runner"]
+    if not any(group_of(x.group) == group for x in runners):
+        raise ApiError(503, no_runner(group))
+    return subjects.rpc_connector(group)
+
+
+def no_runner(group: str) -> str:
+    return f"no runner of group {group} is live to reach the connector"
+
+
 async def ask(deps: Deps, request: rpc.Request, expected: type[R]) -> R:
     """The runner's reply of the expected kind; a `Failed` one (or none) raises ApiError."""
+    group = group_of_request(request)
+    subject = await _live_group(deps, group)
 
     @stamina.retry(on=NoRespondersError, attempts=None, timeout=NO_RUNNER_PATIENCE_S, wait_max=1)
     async def send() -> bytes:
-        reply = await deps.nc.request(
-            subjects.RPC_CONNECTOR, rpc.encode(request), timeout=ACTION_TIMEOUT_S
-        )
+        reply = await deps.nc.request(subject, rpc.encode(request), timeout=ACTION_TIMEOUT_S)
         return reply.data
 
     try:
         answer = rpc.decode_reply(await send())
     except NoRespondersError:
-        raise ApiError(503, "no runner is available to reach the connector") from None
+        raise ApiError(503, no_runner(group)) from None
     except NatsTimeout:
         raise ApiError(504, f"the runner did not answer within {ACTION_TIMEOUT_S:.0f}s") from None
     if isinstance(answer, rpc.Failed):
@@ -81,9 +100,12 @@ async def read_file(deps: Deps, request: rpc.ReadFile) -> AsyncGenerator[bytes]:
 async def _first(
     deps: Deps, sub: Subscription, inbox: str, request: rpc.ReadFile
 ) -> tuple[Msg, rpc.Chunk | rpc.FileEnd]:
+    group = group_of_request(request)
+    subject = await _live_group(deps, group)
+
     @stamina.retry(on=NoRespondersError, attempts=None, timeout=NO_RUNNER_PATIENCE_S, wait_max=1)
     async def send() -> Msg:
-        await deps.nc.publish(subjects.RPC_CONNECTOR, rpc.encode(request), reply=inbox)
+        await deps.nc.publish(subject, rpc.encode(request), reply=inbox)
         msg = await sub.next_msg(timeout=ACTION_TIMEOUT_S)
         if _no_responders(msg):
             raise NoRespondersError
@@ -92,7 +114,7 @@ async def _first(
     try:
         msg = await send()
     except NoRespondersError:
-        raise ApiError(503, "no runner is available to reach the connector") from None
+        raise ApiError(503, no_runner(group)) from None
     except NatsTimeout:
         raise ApiError(504, f"the runner did not answer within {ACTION_TIMEOUT_S:.0f}s") from None
     return msg, _chunk_or_end(rpc.decode_reply(msg.data))

@@ -47,13 +47,14 @@ class Full(Exception):
 async def insert_connector(pool: Pool, body: ConnectorCreate) -> Connector:
     try:
         row = await pool.fetchrow(
-            f"""INSERT INTO connectors (id, name, role, location, options)
-                VALUES ($1, $2, $3, $4, $5) RETURNING {CONNECTOR_COLUMNS}""",
+            f"""INSERT INTO connectors (id, name, role, location, options, runner_group)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CONNECTOR_COLUMNS}""",
             uuid.uuid4(),
             body.name,
             body.role,
             body.location,
             body.options,
+            body.runner_group,
         )
     except asyncpg.UniqueViolationError as e:
         raise Duplicate from e
@@ -70,12 +71,18 @@ async def list_connectors(pool: Pool, role: str | None) -> list[Connector]:
 
 
 async def update_connector(
-    pool: Pool, connector_id: str, name: str, location: str, options: dict[str, str]
+    pool: Pool,
+    connector_id: str,
+    name: str,
+    location: str,
+    options: dict[str, str],
+    runner_group: str | None,
 ) -> Connector | None:
     try:
         row = await pool.fetchrow(
             # Another location is another store: what was learned of the old one is dropped.
-            f"""UPDATE connectors SET name = $2, location = $3, options = $4, updated_at = now(),
+            f"""UPDATE connectors SET name = $2, location = $3, options = $4, runner_group = $5,
+                       updated_at = now(),
                        initialized = CASE WHEN location = $3 THEN initialized END,
                        initialized_seen_at = CASE WHEN location = $3 THEN initialized_seen_at
                                                   ELSE now() END
@@ -84,6 +91,7 @@ async def update_connector(
             name,
             location,
             options,
+            runner_group,
         )
     except asyncpg.UniqueViolationError as e:
         raise Duplicate from e
@@ -153,6 +161,7 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.concurrency,
         body.restore_path,
         body.restore_mode,
+        body.runner_group,
     )
 
 
@@ -162,8 +171,8 @@ async def insert_task(
     row = await conn.fetchrow(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
-                               restore_path, restore_mode)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                               restore_path, restore_mode, runner_group)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
@@ -176,7 +185,7 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
         f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
-                   restore_mode = $13, updated_at = now()
+                   restore_mode = $13, runner_group = $14, updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
         *_task_args(body),
@@ -203,7 +212,7 @@ async def delete_task(pool: Pool, task_id: str) -> bool:
 
 JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
     queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
-    exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added"""
+    exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added, runner_group"""
 
 
 def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
@@ -238,6 +247,7 @@ def job_from_row(row: Any) -> Job:
         reason=row["reason"],
         connector_ids=list(row["connector_ids"]),
         bytes_added=row["bytes_added"],
+        runner_group=row["runner_group"],
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.durations import DurationError, format_duration, parse_duration
+from shared.groups import group_problem
 from shared.labels import MAX_LABELS, label_problem
 from shared.locations import Role
 from shared.models import (
@@ -156,6 +157,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
     if body.concurrency is not None and not 1 <= body.concurrency <= 1024:
         raise Invalid("concurrency", "concurrency must be between 1 and 1024")
     name = check_name(body.name, "name") if body.name is not None else None
+    runner_group = check_task_group(body, connectors)
     return TaskCreate(
         type=body.type,
         name=name,
@@ -169,7 +171,36 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         restore_mode=restore_mode,
         window=window,
         concurrency=body.concurrency,
+        runner_group=runner_group,
     )
+
+
+def check_group(name: str | None, field: str = "runner_group") -> str | None:
+    if name is not None and (problem := group_problem(name)):
+        raise Invalid(field, problem)
+    return name
+
+
+def check_task_group(body: TaskCreate, connectors: Mapping[str, Connector]) -> str | None:
+    """The runner group of a task's jobs. A connector that names a group (a source on
+    one host's disk) can only be reached from there: the task runs there, and names that
+    group or none (it then takes the connector's). Connectors naming no group (a store
+    on S3, say) go with any group."""
+    group = check_group(body.runner_group)
+    for field in ALL_SLOTS:
+        found = connectors.get(getattr(body, field) or "")
+        if found is None or found.runner_group is None or found.runner_group == group:
+            continue
+        if group is None:
+            group = found.runner_group
+            continue
+        where = "the task's" if body.runner_group is not None else "its other connectors'"
+        raise Invalid(
+            "runner_group" if body.runner_group is not None else field,
+            f"connector {found.name!r} is served by runner group {found.runner_group}, "
+            f"not {where} group {group}",
+        )
+    return group
 
 
 @dataclass(frozen=True)

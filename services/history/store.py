@@ -29,8 +29,8 @@ ON CONFLICT DO NOTHING
 _QUEUED = """
 WITH job AS (
     INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
-                      connector_ids, reason, finished_at, last_seq, store_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13)
+                      connector_ids, reason, finished_at, last_seq, store_id, runner_group)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14)
     ON CONFLICT DO NOTHING
     RETURNING id, queued_at, connector_ids
 )
@@ -112,6 +112,7 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             ev.ts if skipped else None,
             ev.seq,
             ev.store_id,
+            ev.runner_group,
         )
     elif isinstance(ev, JobStarted):
         await conn.execute(

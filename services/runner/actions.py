@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 
 from services.runner import plakar_args as pa
 from services.runner import process
-from services.runner.job import JobFailure, LoadConnectors, RunnerContext, check_connectors
+from services.runner.job import JobFailure, RunnerContext, check_connectors
 from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.workspace import workspace
 from shared import rpc
@@ -215,19 +215,20 @@ def _utc(text: str) -> datetime:
 
 
 class Actions:
-    """Answers the connector actions of the api, several at once."""
+    """Answers the connector actions of the api, several at once. Each request carries
+    its connector (the runner holds no database)."""
 
-    def __init__(self, ctx: RunnerContext, load: LoadConnectors) -> None:
+    def __init__(self, ctx: RunnerContext) -> None:
         self.ctx = ctx
-        self.load = load
         self._slots = asyncio.Semaphore(CONCURRENT_ACTIONS)
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
         self._nc: Client | None = None
         self._running: set[asyncio.Task[None]] = set()
 
-    async def serve(self, nc: Client) -> None:
+    async def serve(self, nc: Client, group: str) -> None:
+        """Answer the actions on the connectors of `group`, shared with its other runners."""
         self._nc = nc
-        await nc.subscribe(s.RPC_CONNECTOR, queue=s.RUNNERS_QUEUE, cb=self._received)
+        await nc.subscribe(s.rpc_connector(group), queue=s.RUNNERS_QUEUE, cb=self._received)
 
     async def _received(self, msg: Msg) -> None:
         task = asyncio.create_task(self._answer(msg))
@@ -270,9 +271,7 @@ class Actions:
         if isinstance(request, rpc.Ping):
             return rpc.Pong(runner=self.ctx.runner_id)
         try:
-            connector = (await self.load([request.connector_id])).get(request.connector_id)
-            if connector is None:
-                return rpc.Failed(reason="not_found", message="connector not found")
+            connector = request.connector
             if isinstance(request, rpc.CheckConnection):
                 return await check_connection(self.ctx, connector)
             if isinstance(request, rpc.InitializeStore):

@@ -1,7 +1,7 @@
 """Running one job: from a job-due message to the finished event.
 
-Transport (NATS) and persistence (the connectors' table) come in as arguments;
-this module decides what plakar runs and what the job's outcome is.
+Transport (NATS, the job's connectors as the api hands them over) comes in as
+arguments; this module decides what plakar runs and what the job's outcome is.
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ class RunnerContext:
     policy: Policy = field(default_factory=Policy)
 
 
-LoadConnectors = Callable[[list[str]], Awaitable[dict[str, Connector]]]
+# The job's connectors that still exist, by id (the api decides which: the runner only
+# names the job it holds).
+LoadConnectors = Callable[[], Awaitable[dict[str, Connector]]]
 
 
 class JobFailure(Exception):
@@ -119,7 +121,7 @@ async def run_job(
     )
     execution = _Execution(ctx, due, sink, cancel, concurrency)
     try:
-        connectors = resolve_connectors(due, await load_connectors(due.task.connector_ids()))
+        connectors = resolve_connectors(due, await load_connectors())
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
         await check_connectors(_all(connectors), ctx.policy)
         with workspace(ctx.work_dir, connectors) as ws:

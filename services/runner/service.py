@@ -15,22 +15,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
 
-import stamina
+import nats.errors
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.runner import job_claims
+from services.runner import job_claims, job_connectors
 from services.runner.actions import Actions
 from services.runner.concurrency import recommended_concurrency
 from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
+from services.runner.slots import run_in_slots
 from services.runner.workspace import check_work_dir
-from shared import bus, claims
+from shared import bus, claims, job_queues, rpc
 from shared import subjects as s
-from shared.config_db import get_connectors
-from shared.db import UNAVAILABLE, Pool, create_pool
 from shared.events import JobDue, JobFinished, decode_job_due, job_id_of
 from shared.job_events import open_sink
 from shared.models import Connector, TaskType
@@ -38,8 +38,8 @@ from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.runner")
 
-# How long a job waits for PostgreSQL (to read its connectors) while it restarts.
-DATABASE_PATIENCE_S = 60.0
+# How long a runner starting waits for JetStream to find (or create) its group's queue.
+QUEUE_PATIENCE_S = 60.0
 # A message that could not be handled for a passing reason (NATS away) comes back after.
 RETRY_DELAY_S = 5.0
 
@@ -54,44 +54,55 @@ class Runner:
             cancel_grace_s=settings.cancel_grace_s,
             policy=settings.policy(),
         )
-        self.pool: Pool | None = None
+        self.nc: Client | None = None
         self.presence: bus.Presence | None = None
         self.started_at: datetime | None = None  # of this process, as its presence says
         self.running: set[str] = set()
 
-    async def load_connectors(self, ids: list[str]) -> dict[str, Connector]:
-        assert self.pool is not None
-        pool = self.pool
-
-        @stamina.retry(on=UNAVAILABLE, attempts=None, timeout=DATABASE_PATIENCE_S, wait_max=2.0)
-        async def load() -> dict[str, Connector]:
-            return await get_connectors(pool, ids)
-
-        return await load()
+    async def job_connectors(self, msg: Msg, due: JobDue) -> dict[str, Connector]:
+        """The connectors of a job this very process holds, as the api hands them over
+        (the api reads which from the job's message, found by its stream sequence)."""
+        assert self.nc is not None
+        assert self.started_at is not None
+        ask = rpc.JobConnectors(
+            job_id=due.job_id,
+            message=msg.metadata.sequence.stream,
+            runner=self.ctx.runner_id,
+            runner_since=self.started_at,
+        )
+        return await job_connectors.fetch(self.nc, ask)
 
     async def main(self, stop: asyncio.Event) -> None:
         check_work_dir(self.settings.work_dir)
-        self.pool = await create_pool(self.settings.database_url, max_size=4)
-        nc = await bus.connect(self.settings.nats_url, "runner")
-        actions = Actions(self.ctx, self.load_connectors)
-        await actions.serve(nc)
+        nc = await bus.connect(self.settings.nats_url, "runner", s.RUNNER_INBOX_PREFIX)
+        self.nc = nc
+        actions = Actions(self.ctx)
+        group = self.settings.runner_group
+        await actions.serve(nc, group)
         js = nc.jetstream()
         claims_kv = await bus.kv(js, s.CLAIMS_BUCKET)
         recommended = {t: recommended_concurrency(t, os.cpu_count()) for t in get_args(TaskType)}
-        self.presence = bus.Presence(js, "runner", self.ctx.runner_id, recommended)
+        slots = self.settings.runner_slots
+        self.presence = bus.Presence(
+            js, "runner", self.ctx.runner_id, recommended, group=group, slots=slots
+        )
         self.started_at = self.presence.info.started_at
         await self.presence.start()
-        sub = await js.pull_subscribe_bind(durable=s.RUNNERS_DURABLE, stream=s.JOBS_STREAM)
+        await bus.patiently(
+            lambda: job_queues.ensure_group(js, self.settings, group),
+            QUEUE_PATIENCE_S,
+            f"finding the work queue of runner group {group}",
+        )
+        sub = await js.pull_subscribe_bind(durable=s.runners_durable(group), stream=s.JOBS_STREAM)
         dead = DeadLetters(js, claims_kv, self.settings.ack_wait_s)
         dead_letters = asyncio.create_task(dead.serve(stop))
-        log.info("runner %s ready", self.ctx.runner_id)
+        log.info("runner %s ready: group %s, %d slots", self.ctx.runner_id, group, slots)
 
-        async def handle(msgs: list[Msg]) -> None:
-            for msg in msgs:
-                await self._handle(js, claims_kv, msg, stop)
+        async def handle(msg: Msg) -> None:
+            await self._handle(js, claims_kv, msg, stop)
 
         try:
-            await bus.consume(sub, 1, handle, stop)
+            await run_in_slots(slots, lambda: _fetch_one(sub, stop), handle, stop)
         finally:
             dead_letters.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,7 +110,6 @@ class Runner:
             await actions.stop()
             await self.presence.stop()
             await bus.close(nc)
-            await self.pool.close()
 
     async def _handle(
         self, js: JetStreamContext, kv: KeyValue, msg: Msg, stop: asyncio.Event
@@ -221,7 +231,7 @@ class Runner:
         cancel = Cancellation()
         taken_over = asyncio.Event()
         job = asyncio.create_task(
-            run_job(self.ctx, due, attempt, sink, self.load_connectors, cancel)
+            run_job(self.ctx, due, attempt, sink, lambda: self.job_connectors(msg, due), cancel)
         )
         helpers = [
             asyncio.create_task(self._heartbeat(msg, kv, due.job_id, attempt, taken_over, cancel)),
@@ -346,6 +356,22 @@ async def _first_of(
     with contextlib.suppress(asyncio.CancelledError):
         await job
     return TakenOver() if taken_over.is_set() else Stopped()
+
+
+async def _fetch_one(sub: JetStreamContext.PullSubscription, stop: asyncio.Event) -> list[Msg]:
+    """The next job message, if one comes within a second; while NATS is away, try
+    again every second (none once stopping)."""
+    async for attempt in bus.retrying(Exception):
+        with attempt:
+            if stop.is_set():
+                return []
+            if attempt.num > 1:
+                log.warning("fetching again (attempt %d)", attempt.num)
+            try:
+                return await sub.fetch(1, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                return []
+    raise AssertionError("unreachable: retrying tries until it works")
 
 
 async def _ack(msg: Msg, job_id: str) -> None:

@@ -274,6 +274,7 @@ def _skipped(task: Task, r: Recorded, reason: str) -> Message:
         due_at=r.due_at,
         connector_ids=task.connector_ids(),
         store_id=task.store_id,
+        runner_group=task.runner_group,
         reason=reason,
     )
     return Message(subjects.job_event(r.job_id, "skipped"), encode(skipped), f"skipped:{r.job_id}")

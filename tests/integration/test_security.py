@@ -246,7 +246,6 @@ def test_a_runner_refuses_a_work_dir_others_could_tamper_with(tmp_path: Path) ->
         env = {
             **os.environ,
             "PLAKAR_CP_WORK_DIR": str(work_dir),
-            "PLAKAR_CP_DATABASE_URL": "postgresql://nobody@/nothing?host=/nonexistent",
             "PLAKAR_CP_NATS_URL": "nats://127.0.0.1:1",
         }
         done = subprocess.run(

@@ -6,31 +6,19 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from services.runner.concurrency import recommended_concurrency
 from tests.conftest import plakar_run
 from tests.integration.test_ui import sidebar
 from tests.support.stack import Stack
-from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def page(stack: Stack, browser: Browser) -> Iterator[Page]:
-    """A signed-in page; the test fails on any error of the page's scripts."""
-    errors: list[str] = []
-    page = signed_in(browser, stack, errors=errors)
-    yield page
-    page.context.close()
-    assert errors == []
 
 
 def go(page: Page, stack: Stack, route: str) -> None:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -209,9 +209,13 @@ def stack_dir(name: str) -> Path:
 
 @contextmanager
 def running_stack(
-    data_dir: Path, runners: int = 2, env: dict[str, str] | None = None
+    data_dir: Path,
+    runners: int = 2,
+    env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
 ) -> Iterator[Stack]:
-    """Start `plakar-cp up` on data_dir, yield it ready, stop it with SIGTERM."""
+    """Start `plakar-cp up` on data_dir (with more of its `options`), yield it ready, stop
+    it with SIGTERM."""
     port = free_port()
     (data_dir / "endpoints.json").unlink(missing_ok=True)
     argv = [
@@ -225,6 +229,7 @@ def running_stack(
         str(port),
         "--runners",
         str(runners),
+        *options,
     ]
     external = external_services()
     if external:
@@ -235,7 +240,14 @@ def running_stack(
         cwd=REPO,
         stdout=log,
         stderr=log,
-        env={**os.environ, "PLAKAR_CP_ACK_WAIT": "6", **(env or {})},
+        # One job at once per runner unless a test says otherwise (`--runner-slots`): the
+        # tests that keep runners busy count on it, whatever the machine's CPUs.
+        env={
+            **os.environ,
+            "PLAKAR_CP_ACK_WAIT": "6",
+            "PLAKAR_CP_RUNNER_SLOTS": "1",
+            **(env or {}),
+        },
     )
     try:
         endpoints = _wait_endpoints(data_dir, proc, 120)

@@ -16,15 +16,18 @@ from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
 from services.api.openapi import errors, stated
 from services.api.rpc import ask, read_file
+from services.api.runner_groups import with_waiting
 from services.api.validation import (
     TASK_TYPES,
     Invalid,
+    check_group,
     check_name,
     check_snapshot_id,
     check_snapshot_path,
 )
-from shared import connector_check, lifecycle, locations, rpc
+from shared import connector_check, groups, lifecycle, locations, rpc
 from shared.config_db import get_connector, get_connectors
+from shared.groups import group_of
 from shared.locations import Policy, Role, is_secret
 from shared.models import (
     SNAPSHOT_PATH,
@@ -41,6 +44,7 @@ from shared.models import (
     JobState,
     OptionInfo,
     Rules,
+    RunnerGroupRules,
     Schedule,
     SlotInfo,
     SnapshotInfo,
@@ -69,6 +73,11 @@ async def rules(state: State) -> Rules:
             JobState(status=s, label=lifecycle.LABELS[s], terminal=s in lifecycle.TERMINAL)
             for s in lifecycle.STATUSES
         ],
+        runner_groups=RunnerGroupRules(
+            pattern=groups.GROUP_PATTERN,
+            description=groups.GROUP_RULE,
+            default=groups.DEFAULT_GROUP,
+        ),
     )
 
 
@@ -106,7 +115,7 @@ async def _read_request(deps: Deps, connector_id: str, snapshot_id: str, path: s
     if c.role != "store":
         raise conflict("only a store has snapshots", "role")
     return rpc.ReadFile(
-        connector_id=c.id,
+        connector=c,
         snapshot_id=check_snapshot_id(snapshot_id),
         path=check_snapshot_path(path),
     )
@@ -170,6 +179,23 @@ async def _learned(deps: Deps, c: Connector, result: ActionResult) -> None:
         await store.record_initialized(deps.pool, c.id, result.initialized)
 
 
+async def _group_change(deps: Deps, connector_id: str, group: str | None) -> str | None:
+    """A connector moves to another group only if the tasks using it run there (a
+    connector of no group goes with any)."""
+    if group is None:
+        return None
+    for task in await store.tasks_using(deps.pool, connector_id):
+        if task.runner_group != group:
+            used = await get_connectors(deps.pool, task.connector_ids())
+            title = _title(task, {i: c.name for i, c in used.items()})
+            raise Invalid(
+                "runner_group",
+                f'the task "{title}" runs on runner group {group_of(task.runner_group)}; '
+                f"change its group first",
+            )
+    return group
+
+
 def _duplicate(body_role: str) -> Exception:
     return conflict(f"a {body_role} connector with this name exists", "name")
 
@@ -184,7 +210,11 @@ class ConnectorController(Controller):
         location = data.location
         await _check(deps, data.role, location, data.options)
         body = ConnectorCreate(
-            name=check_name(data.name), role=data.role, location=location, options=data.options
+            name=check_name(data.name),
+            role=data.role,
+            location=location,
+            options=data.options,
+            runner_group=check_group(data.runner_group),
         )
         await store.room_for(deps.pool, "connectors", deps.settings.max_connectors)
         try:
@@ -220,8 +250,13 @@ class ConnectorController(Controller):
         name = check_name(data.name) if data.name is not None else current.name
         location = data.location if data.location is not None else current.location
         await _check(deps, current.role, location, options)
+        group = current.runner_group
+        if data.runner_group is not msgspec.UNSET:
+            group = await _group_change(deps, current.id, check_group(data.runner_group))
         try:
-            updated = await store.update_connector(deps.pool, current.id, name, location, options)
+            updated = await store.update_connector(
+                deps.pool, current.id, name, location, options, group
+            )
         except store.Duplicate:
             raise _duplicate(current.role) from None
         if updated is None:
@@ -243,7 +278,7 @@ class ConnectorController(Controller):
     @post("/{connector_id:str}/test", status_code=200, responses=RUNNER)
     async def test(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
-        result = (await ask(state.deps, rpc.CheckConnection(connector_id=c.id), rpc.Result)).result
+        result = (await ask(state.deps, rpc.CheckConnection(connector=c), rpc.Result)).result
         await _learned(state.deps, c, result)
         return result
 
@@ -252,7 +287,7 @@ class ConnectorController(Controller):
         c = await load(state.deps, connector_id)
         if c.role != "store":
             raise conflict("only a store can be initialized", "role")
-        request = rpc.InitializeStore(connector_id=c.id)
+        request = rpc.InitializeStore(connector=c)
         result = (await ask(state.deps, request, rpc.Result)).result
         await _learned(state.deps, c, result)
         if not result.ok:  # plakar found a store there already, and left it alone
@@ -264,7 +299,7 @@ class ConnectorController(Controller):
         c = await load(state.deps, connector_id)
         if c.role != "store":
             raise conflict("only a store has snapshots", "role")
-        request = rpc.ListSnapshots(connector_id=c.id)
+        request = rpc.ListSnapshots(connector=c)
         return (await ask(state.deps, request, rpc.Snapshots)).items
 
     @get("/{connector_id:str}/snapshots/{snapshot_id:str}/files", responses=RUNNER)
@@ -279,7 +314,7 @@ class ConnectorController(Controller):
         if c.role != "store":
             raise conflict("only a store has snapshots", "role")
         request = rpc.BrowseSnapshot(
-            connector_id=c.id,
+            connector=c,
             snapshot_id=check_snapshot_id(snapshot_id),
             path=check_snapshot_path(path),
         )
@@ -343,6 +378,7 @@ class ConnectorController(Controller):
             after=None,
         )
         upcoming, until = await schedules_store.upcoming_for_connector(state.deps.pool, c.id)
+        past = await with_waiting(state.deps, past)
         return ConnectorJobs(past=past, upcoming=upcoming, upcoming_until=until)
 
     @get("/{connector_id:str}/schedules", responses=errors(404))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Request, Response, get
@@ -13,6 +14,7 @@ from services.api.auth import identify
 from services.api.deps import Deps
 from shared import bus, rpc
 from shared import subjects as s
+from shared.groups import group_of
 from shared.models import Health, HealthStatus, ServiceInfo
 
 
@@ -29,14 +31,20 @@ async def active_scheduler(deps: Deps) -> str | None:
 PING_TIMEOUT_S = 2.0
 
 
-async def runner_answers(deps: Deps) -> bool:
-    """Whether some runner answers connector actions right now."""
-    try:
-        ping = rpc.encode(rpc.Ping())
-        reply = await deps.nc.request(s.RPC_CONNECTOR, ping, timeout=PING_TIMEOUT_S)
-        return isinstance(rpc.decode_reply(reply.data), rpc.Pong)
-    except Exception:
-        return False
+async def runner_answers(deps: Deps, runners: list[ServiceInfo]) -> bool:
+    """Whether a runner of each group with live runners answers connector actions right
+    now (each group has its own subject)."""
+
+    async def answers(group: str) -> bool:
+        try:
+            ping = rpc.encode(rpc.Ping())
+            reply = await deps.nc.request(s.rpc_connector(group), ping, timeout=PING_TIMEOUT_S)
+            return isinstance(rpc.decode_reply(reply.data), rpc.Pong)
+        except Exception:
+            return False
+
+    groups = {group_of(r.group) for r in runners}
+    return all(await asyncio.gather(*(answers(g) for g in sorted(groups))))
 
 
 @get("/api/v1/health/live", tags=["health"])
@@ -72,7 +80,7 @@ async def health(request: Request[Any, Any, State]) -> Response[Health | HealthS
         return sorted((x for x in services if x.kind == kind), key=lambda x: x.id)
 
     runners, history, schedulers = of("runner"), of("history"), of("scheduler")
-    answering = nats_ok and bool(runners) and await runner_answers(deps)
+    answering = nats_ok and bool(runners) and await runner_answers(deps, runners)
     ok = nats_ok and postgres and answering and bool(history) and leader is not None
     body = Health(
         status="ok" if ok else "degraded",

@@ -15,6 +15,7 @@ from services.api import cancel, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
 from services.api.openapi import errors, stated
+from services.api.runner_groups import with_waiting
 from services.api.validation import Invalid, check_period
 from shared.models import CancelAnswer, CancelRequest, Job, JobPage
 
@@ -66,11 +67,13 @@ class JobController(Controller):
             since=start,
             until=end,
         )
-        return JobPage(items=items, next_cursor=next_cursor)
+        return JobPage(items=await with_waiting(state.deps, items), next_cursor=next_cursor)
 
     @get("/{job_id:str}", responses=errors(404))
     async def get_one(self, state: State, job_id: str) -> Job:
-        return await load(state.deps, job_id)
+        """A queued job says why it waits (`waiting`), as far as the live runners tell."""
+        [job] = await with_waiting(state.deps, [await load(state.deps, job_id)])
+        return job
 
     @get("/{job_id:str}/output", media_type="text/plain", responses=errors(404))
     async def output(self, state: State, job_id: str) -> Stream:

@@ -21,6 +21,7 @@ from services.api import live, store
 from services.api.auth import Caller
 from services.api.deps import Deps, parse_id
 from services.api.errors import ApiError
+from services.api.runner_groups import with_waiting
 from shared.events import (
     JOB_EVENT_KINDS,
     AnyJobEvent,
@@ -160,7 +161,8 @@ class JobStream:
     async def run(self) -> None:
         job = self.view.job
         if not self.view.finished:
-            await self.send(StreamStatus(job=job))
+            [waiting] = await with_waiting(self.deps, [job])
+            await self.send(StreamStatus(job=waiting))
         await self.send_stored()
         if self.view.finished:
             await self.send(StreamStatus(job=job))

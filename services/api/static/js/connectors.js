@@ -18,6 +18,7 @@ import {
   utc,
   when,
 } from "./dom.js";
+import { runOnField } from "./groups.js";
 import { jobList } from "./jobs.js";
 import { rules } from "./rules.js";
 import { scheduleTable, schedulesUnavailable } from "./schedules.js";
@@ -309,12 +310,16 @@ function connectorFields(cr, current, presetRole) {
   return { name, role, location };
 }
 
+const RUN_ON_HINT =
+  "The runners that act on it (test, snapshots, files) and run the tasks using it: a source on one host's disk names that host's group.";
+
 // Create and edit. Secrets come back masked: left as they are, the api keeps them.
 // Option names are those the api's rules allow for the role and the location's kind.
 function connectorForm(cr, current, presetRole, onSaved) {
   const editing = Boolean(current);
   const { name, role, location } = connectorFields(cr, current, presetRole);
   const options = optionsEditor(cr, { role, location, current });
+  const runOn = runOnField(current?.runner_group, RUN_ON_HINT);
   const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
   const roots = cr.allowed_paths.length ? ` It must be under ${cr.allowed_paths.join(", ")}.` : "";
   const form = h(
@@ -333,6 +338,7 @@ function connectorForm(cr, current, presetRole, onSaved) {
       wide: true,
     }),
     options.el,
+    h("div", { class: "grid2" }, runOn.el),
     h(
       "div",
       { class: "actions" },
@@ -346,7 +352,7 @@ function connectorForm(cr, current, presetRole, onSaved) {
     clearErrors(form);
     const problem = options.check();
     if (problem) return showError(form, problem);
-    const body = { name: name.value, location: location.value, options: options.values() };
+    const body = { name: name.value, location: location.value, options: options.values(), runner_group: runOn.value() };
     if (!editing) body.role = role.value;
     busy(submit, async () => {
       try {

@@ -98,6 +98,7 @@ function jobRow(job, cat, flash) {
       taskCell(job, cat),
       job.error ? h("div", { class: `why ${job.status}`, title: job.error }, job.error) : null,
       job.reason ? h("div", { class: "why skipped", title: job.reason }, job.reason) : null,
+      job.waiting ? h("div", { class: "why waiting", title: job.waiting }, `Waiting: ${job.waiting}`) : null,
     ),
     h("td", { class: "mono" }, open),
     triggerCell(job),
@@ -126,6 +127,7 @@ const signature = (job) =>
     job.attempt,
     job.bytes_added,
     job.schedule_description,
+    job.waiting,
   ]);
 
 const COLUMNS = [
@@ -378,6 +380,7 @@ class JobView {
       this.message,
       job.error ? notice(job.status === "failed" ? "error" : "warn", job.error) : null,
       job.reason ? notice("warn", `Skipped: ${job.reason}`) : null,
+      job.waiting ? notice("warn", `Waiting: ${job.waiting}`) : null,
     );
     this.setProgress(job.progress);
   }

@@ -17,6 +17,7 @@ import {
   tabs,
   when,
 } from "./dom.js";
+import { runOnField } from "./groups.js";
 import { historyView } from "./history.js";
 import { jobList, openJob } from "./jobs.js";
 import { behind, liveRefresh } from "./live.js";
@@ -404,16 +405,20 @@ function schedulesEditor(onCount) {
   return { el, values: () => entries.map((s) => s.value()) };
 }
 
+const RUN_ON_HINT =
+  "The runners that run its jobs (plakar-cp runner --group NAME). A connector that names a group brings the task there.";
+
 const submitText = (editing, schedules) =>
   editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
 
 // The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
-function taskBody({ editing, kind, own, advanced, selects, restore, schedules }) {
+function taskBody({ editing, kind, own, advanced, selects, restore, schedules, runOn }) {
   const type = kind.type;
   const out = {
     name: own.name.value.trim() || null,
     labels: own.labels.value.split(/[\s,]+/).filter(Boolean),
     concurrency: advanced.concurrency.value === "" ? null : Number(advanced.concurrency.value),
+    runner_group: runOn.value(),
   };
   if (!editing) out.type = type;
   for (const { field: slot } of kind.slots) out[slot] = selects[slot].value || null;
@@ -437,6 +442,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     advanced: advancedOptions(task, recommended),
     restore: restoreOptions(task, preset),
     selects: {},
+    runOn: runOnField(task?.runner_group, RUN_ON_HINT),
   };
   const typeField = typeChooser(r.tasks, kind.type, editing);
   const pickers = h("div", { class: "pickers" });
@@ -450,6 +456,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     typeField,
     h("div", { class: "grid2" }, pickers, parts.own.el),
     options,
+    h("div", { class: "grid2" }, parts.runOn.el),
     parts.advanced.el,
     parts.schedules?.el,
     h("div", { class: "actions" }, submit),
