@@ -381,10 +381,14 @@ class Presence:
 
 async def live_services(js: JetStreamContext) -> list[ServiceInfo]:
     bucket = await kv(js, s.SERVICES_BUCKET)
+    # The keys as the stream's subjects: KeyValue.keys() (a watcher) now and then ends
+    # before the first entry and finds none, which would pass for "nobody is alive".
+    prefix = f"$KV.{s.SERVICES_BUCKET}."
     try:
-        keys = await bucket.keys()
+        info = await js.stream_info(f"KV_{s.SERVICES_BUCKET}", subjects_filter=f"{prefix}>")
     except NotFoundError:
         return []
+    keys = [subject.removeprefix(prefix) for subject in info.state.subjects or {}]
     found: list[ServiceInfo] = []
     for key in keys:
         try:

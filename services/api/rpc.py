@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 import stamina
@@ -31,6 +31,7 @@ STATUS_OF: dict[rpc.FailReason, int] = {
 }
 
 R = TypeVar("R", bound=rpc.Reply)
+Send = Callable[[], Awaitable[Msg]]
 
 
 def group_of_request(request: rpc.Request) -> str:
@@ -38,13 +39,19 @@ def group_of_request(request: rpc.Request) -> str:
     return group_of(None if isinstance(request, rpc.Ping) else request.connector.runner_group)
 
 
-async def _live_group(deps: Deps, group: str) -> str:
-    """The group's action subject; 503 at once when none of its runners announces itself
-    (a runner that is restarting still does, for a while: the request waits for it)."""
+async def _sending(deps: Deps, group: str) -> Callable[[Send], Send]:
+    """How a request to the group's runners is sent while none answers: again for a while
+    when one of them announces itself (it may be restarting), once otherwise (NATS says
+    at once that nobody listens). The presence only decides the patience: what answers
+    is whoever listens."""
     runners = [x for x in await bus.live_services(deps.js) if x.kind == "runner"]
-    if not any(group_of(x.group) == group for x in runners):
-        raise ApiError(503, no_runner(group))
-    return subjects.rpc_connector(group)
+    announced = any(group_of(x.group) == group for x in runners)
+    return stamina.retry(
+        on=NoRespondersError,
+        attempts=None if announced else 1,
+        timeout=NO_RUNNER_PATIENCE_S,
+        wait_max=1,
+    )
 
 
 def no_runner(group: str) -> str:
@@ -54,15 +61,14 @@ def no_runner(group: str) -> str:
 async def ask(deps: Deps, request: rpc.Request, expected: type[R]) -> R:
     """The runner's reply of the expected kind; a `Failed` one (or none) raises ApiError."""
     group = group_of_request(request)
-    subject = await _live_group(deps, group)
+    subject = subjects.rpc_connector(group)
 
-    @stamina.retry(on=NoRespondersError, attempts=None, timeout=NO_RUNNER_PATIENCE_S, wait_max=1)
-    async def send() -> bytes:
-        reply = await deps.nc.request(subject, rpc.encode(request), timeout=ACTION_TIMEOUT_S)
-        return reply.data
+    @await _sending(deps, group)
+    async def send() -> Msg:
+        return await deps.nc.request(subject, rpc.encode(request), timeout=ACTION_TIMEOUT_S)
 
     try:
-        answer = rpc.decode_reply(await send())
+        answer = rpc.decode_reply((await send()).data)
     except NoRespondersError:
         raise ApiError(503, no_runner(group)) from None
     except NatsTimeout:
@@ -101,9 +107,9 @@ async def _first(
     deps: Deps, sub: Subscription, inbox: str, request: rpc.ReadFile
 ) -> tuple[Msg, rpc.Chunk | rpc.FileEnd]:
     group = group_of_request(request)
-    subject = await _live_group(deps, group)
+    subject = subjects.rpc_connector(group)
 
-    @stamina.retry(on=NoRespondersError, attempts=None, timeout=NO_RUNNER_PATIENCE_S, wait_max=1)
+    @await _sending(deps, group)
     async def send() -> Msg:
         await deps.nc.publish(subject, rpc.encode(request), reply=inbox)
         msg = await sub.next_msg(timeout=ACTION_TIMEOUT_S)
