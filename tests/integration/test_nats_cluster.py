@@ -32,6 +32,7 @@ from shared.settings import Settings
 from tests.integration.test_reliability import query, wait_for
 from tests.support.cluster import Cluster, lagging, replicas_of
 from tests.support.infra import external_services
+from tests.support.plakar import damage_file_data
 from tests.support.stack import REPO, Stack, running_stack, stack_dir
 
 pytestmark = [
@@ -144,23 +145,13 @@ CLUSTER = ["--nats-cluster", "3", "--runner-slots", str(SLOTS)]
 TERMINAL = ("succeeded", "failed", "cancelled", "skipped")
 
 
-def damage(store: Path) -> None:
-    """Flip bytes in the middle of the store's largest packfile (file data)."""
-    pack = max((p for p in (store / "packfiles").rglob("*") if p.is_file()), key=os.path.getsize)
-    data = bytearray(pack.read_bytes())
-    for i in range(len(data) // 4, len(data) // 2, 101):
-        data[i] ^= 0xFF
-    pack.write_bytes(bytes(data))
-
-
 def check_task(stack: Stack, tmp_path: Path, name: str, damaged: bool) -> str:
     """A check task (run on demand) of a store holding one snapshot of one file; the
     damaged store's file data is damaged (its check fails: "object corrupted")."""
     src = tmp_path / f"{name}-src"
     src.mkdir()
-    # Data that does not compress: it fills most of the largest packfile, where the
-    # damage lands.
-    (src / "a.bin").write_bytes(os.urandom(512 * 1024 if damaged else 1024))
+    data = os.urandom(512 * 1024 if damaged else 1024)  # does not compress
+    (src / "a.bin").write_bytes(data)
     store_path = tmp_path / f"{name}-store"
     store = stack.store(name, store_path)
     source = stack.connector(f"{name}-src", "source", str(src))
@@ -168,7 +159,7 @@ def check_task(stack: Stack, tmp_path: Path, name: str, damaged: bool) -> str:
     job = stack.wait_job(stack.post("/tasks", body, expect=201)["job_id"])
     assert job["status"] == "succeeded", job
     if damaged:
-        damage(store_path)
+        damage_file_data(store_path, data)
     paused = [{"recurrence": "daily", "enabled": False}]
     body = {"type": "check", "name": name, "store_id": store, "schedules": paused}
     task: str = stack.post("/tasks", body, expect=201)["task"]["id"]
