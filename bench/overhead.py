@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.common import Row, median
 from tests.support.plakar import direct
-from tests.support.stack import running_stack
+from tests.support.stack import running_stack, stack_dir
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
@@ -40,7 +40,7 @@ def run() -> list[Row]:
         root = Path(tmp)
         src = root / "src"
         _tree(src, files=2000, size=16 * 1024)
-        with running_stack(root / "data", runners=1) as stack:
+        with running_stack(stack_dir("bench-overhead"), runners=1) as stack:
             source = stack.connector("bench-src", "source", str(src))
             for kind, passphrase in (("plaintext", None), ("encrypted", "bench-passphrase-93817")):
                 ours_store = stack.store(f"bench-{kind}", root / f"ours-{kind}", passphrase)

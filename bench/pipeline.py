@@ -32,7 +32,7 @@ from shared.db import Pool, create_pool
 from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode, new_id
 from shared.events import utcnow as now
 from shared.job_events import JobEventSink
-from tests.support.stack import Stack, many_files, running_stack
+from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 LINES = int(os.environ.get("BENCH_PIPELINE_LINES", "100000"))
 PACED_LINES, PACED_RATE = 3000, 1000.0  # about plakar's pace on small files
@@ -173,7 +173,8 @@ def _publisher_url(stack: Stack) -> str:
 
 
 async def _measure(stack: Stack, root: Path) -> list[Row]:
-    nc = await nats.connect(_publisher_url(stack))
+    # As a runner: its user gets replies under its own inbox prefix only.
+    nc = await nats.connect(_publisher_url(stack), inbox_prefix=s.RUNNER_INBOX_PREFIX)
     reader = await nats.connect(stack.endpoints["events_nats_url"])
     pool = await create_pool(stack.database_url(), max_size=2)
     try:
@@ -239,5 +240,5 @@ async def _measure(stack: Stack, root: Path) -> list[Row]:
 def run() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="pcp-bench-") as tmp:
         root = Path(tmp)
-        with running_stack(root / "data", runners=1) as stack:
+        with running_stack(stack_dir("bench-pipeline"), runners=1) as stack:
             return asyncio.run(_measure(stack, root))

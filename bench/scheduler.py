@@ -21,7 +21,7 @@ from bench.common import Row, median, percentile
 from deploy.embedded import NatsServer, load_credentials
 from shared import bus
 from tests.support.schedules import iso, lateness, minute_ahead
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, stack_dir
 
 SCHEDULES = int(os.environ.get("BENCH_SCHEDULES", "1000"))
 TASKS = max(1, SCHEDULES // 10)
@@ -34,7 +34,7 @@ BATCH_LOG = re.compile(r"fired (\d+) schedules .*, [\d.]+-([\d.]+)s late")
 def _ours(root: Path) -> tuple[list[float], float]:
     """Every schedule due at the same minute: one burst of SCHEDULES firings (per task,
     one job queued and the others skipped as overlaps, a firing either way)."""
-    with running_stack(root / "data", runners=1) as stack:
+    with running_stack(stack_dir("bench-scheduler"), runners=1) as stack:
         source = stack.connector("bench-src", "source", str(root))
         # Never initialised: the few jobs that run fail at once, leaving the CPU to the scheduler.
         store = stack.connector("bench-store", "store", str(root / "no-store"))
