@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import msgspec
+from asyncpg.exceptions import ConnectionDoesNotExistError
 from nats.aio.msg import Msg
 
 from services.history import store
@@ -69,8 +70,18 @@ async def _write(pool: Pool, events: list[AnyJobEvent]) -> None:
     PostgreSQL being away, write them one by one and skip (with an error in the log)
     those that cannot be written, so one bad event never stops the history."""
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            await store.apply(conn, plan(events))
+        async with pool.acquire() as conn:
+            try:
+                async with conn.transaction():
+                    await store.apply(conn, plan(events))
+            except UNAVAILABLE:
+                raise
+            except Exception as e:
+                # PostgreSQL killed mid-write can surface as an InterfaceError ("the
+                # underlying connection is closed"): the events are not at fault.
+                if conn.is_closed():
+                    raise ConnectionDoesNotExistError(f"connection lost: {e}") from e
+                raise
     except UNAVAILABLE:
         raise
     except Exception:

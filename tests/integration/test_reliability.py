@@ -86,13 +86,23 @@ def last_attempt_output(stack: Stack, job_id: str, files: int) -> list[asyncpg.R
     output rows in seq order."""
     job = stack.get(f"/jobs/{job_id}")
     assert job["status"] == "succeeded", job
-    rows = query(stack, "SELECT seq, line FROM job_output WHERE job_id = $1 ORDER BY seq", job_id)
+    # A job's last lines may be stored after its end is (the history writes its batches
+    # as they come; one held back by the outage is written again later): wait for them,
+    # a lost line never comes.
+    deadline = time.monotonic() + 30
+    while True:
+        rows = query(
+            stack, "SELECT seq, line FROM job_output WHERE job_id = $1 ORDER BY seq", job_id
+        )
+        start = max(i for i, r in enumerate(rows) if ATTEMPT_LINE in r["line"])
+        last = [r["line"] for r in rows[start:]]
+        backed_up = {
+            line.rsplit("/", 1)[1] for line in last if "OK ✓" in line and line.endswith(".bin")
+        }
+        if len(backed_up) == files or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert len({r["seq"] for r in rows}) == len(rows)
-    start = max(i for i, r in enumerate(rows) if ATTEMPT_LINE in r["line"])
-    last = [r["line"] for r in rows[start:]]
-    backed_up = {
-        line.rsplit("/", 1)[1] for line in last if "OK ✓" in line and line.endswith(".bin")
-    }
     assert len(backed_up) == files, f"{len(backed_up)} of {files} files in the output"
     assert any("backup completed without errors" in line for line in last), last[-5:]
     return rows
