@@ -8,7 +8,7 @@ DATA_DIR ?= data
 HTTP_PORT ?= 8470
 RUNNERS ?= 2
 
-.PHONY: setup run test lint typecheck unit integration bench clean
+.PHONY: setup run test lint typecheck unit integration bench bench-scale clean
 
 setup: $(STAMPS)/venv $(VENV)/bin/plakar $(STAMPS)/chromium
 
@@ -53,6 +53,10 @@ test: lint typecheck
 
 bench: setup
 	$(PY) -m bench
+
+# The runner-scaling benchmark: draining 1,000 jobs takes about half an hour.
+bench-scale: setup
+	$(PY) -m bench runners
 
 clean:
 	rm -rf $(VENV) $(STAMPS)

@@ -24,9 +24,41 @@ def percentile(xs: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
-def table(title: str, rows: list[Row]) -> str:
-    lines = [title, f"{'measure':44} {'ours':>12} {'peer':>12}  peer is", "-" * 96]
-    for r in rows:
-        peer = f"{r.peer:12.3f}" if r.peer is not None else f"{'-':>12}"
-        lines.append(f"{r.what:44} {r.ours:12.3f} {peer}  {r.peer_name} ({r.unit})")
+@dataclass(frozen=True)
+class Section:
+    """One benchmark's part of the table: its rows, or why it failed, and how long it took."""
+
+    name: str
+    title: str
+    rows: list[Row]
+    seconds: float
+    failure: str | None = None
+
+
+WIDTH = 52
+
+
+def _line(what: str, ours: str, peer: str, peer_is: str) -> str:
+    return f"{what:{WIDTH}} {ours:>12} {peer:>12}  {peer_is}"
+
+
+def _value(v: float, unit: str) -> str:
+    return f"{v:.0f}" if unit == "count" else f"{v:.3f}"
+
+
+def table(sections: list[Section]) -> str:
+    """Every benchmark's rows in one table, a heading line per benchmark; a failed one
+    shows its failure where its rows would be."""
+    lines = [_line("measure", "ours", "peer", "peer is (unit)"), "-" * 110]
+    for s in sections:
+        lines.append(f"[{s.name}] {s.title} ({s.seconds:.0f} s)")
+        if s.failure is not None:
+            lines.append(f"  FAILED: {s.failure}")
+        for r in s.rows:
+            peer = "-" if r.peer is None else _value(r.peer, r.unit)
+            ours = _value(r.ours, r.unit)
+            lines.append(_line(f"  {r.what}", ours, peer, f"{r.peer_name} ({r.unit})"))
+    total = sum(s.seconds for s in sections)
+    failed = sum(s.failure is not None for s in sections)
+    lines += ["-" * 110, f"{len(sections)} benchmarks, {failed} failed, {total:.0f} s in all"]
     return "\n".join(lines)

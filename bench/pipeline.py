@@ -42,11 +42,15 @@ PAD = "x" * 60
 
 
 class Receiver:
-    """When each line reached a WebSocket client of the api and a NATS subscriber."""
+    """When each line reached a WebSocket client of the api that reads a message per line,
+    one that reads batches (`?batch=1`, as the web UI does), a NATS subscriber and a
+    JetStream ordered consumer (how the api reads them)."""
 
     def __init__(self) -> None:
         self.ws_ns: list[tuple[int, int]] = []  # (logged at, received at)
+        self.batched_ns: list[tuple[int, int]] = []
         self.nats_ns: list[tuple[int, int]] = []
+        self.stream_ns: list[tuple[int, int]] = []
         self.last_ws_ns = 0
 
     async def websocket(self, url: str, ready: asyncio.Event) -> None:
@@ -57,13 +61,26 @@ class Receiver:
                 m = json.loads(raw)
                 if m["type"] == "log":
                     self.ws_ns.append((int(m["line"].split(" ", 1)[0]), got))
-                    self.last_ws_ns = got
+                elif m["type"] == "lines":
+                    self.batched_ns += [
+                        (int(ln["line"].split(" ", 1)[0]), got) for ln in m["lines"]
+                    ]
+                else:
+                    continue
+                self.last_ws_ns = got
 
     async def on_nats(self, msg: Msg) -> None:
-        got = time.perf_counter_ns()
-        ev = decode_job_event(msg.data)
-        lines = getattr(ev, "lines", [])
-        self.nats_ns += [(int(ln.line.split(" ", 1)[0]), got) for ln in lines]
+        self.nats_ns += _logged(msg)
+
+    async def on_stream(self, msg: Msg) -> None:
+        self.stream_ns += _logged(msg)
+
+
+def _logged(msg: Msg) -> list[tuple[int, int]]:
+    """(logged at, received now) of each line of a log event."""
+    got = time.perf_counter_ns()
+    lines = getattr(decode_job_event(msg.data), "lines", [])
+    return [(int(ln.line.split(" ", 1)[0]), got) for ln in lines]
 
 
 def latencies_ms(pairs: list[tuple[int, int]]) -> list[float]:
@@ -94,39 +111,63 @@ async def _one_job(
     pool: Pool,
     lines: int,
     rate: float | None,
+    batches: tuple[bool, ...],
 ) -> tuple[Receiver, float, float, float]:
-    """Publish `lines` lines (paced at `rate` per second if given) as one job; returns
-    the receiver, then seconds to the client's last line, to the job stored, and from
-    the end to the job stored."""
+    """Publish `lines` lines (paced at `rate` per second if given) as one job, read by
+    WebSocket clients that read batches or a message per line (`batches`: the `batch`
+    of each); returns the receiver, then seconds to the clients' last line, to the job
+    stored, and from the end to the job stored."""
     job_id = await _queued_job(js, pool)
     receiver = Receiver()
-    sub = await reader.subscribe(s.job_event(job_id, "log"), cb=receiver.on_nats)
-    ready = asyncio.Event()
-    client = asyncio.create_task(receiver.websocket(stack.ws_url(f"/jobs/{job_id}/stream"), ready))
-    await ready.wait()
-    sink = JobEventSink(job_id, partial(bus.publish, js), first_seq=2)
-    await sink.emit(
-        JobStarted(job_id=job_id, seq=sink.next_seq(), attempt=1, runner="bench", concurrency=1)
+    subject = s.job_event(job_id, "log")
+    sub = await reader.subscribe(subject, cb=receiver.on_nats)
+    ordered = await reader.jetstream().subscribe(
+        subject, ordered_consumer=True, cb=receiver.on_stream
     )
-    started = time.perf_counter()
+    path = f"/jobs/{job_id}/stream"
+    urls = [stack.ws_url(path, batch=int(batch)) for batch in batches]
+    ready = [asyncio.Event() for _ in urls]
+    clients = [
+        asyncio.create_task(receiver.websocket(u, r)) for u, r in zip(urls, ready, strict=True)
+    ]
+    for r in ready:
+        await r.wait()
+    started, ended = await _publish(js, job_id, lines, rate)
+    await _poll(pool, "SELECT finished_at FROM jobs WHERE id = $1", job_id)
+    stored = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*clients), 120)
+    await sub.unsubscribe()
+    await ordered.unsubscribe()
+    count = await pool.fetchval("SELECT count(*) FROM job_output WHERE job_id = $1", job_id)
+    got = (count, len(receiver.batched_ns), len(receiver.ws_ns))
+    want = (lines, lines if True in batches else 0, lines if False in batches else 0)
+    assert got == want, (want, got)
+    to_client = receiver.last_ws_ns / 1e9 - started
+    return receiver, to_client, stored - started, stored - ended
+
+
+async def _publish(
+    js: JetStreamContext, job_id: str, lines: int, rate: float | None
+) -> tuple[float, float]:
+    """The runner's part: the job's events through the runner's `JobEventSink`, `lines`
+    lines (paced at `rate` per second if given); when the first line was logged and when
+    the last event was acknowledged."""
+    sink = JobEventSink(job_id, partial(bus.publish, js), first_seq=2)
+    started = JobStarted(
+        job_id=job_id, seq=sink.next_seq(), attempt=1, runner="bench", concurrency=1
+    )
+    await sink.emit(started)
+    begun = time.perf_counter()
     for i in range(lines):
         await sink.log("plakar", f"{time.perf_counter_ns()} {PAD} {i}")
         if rate is not None:
-            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+            await asyncio.sleep(max(0.0, begun + (i + 1) / rate - time.perf_counter()))
     finished = JobFinished(
         job_id=job_id, seq=sink.next_seq(), status="succeeded", attempt=1, exit_code=0
     )
     await sink.emit(finished)
     await sink.close()
-    ended = time.perf_counter()
-    await _poll(pool, "SELECT finished_at FROM jobs WHERE id = $1", job_id)
-    stored = time.perf_counter()
-    await asyncio.wait_for(client, 120)
-    await sub.unsubscribe()
-    count = await pool.fetchval("SELECT count(*) FROM job_output WHERE job_id = $1", job_id)
-    assert count == lines == len(receiver.ws_ns), (count, lines, len(receiver.ws_ns))
-    to_client = receiver.last_ws_ns / 1e9 - started
-    return receiver, to_client, stored - started, stored - ended
+    return begun, time.perf_counter()
 
 
 async def _naive_inserts(pool: Pool) -> float:
@@ -173,22 +214,23 @@ def _publisher_url(stack: Stack) -> str:
 
 
 async def _measure(stack: Stack, root: Path) -> list[Row]:
-    # As a runner: its user gets replies under its own inbox prefix only.
     nc = await nats.connect(_publisher_url(stack), inbox_prefix=s.RUNNER_INBOX_PREFIX)
     reader = await nats.connect(stack.endpoints["events_nats_url"])
     pool = await create_pool(stack.database_url(), max_size=2)
     try:
         js = nc.jetstream()
-        fast, to_client, to_db, after_end = await _one_job(stack, js, reader, pool, LINES, None)
-        paced, *_ = await _one_job(stack, js, reader, pool, PACED_LINES, PACED_RATE)
+        # At full speed each kind of client alone: they share the api's time otherwise.
+        fast, to_client, to_db, after_end = await _one_job(
+            stack, js, reader, pool, LINES, None, (True,)
+        )
+        fast_per_line, *_ = await _one_job(stack, js, reader, pool, LINES, None, (False,))
+        paced, *_ = await _one_job(stack, js, reader, pool, PACED_LINES, PACED_RATE, (True, False))
         naive = await _naive_inserts(pool)
     finally:
         await pool.close()
         await reader.close()
         await nc.close()
     plakar = await asyncio.to_thread(_plakar_rate, root)
-    ws_fast, nats_fast = latencies_ms(fast.ws_ns), latencies_ms(fast.nats_ns)
-    ws_paced, nats_paced = latencies_ms(paced.ws_ns), latencies_ms(paced.nats_ns)
     lines_s = "lines/s"
     return [
         Row(
@@ -206,34 +248,32 @@ async def _measure(stack: Stack, root: Path) -> list[Row]:
             lines_s,
         ),
         Row("full output stored after the job ends", after_end * 1000, "", None, "ms"),
+        *_latency_rows(f"{PACED_RATE:.0f} lines/s", paced),
+        *_latency_rows("full speed", fast),
+        *_latency_rows("full speed", fast_per_line, hop=False),
+    ]
+
+
+def _latency_rows(pace: str, r: Receiver, hop: bool = True) -> list[Row]:
+    """p50 and p99 of line -> the clients measured, and of the hop before the api
+    (JetStream) if `hop`, each beside the NATS subscriber's."""
+    peer = latencies_ms(r.nats_ns)
+    clients = (
+        ("JetStream consumer", r.stream_ns if hop else []),
+        ("client", r.ws_ns),
+        ("UI client (batch=1)", r.batched_ns),
+    )
+    return [
         Row(
-            f"line -> client p50, {PACED_RATE:.0f} lines/s",
-            percentile(ws_paced, 50),
+            f"line -> {client} p{p}, {pace}",
+            percentile(latencies_ms(pairs), p),
             "NATS subscriber",
-            percentile(nats_paced, 50),
+            percentile(peer, p),
             "ms",
-        ),
-        Row(
-            f"line -> client p99, {PACED_RATE:.0f} lines/s",
-            percentile(ws_paced, 99),
-            "NATS subscriber",
-            percentile(nats_paced, 99),
-            "ms",
-        ),
-        Row(
-            "line -> client p50, full speed",
-            percentile(ws_fast, 50),
-            "NATS subscriber",
-            percentile(nats_fast, 50),
-            "ms",
-        ),
-        Row(
-            "line -> client p99, full speed",
-            percentile(ws_fast, 99),
-            "NATS subscriber",
-            percentile(nats_fast, 99),
-            "ms",
-        ),
+        )
+        for client, pairs in clients
+        if pairs
+        for p in (50, 99)
     ]
 
 

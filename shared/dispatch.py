@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import bus, subjects
@@ -15,6 +18,8 @@ from shared.groups import group_of
 from shared.models import Task, Trigger
 
 ACK_TIMEOUT_S = 5.0
+# Publishes of one call awaiting their acknowledgement at most: enough to keep NATS busy.
+MAX_IN_FLIGHT = 4000
 
 
 class Message(NamedTuple):
@@ -73,15 +78,69 @@ async def queue_job(
     return job_id
 
 
-async def publish_all(js: JetStreamContext, messages: Sequence[Message]) -> None:
-    """Publish many messages pipelined: all are sent, then all acks awaited together
-    (one round trip for the lot instead of one each). Raises if any was not stored;
-    publishing them all again is harmless, as each is deduplicated by its id."""
-    acks = [
-        await js.publish_async(m.subject, m.payload, headers={"Nats-Msg-Id": m.msg_id})
-        for m in messages
-    ]
-    results = await asyncio.wait_for(asyncio.gather(*acks, return_exceptions=True), ACK_TIMEOUT_S)
-    for r in results:
-        if isinstance(r, BaseException):
-            raise r
+async def publish_all(
+    nc: Client, messages: Sequence[Message], in_flight: int = MAX_IN_FLIGHT
+) -> None:
+    """Publish many messages to their streams pipelined, at most `in_flight` of them
+    awaiting their acknowledgement at once, every acknowledgement awaited. Raises if any
+    was not stored (or not acknowledged in time); publishing them all again is harmless,
+    as each is deduplicated by its id.
+
+    The acknowledgements come to one subscription of this call and are only checked for
+    an error, not decoded: per message this costs half of what `publish_async` does
+    (a future, a semaphore, a JSON decode each), which is most of a burst's time."""
+    acks = Acks(len(messages), in_flight)
+    prefix = nc.new_inbox()
+    sub = await nc.subscribe(f"{prefix}.*", cb=acks.received)
+    try:
+        for i, m in enumerate(messages):
+            await acks.room()
+            await nc.publish(m.subject, m.payload, f"{prefix}.{i}", {"Nats-Msg-Id": m.msg_id})
+        await acks.all()
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+
+
+class Acks:
+    """Counts the acknowledgements of `total` publishes, at most `in_flight` awaited."""
+
+    def __init__(self, total: int, in_flight: int) -> None:
+        self.total = total
+        self.in_flight = in_flight
+        self.sent = 0
+        self.acked = 0
+        self.error: bytes | None = None
+        self._changed = asyncio.Event()
+
+    async def received(self, msg: Msg) -> None:
+        # A stored message is acknowledged {"stream": ..., "seq": ...}; a failure carries
+        # an error, or nothing at all with a status header (no stream for the subject).
+        if not msg.data or b'"error"' in msg.data:
+            self.error = self.error or msg.data or str(msg.headers).encode()
+        self.acked += 1
+        self._changed.set()
+
+    async def room(self) -> None:
+        """Until one more may be sent; raises on a failure seen."""
+        while self.sent - self.acked >= self.in_flight:
+            await self._wait()
+        self._check()
+        self.sent += 1
+
+    async def all(self) -> None:
+        while self.acked < self.total:
+            await self._wait()
+        self._check()
+
+    async def _wait(self) -> None:
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), ACK_TIMEOUT_S)
+        except TimeoutError:
+            raise TimeoutError(f"{self.sent - self.acked} publishes not acknowledged") from None
+        self._check()
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"a publish was refused: {self.error.decode(errors='replace')}")

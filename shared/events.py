@@ -7,7 +7,7 @@ carry several lines, each with its own `seq`, and the event's `seq` is the last.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
@@ -18,7 +18,14 @@ from shared.models import Job, Progress, Task, TaskType, Trigger
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID, as text: built from its hex digits rather than through
+    a `uuid.UUID`, a third of the cost, as a burst of firings makes three per job."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# The variant bits (10xx) put into the first digit of the fourth group.
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def utcnow() -> datetime:

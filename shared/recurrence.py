@@ -18,13 +18,15 @@ Every instant here is a timezone-aware UTC datetime.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+import msgspec
 
 from shared.models import Recurrence
 
@@ -46,15 +48,13 @@ LATE = timedelta(seconds=30)
 _JOB_NAMESPACE = uuid.UUID("6f1d3c1e-9b3e-4c55-8a0a-5b7a6a1c2d40")
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(msgspec.Struct, frozen=True):
     interval: timedelta
     start_at: datetime | None = None
     journalised: bool = True
 
 
-@dataclass(frozen=True)
-class Firing:
+class Firing(msgspec.Struct, frozen=True):
     """What a run changes: the reference it leaves and the next due instant."""
 
     last_run_at: datetime
@@ -147,7 +147,13 @@ def fired(rule: Rule, due: datetime, fired_at: datetime) -> Firing:
 def firing_job_id(schedule_id: str, due: datetime) -> str:
     """The job of one firing: the same for every scheduler that fires it, so a
     firing repeated after a failover is deduplicated."""
-    return str(uuid.uuid5(_JOB_NAMESPACE, f"{schedule_id}@{due.astimezone(UTC).isoformat()}"))
+    # uuid.uuid5, without its UUID objects: a third of the time of a burst's firings.
+    name = f"{schedule_id}@{due.astimezone(UTC).isoformat()}".encode()
+    h = bytearray(hashlib.sha1(_JOB_NAMESPACE.bytes + name, usedforsecurity=False).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 K = TypeVar("K")

@@ -95,32 +95,74 @@ class Dropped:
             self.last_seq = last_seq
 
 
+# A `lines` message made of several waiting ones holds at most this many bytes (and a
+# quarter of the outbox): a browser parses each message at once.
+JOIN_MAX_BYTES = 256 * 1024
+
+
+@dataclass
+class _Item:
+    parts: list[bytes]  # one message, or `lines` messages to be sent as one
+    size: int
+    first_seq: int
+    last_seq: int
+    count: int
+    joinable: bool
+
+
 class Outbox:
     """Messages waiting to be sent to one client, at most `max_bytes` of them: beyond
     that the oldest are dropped, and the next message the client gets is the marker
-    made from what was dropped."""
+    made from what was dropped. With `join`, consecutive joinable messages that wait
+    together are sent as the one message `join` makes of them."""
 
-    def __init__(self, marker: Callable[[Dropped], bytes], max_bytes: int = OUTBOX_BYTES) -> None:
+    def __init__(
+        self,
+        marker: Callable[[Dropped], bytes],
+        max_bytes: int = OUTBOX_BYTES,
+        join: Callable[[list[bytes]], bytes] | None = None,
+    ) -> None:
         self._marker = marker
         self._max_bytes = max_bytes
-        self._items: deque[tuple[bytes, int, int, int]] = deque()
+        self._join = join
+        self._join_max = min(JOIN_MAX_BYTES, max_bytes // 4)
+        self._items: deque[_Item] = deque()
         self._bytes = 0
         self._dropped = Dropped()
         self._ready = asyncio.Event()
         self._closed = False
 
-    def put(self, data: bytes, seq: int = 0, *, first_seq: int = 0, count: int = 1) -> None:
+    def put(
+        self,
+        data: bytes,
+        seq: int = 0,
+        *,
+        first_seq: int = 0,
+        count: int = 1,
+        joinable: bool = False,
+    ) -> None:
         """A message with its seq (0: none), or a batch of `count` lines from
-        `first_seq` to `seq`."""
+        `first_seq` to `seq` (`joinable`: to the batch waiting before it)."""
         if self._closed:
             return
-        self._items.append((data, first_seq or seq, seq, count))
         self._bytes += len(data)
+        tail = self._items[-1] if self._items else None
+        joinable = joinable and self._join is not None
+        if joinable and tail and tail.joinable and tail.size + len(data) <= self._join_max:
+            tail.parts.append(data)
+            tail.size += len(data)
+            tail.last_seq, tail.count = seq, tail.count + count
+        else:
+            self._items.append(_Item([data], len(data), first_seq or seq, seq, count, joinable))
         while self._bytes > self._max_bytes and len(self._items) > 1:
-            old, first_seq, last_seq, count = self._items.popleft()
-            self._bytes -= len(old)
-            self._dropped.add(first_seq, last_seq, count)
+            old = self._items.popleft()
+            self._bytes -= old.size
+            self._dropped.add(old.first_seq, old.last_seq, old.count)
         self._ready.set()
+
+    def __len__(self) -> int:
+        """How many messages wait."""
+        return len(self._items)
 
     def close(self) -> None:
         """Nothing more will come; `get` answers None once the rest is taken."""
@@ -136,9 +178,11 @@ class Outbox:
         if self._dropped.count:
             dropped, self._dropped = self._dropped, Dropped()
             return self._marker(dropped)
-        data, *_ = self._items.popleft()
-        self._bytes -= len(data)
-        return data
+        item = self._items.popleft()
+        self._bytes -= item.size
+        if self._join is None or len(item.parts) == 1:
+            return item.parts[0]
+        return self._join(item.parts)
 
 
 class JobView:
@@ -202,6 +246,18 @@ def batched(messages: list[StreamMessage]) -> list[StreamMessage]:
             out.append(run)
         run.lines.append(LogLine(seq=m.seq, ts=m.ts, stream=m.stream, line=m.line))
     return out
+
+
+# How `lines` messages are encoded around their lines: the tag first, then the list.
+_NO_LINES = msgspec.json.encode(StreamLines(lines=[]))
+_LINES_HEAD, _LINES_TAIL = _NO_LINES[:-2], _NO_LINES[-2:]
+
+
+def join_lines(parts: list[bytes]) -> bytes:
+    """Encoded `lines` messages made one, their lines in order (without decoding them:
+    this runs for every message a batching client gets)."""
+    head, tail = len(_LINES_HEAD), len(_LINES_TAIL)
+    return _LINES_HEAD + b",".join(p[head:-tail] for p in parts) + _LINES_TAIL
 
 
 async def first_seq_since(nc: Client, subject: str, since: datetime) -> int | None:

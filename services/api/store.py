@@ -325,47 +325,54 @@ async def list_jobs(
     until: datetime | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, by keyset on (queued_at, id), one more row to know if more follow.
-    Each filter walks an index in that order: a page costs the same on a million jobs.
-    Jobs queued from `since` (included) to `until` (excluded): bounds of the same walk."""
-    bound = _page_bound(after, until)
-    args = (
-        status,
-        task_id,
-        bound[0] if bound else None,
-        bound[1] if bound else None,
-        limit + 1,
-        since,
-    )
-    if connector_id is None:
-        rows = await pool.fetch(
-            f"""SELECT {JOB_COLUMNS} FROM jobs
-                WHERE ($1::text IS NULL OR status = $1)
-                  AND ($2::uuid IS NULL OR task_id = $2)
-                  AND ($3::timestamptz IS NULL OR (queued_at, id) < ($3, $4::uuid))
-                  AND ($6::timestamptz IS NULL OR queued_at >= $6)
-                ORDER BY queued_at DESC, id DESC
-                LIMIT $5""",
-            *args,
-        )
-    else:
-        rows = await pool.fetch(
-            f"""WITH page AS (
-                    SELECT c.job_id FROM job_connectors c JOIN jobs j ON j.id = c.job_id
-                    WHERE c.connector_id = $7
-                      AND ($1::text IS NULL OR j.status = $1)
-                      AND ($2::uuid IS NULL OR j.task_id = $2)
-                      AND ($3::timestamptz IS NULL OR (c.queued_at, c.job_id) < ($3, $4::uuid))
-                      AND ($6::timestamptz IS NULL OR c.queued_at >= $6)
-                    ORDER BY c.queued_at DESC, c.job_id DESC
-                    LIMIT $5)
-                SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT job_id FROM page)
-                ORDER BY queued_at DESC, id DESC""",
-            *args,
-            connector_id,
-        )
+    Each combination of filters walks an index in that order (shared/migrations/0011):
+    a page costs the same on a million jobs. Jobs queued from `since` (included) to
+    `until` (excluded): bounds of the same walk."""
+    query, args = _jobs_query(status, task_id, connector_id, _page_bound(after, until), since)
+    rows = await pool.fetch(query, *args, limit + 1)
     jobs = await schedules_store.describe_jobs(pool, [job_from_row(r) for r in rows[:limit]])
     more = len(rows) > limit
     return jobs, (encode_cursor(jobs[-1].queued_at, jobs[-1].id) if more and jobs else None)
+
+
+def _jobs_query(
+    status: str | None,
+    task_id: str | None,
+    connector_id: str | None,
+    bound: tuple[datetime, str] | None,
+    since: datetime | None,
+) -> tuple[str, list[Any]]:
+    """The page's SQL with only the conditions given (its LIMIT the last argument): a
+    prepared statement's generic plan of `($1 IS NULL OR status = $1)` walks no index
+    of status, so an absent filter is left out instead."""
+    # Through job_connectors, which has the job's task and status, for a connector.
+    at, job = ("c.queued_at", "c.job_id") if connector_id else ("queued_at", "id")
+    conditions: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("c.connector_id", connector_id),
+        ("c.status" if connector_id else "status", status),
+        ("c.task_id" if connector_id else "task_id", task_id),
+    ):
+        if value is not None:
+            args.append(value)
+            conditions.append(f"{column} = ${len(args)}")
+    if bound is not None:
+        args += bound
+        conditions.append(f"({at}, {job}) < (${len(args) - 1}, ${len(args)}::uuid)")
+    if since is not None:
+        args.append(since)
+        conditions.append(f"{at} >= ${len(args)}")
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    order = f"ORDER BY {at} DESC, {job} DESC LIMIT ${len(args) + 1}"
+    if connector_id is None:
+        return f"SELECT {JOB_COLUMNS} FROM jobs {where} {order}", args
+    return (
+        f"""WITH page AS (SELECT c.job_id FROM job_connectors c {where} {order})
+            SELECT {JOB_COLUMNS} FROM jobs WHERE id IN (SELECT job_id FROM page)
+            ORDER BY queued_at DESC, id DESC""",
+        args,
+    )
 
 
 async def job_output(

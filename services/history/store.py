@@ -32,17 +32,27 @@ WITH job AS (
                       connector_ids, reason, finished_at, last_seq, store_id, runner_group)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14)
     ON CONFLICT DO NOTHING
-    RETURNING id, queued_at, connector_ids
+    RETURNING id, queued_at, connector_ids, task_id, status
 )
-INSERT INTO job_connectors (connector_id, queued_at, job_id)
-SELECT DISTINCT unnest(connector_ids), queued_at, id FROM job
+INSERT INTO job_connectors (connector_id, queued_at, job_id, task_id, status)
+SELECT DISTINCT unnest(connector_ids), queued_at, id, task_id, status FROM job
+"""
+
+# The job's status changed: its rows of job_connectors follow (the history's filters).
+_CONNECTORS_FOLLOW = """
+UPDATE job_connectors c SET status = job.status FROM job
+WHERE c.connector_id = ANY(job.connector_ids) AND c.queued_at = job.queued_at
+  AND c.job_id = job.id
 """
 
 _STARTED = f"""
-UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $2), attempt = $3,
-                runner = $4, concurrency = $5, last_seq = $6
-WHERE id = $1 AND last_seq < $6 AND status IN {sql_states(MOVES_FROM)}
-"""
+WITH job AS (
+    UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, $2), attempt = $3,
+                    runner = $4, concurrency = $5, last_seq = $6
+    WHERE id = $1 AND last_seq < $6 AND status IN {sql_states(MOVES_FROM)}
+    RETURNING id, queued_at, connector_ids, status
+)
+{_CONNECTORS_FOLLOW}"""
 
 _ATTEMPT_STARTED = """
 WITH lost AS (
@@ -60,13 +70,16 @@ WHERE id = $1 AND progress_seq < $3 AND status IN {sql_states(MOVES_FROM)}
 """
 
 _FINISHED = f"""
-UPDATE jobs SET status = $2, finished_at = $3, exit_code = $4, error = $5,
-                snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
-                progress_seq = CASE WHEN $7::jsonb IS NULL THEN progress_seq ELSE $9 END,
-                attempt = GREATEST(attempt, $8), last_seq = $9,
-                bytes_added = COALESCE($10, bytes_added)
-WHERE id = $1 AND last_seq < $9 AND status IN {sql_states(MOVES_FROM)}
-"""
+WITH job AS (
+    UPDATE jobs SET status = $2, finished_at = $3, exit_code = $4, error = $5,
+                    snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
+                    progress_seq = CASE WHEN $7::jsonb IS NULL THEN progress_seq ELSE $9 END,
+                    attempt = GREATEST(attempt, $8), last_seq = $9,
+                    bytes_added = COALESCE($10, bytes_added)
+    WHERE id = $1 AND last_seq < $9 AND status IN {sql_states(MOVES_FROM)}
+    RETURNING id, queued_at, connector_ids, status
+)
+{_CONNECTORS_FOLLOW}"""
 
 _ATTEMPT_FINISHED = """
 UPDATE job_attempts SET status = $3, finished_at = $4, exit_code = $5, error = $6

@@ -14,6 +14,7 @@ from nats.aio.msg import Msg
 from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.job import JobFailure, RunnerContext, check_connectors
+from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.workspace import workspace
 from shared import rpc
@@ -62,14 +63,19 @@ def _connector_set(c: Connector) -> pa.ConnectorSet:
 Work = Callable[[_Session], Awaitable[rpc.Reply]]
 
 
-async def _with_session(ctx: RunnerContext, connector: Connector, work: Work) -> rpc.Reply:
+async def _with_session(
+    ctx: RunnerContext, connector: Connector, work: Work, keep_cache: bool = False
+) -> rpc.Reply:
+    """`keep_cache`: read the store through its kept cache (plakar_cache.py), as jobs do;
+    a connection test or an initialization starts from nothing."""
     try:
         await check_connectors([connector], ctx.policy)
     except JobFailure as e:
         return rpc.Failed(reason="refused", message=str(e))
-    with workspace(ctx.work_dir, _connector_set(connector)) as ws:
+    async with workspace(ctx.work_dir, _connector_set(connector), keep_cache) as ws:
         session = _Session(ctx, connector, ws)
-        await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))
+        if not security_check_disabled(ws.cache_dir):
+            await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))
         return await work(session)
 
 
@@ -143,7 +149,7 @@ async def list_snapshots(ctx: RunnerContext, c: Connector) -> rpc.Reply:
         ]
         return rpc.Snapshots(items=found)
 
-    return await _with_session(ctx, c, work)
+    return await _with_session(ctx, c, work, keep_cache=True)
 
 
 async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> rpc.Reply:
@@ -169,7 +175,7 @@ async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> 
         ]
         return rpc.Files(files=FileList(snapshot_id=snapshot, path=path, entries=entries))
 
-    return await _with_session(ctx, c, work)
+    return await _with_session(ctx, c, work, keep_cache=True)
 
 
 # Sends a chunk to the api; whether it wants the next one.
@@ -198,7 +204,7 @@ async def read_file(
             return rpc.FileEnd(size=size)
         return rpc.FileEnd(size=size + len(data))
 
-    return await _with_session(ctx, c, work)
+    return await _with_session(ctx, c, work, keep_cache=True)
 
 
 def _unreadable(path: str, errors: list[str], code: int) -> rpc.Failed:

@@ -19,12 +19,13 @@ from services.runner import plakar_args as pa
 from services.runner import process
 from services.runner.concurrency import recommended_concurrency
 from services.runner.outcome import Outcome, decide
+from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import (
     OutputState,
     SnapshotEntry,
     parse_dir,
-    parse_full_id,
     parse_ls,
+    snapshot_of,
 )
 from services.runner.progress import ProgressTracker
 from services.runner.selection import SelectionError, select_restore_snapshot
@@ -124,7 +125,7 @@ async def run_job(
         connectors = resolve_connectors(due, await load_connectors())
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
         await check_connectors(_all(connectors), ctx.policy)
-        with workspace(ctx.work_dir, connectors) as ws:
+        async with workspace(ctx.work_dir, connectors, keep_cache=True) as ws:
             outcome = await execution.perform(ws, connectors)
     except (JobFailure, SelectionError, DurationError, process.StartFailed) as e:
         outcome = Outcome("failed", str(e))
@@ -180,6 +181,8 @@ class _Execution:
         self.secrets: list[str] = []
         self.exit_code: int | None = None
         self.snapshot_id: str | None = None
+        # A restore's new folder, to be named after the snapshot once plakar said which.
+        self.unnamed_folder: str | None = None
         # Who cancelled while plakar ran; a cancel arriving after it ended changes nothing.
         self.stopped_by: str | None = None
         self.tracker = ProgressTracker()
@@ -187,11 +190,15 @@ class _Execution:
     async def perform(self, ws: pa.Workspace, cs: pa.ConnectorSet) -> Outcome:
         task = self.due.task
         p = self.ctx.plakar
-        await self._quiet(pa.disable_security_check_argv(p, ws), "prepare plakar")
+        if not security_check_disabled(ws.cache_dir):  # once per kept cache
+            await self._quiet(pa.disable_security_check_argv(p, ws), "prepare plakar")
         window = self._since(task.window)
+        measuring: asyncio.Task[None] | None = None
         if task.type == "backup":
             assert cs.source is not None
             self.tracker.watch_source(cs.source.location)
+            # Beside plakar rather than before it: the backup starts at once.
+            measuring = asyncio.create_task(asyncio.to_thread(self.tracker.measure_source))
             source = local_path(cs.source.location) or "/"
             # The control plane's own files (credentials among them) stay out of backups.
             ignore = [ignore_pattern(d) for d in excluded_from(source, self.ctx.policy)]
@@ -204,10 +211,14 @@ class _Execution:
         else:
             argv = pa.check_argv(p, ws, task, self.concurrency, window)
         out = await self._plakar(argv)
-        # The snapshot a backup made, or the one a check checked when it was one.
-        single = out.short_id if task.type == "backup" or len(out.short_ids) == 1 else None
-        if task.type in ("backup", "check") and single and not self.stopped_by:
-            self.snapshot_id = await self._full_id(ws, single)
+        if measuring:
+            await measuring  # done long before, but for the smallest sources (at most 2 s)
+        if not self.stopped_by and (task.type != "restore" or self.snapshot_id is None):
+            self.snapshot_id = snapshot_of(task.type, out)
+            if self.snapshot_id:
+                await self.sink.log("system", f"snapshot {self.snapshot_id}")
+        if self.unnamed_folder and self.snapshot_id:
+            await self._name_folder(self.unnamed_folder, self.snapshot_id)
         return decide(task.type, self.exit_code or 0, out, self.stopped_by)
 
     def _since(self, window: str | None) -> str | None:
@@ -223,18 +234,19 @@ class _Execution:
         stop = asyncio.Event()
         relay = asyncio.create_task(_set_when(self.cancel.event, stop))
 
-        async def on_line(line: str) -> None:
-            line = redact(line, self.secrets)
-            out.feed(line)
-            self.tracker.feed(out)
-            await self.sink.log("plakar", line)
+        async def on_lines(lines: list[str]) -> None:
+            lines = [redact(line, self.secrets) for line in lines]
+            for line in lines:
+                out.feed(line)
+                self.tracker.feed(out)
+            await self.sink.log_lines("plakar", lines)
             await self.sink.progress(self.tracker.current())
             if out.prompt and not stop.is_set():
                 await self.sink.log("system", "plakar asks for input on a terminal; stopping it")
                 stop.set()
 
         try:
-            self.exit_code = await process.run(argv, on_line, stop, self.ctx.cancel_grace_s)
+            self.exit_code = await process.run(argv, on_lines, stop, self.ctx.cancel_grace_s)
         finally:
             relay.cancel()
         self.stopped_by = self.cancel.by
@@ -252,29 +264,39 @@ class _Execution:
             raise JobFailure(f"could not {what}: {detail}")
         return lines
 
-    async def _full_id(self, ws: pa.Workspace, short_id: str) -> str | None:
-        lines = await self._quiet(
-            pa.info_argv(self.ctx.plakar, ws, short_id), "read the new snapshot's id"
-        )
-        full = parse_full_id(lines)
-        if full:
-            await self.sink.log("system", f"snapshot {full}")
-        return full
-
     async def _restore_argv(self, ws: pa.Workspace, destination: Connector) -> list[str]:
         task, due = self.due.task, self.due
-        chosen = await self._pick_restore_snapshot(ws)
-        self.snapshot_id = chosen.id
+        if pa.plakar_finds_it(task):
+            # Nothing to learn first: plakar finds the snapshot itself (or says it found
+            # none), and the job records the id plakar restored (snapshot_of).
+            snapshot_id, root = (task.snapshot_id or "").lower(), "/"
+            what = (
+                f"snapshot {snapshot_id} (chosen on the task)"
+                if snapshot_id
+                else (
+                    "the latest snapshot" + "".join(f" carrying {label}" for label in task.labels)
+                )
+            )
+            await self.sink.log("system", f"restoring {what}")
+        else:
+            chosen = await self._pick_restore_snapshot(ws)
+            self.snapshot_id = snapshot_id = chosen.id
+            root = chosen.root
         # A task without a mode (saved before there were modes) overwrites, as it did.
         new = task.restore_mode == "new_folder"
-        folder = pa.restore_folder(chosen.id, due.due_at, due.job_id) if new else None
+        folder = pa.restore_folder(snapshot_id, due.due_at, due.job_id) if new else None
+        if new and not snapshot_id:
+            # Named after the snapshot once plakar has said which it restored.
+            self.unnamed_folder = os.path.join(
+                local_path(destination.location) or "/", folder or ""
+            )
         try:
-            path = pa.restore_source(chosen.root, task.restore_path)
+            path = pa.restore_source(root, task.restore_path)
         except pa.RestoreOutside as e:
             raise JobFailure(str(e)) from None
-        is_dir = path == chosen.root or await self._is_dir(ws, chosen.id, path)
+        is_dir = path == root or await self._is_dir(ws, snapshot_id, path)
         where = local_path(destination.location) or "/"
-        plan = pa.restore_plan(chosen.id, chosen.root, path, is_dir, where, folder)
+        plan = pa.restore_plan(snapshot_id, root, path, is_dir, where, folder)
         # The target is below the destination, but a link on the way could lead elsewhere.
         if found := await connector_check.problem("destination", plan.target, {}, self.ctx.policy):
             raise JobFailure(f"cannot restore into {plan.target}: {found[1]}")
@@ -284,7 +306,22 @@ class _Execution:
             raise JobFailure(f"cannot make {plan.target}: {e.strerror or e}") from None
         how = "into a new folder" if new else "over the files there"
         await self.sink.log("system", f"restoring {plan.what} to {plan.target} ({how})")
-        return pa.restore_argv(self.ctx.plakar, ws, self.concurrency, plan)
+        return pa.restore_argv(
+            self.ctx.plakar, ws, self.concurrency, plan, self.snapshot_id is None, task.labels
+        )
+
+    async def _name_folder(self, folder: str, snapshot_id: str) -> None:
+        """Name the new folder of a restore after the snapshot plakar restored."""
+        named = os.path.join(
+            os.path.dirname(folder),
+            pa.restore_folder(snapshot_id, self.due.due_at, self.due.job_id),
+        )
+        try:
+            os.rename(folder, named)
+        except OSError as e:
+            await self.sink.log("system", f"the files stay in {folder}: cannot rename it: {e}")
+            return
+        await self.sink.log("system", f"the files are in {named}")
 
     async def _is_dir(self, ws: pa.Workspace, snapshot_id: str, path: str) -> bool:
         """Whether the snapshot holds a directory at `path` (else a file); as its parent

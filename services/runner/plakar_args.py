@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +65,12 @@ def base_argv(plakar: str, ws: Workspace, concurrency: int | None = None) -> lis
     return argv
 
 
+def _trace_closing(subsystem: str) -> list[str]:
+    """plakar then prints each snapshot's full id as it closes it (plakar_output.py): no
+    second opening of the store to learn it."""
+    return ["-trace", subsystem]
+
+
 def _filters(labels: Sequence[str], window: str | None) -> list[str]:
     args: list[str] = []
     if window:
@@ -82,7 +89,15 @@ def backup_argv(
     ignore: Sequence[str] = (),
 ) -> list[str]:
     """`ignore`: gitignore patterns of what to leave out."""
-    args = [*base_argv(plakar, ws, concurrency), "at", f"@{STORE}", "backup", "-job", job]
+    args = [
+        *base_argv(plakar, ws, concurrency),
+        *_trace_closing("snapshotBuilder"),
+        "at",
+        f"@{STORE}",
+        "backup",
+        "-job",
+        job,
+    ]
     if task.labels:
         # plakar takes the tags once, comma-separated.
         args += ["-tag", ",".join(task.labels)]
@@ -104,11 +119,12 @@ class RestorePlan:
 
 
 def restore_folder(snapshot_id: str, due_at: datetime, job_id: str) -> str:
-    """The new folder a restore writes into, named after the snapshot, the time the job
-    was due (UTC, to the second) and the job: no two jobs share one, and a retried
-    attempt of a job goes on in its own."""
+    """The new folder a restore writes into, named after the snapshot (while plakar has
+    not said which it restores: without it), the time the job was due (UTC, to the
+    second) and the job: no two jobs share one, and a retried attempt of a job goes on in
+    its own."""
     when = due_at.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"restore-{snapshot_id[:8]}-{when}-{job_id[:8]}"
+    return "-".join(p for p in ("restore", snapshot_id[:8], when, job_id[:8]) if p)
 
 
 def restore_source(root: str, path: str | None) -> str:
@@ -136,16 +152,42 @@ def restore_plan(
     return RestorePlan(what=what, target=target)
 
 
-def restore_argv(plakar: str, ws: Workspace, concurrency: int, plan: RestorePlan) -> list[str]:
+_FULL_ID = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def plakar_finds_it(task: Task) -> bool:
+    """A restore of a whole snapshot that plakar finds by itself, in its one opening of
+    the store: one named by its full id, or the latest one (carrying the task's label when
+    it has one: plakar's `-tag` takes a single tag, where a task's labels must all be
+    carried). Its output tells which snapshot it restored."""
+    if task.restore_path:
+        return False
+    if task.snapshot_id:
+        return bool(_FULL_ID.fullmatch(task.snapshot_id))
+    return len(task.labels) <= 1
+
+
+def restore_argv(
+    plakar: str,
+    ws: Workspace,
+    concurrency: int,
+    plan: RestorePlan,
+    trace: bool = False,
+    labels: Sequence[str] = (),
+) -> list[str]:
+    """`trace`: plakar prints the full id of the snapshot it restored (plakar_output.py).
+    A plan without `what` restores the latest snapshot carrying `labels` (one at most)."""
     return [
         *base_argv(plakar, ws, concurrency),
+        *(_trace_closing("snapshot") if trace else []),
         "at",
         f"@{STORE}",
         "restore",
+        *([] if plan.what else _filters(labels, None)),
         "-to",
         # `@name:PATH`: the destination connector, written at PATH instead of its location.
         f"@{DESTINATION}:{plan.target}",
-        plan.what,
+        *([plan.what] if plan.what else []),
     ]
 
 
@@ -168,6 +210,7 @@ def check_argv(
 ) -> list[str]:
     return [
         *base_argv(plakar, ws, concurrency),
+        *_trace_closing("snapshot"),
         "at",
         f"@{STORE}",
         "check",
@@ -187,10 +230,6 @@ def list_snapshots_argv(
         "-tags",
         *_filters(labels, window),
     ]
-
-
-def info_argv(plakar: str, ws: Workspace, snapshot: str) -> list[str]:
-    return [*store_info_argv(plakar, ws), snapshot]
 
 
 def cat_argv(plakar: str, ws: Workspace, snapshot: str, path: str) -> list[str]:

@@ -5,6 +5,9 @@ per item, `<id8>: KO ✘ <path>: <error>` per failure, and for backup and check 
 final `<id8>: <workflow> completed without errors|with N errors in <dur> (in: X, out: Y)`.
 Logger lines carry `info:`, `warn:` or `error:` prefixes. plakar exits 0 even when
 items failed, so the control plane counts failures from these lines.
+With `-trace snapshotBuilder` (backup) or `-trace snapshot` (check, restore) plakar prints
+`trace: <subsystem>: <64 hex>: Close(): <id8>` as it closes a snapshot: the full id, read
+in the same run (plakar prints it nowhere else without a terminal).
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ _SYNC_FAIL = re.compile(r"^error: failed to synchronize snapshot")
 _ERROR = re.compile(r"^error: ")
 # plakar asks on its terminal; without one it asks again forever.
 _PROMPT = re.compile(r"^(?P<what>[\w ]*passphrase): ?$")
-_FULL_ID = re.compile(r"^SnapshotID: (?P<id>[0-9a-f]{64})$")
+_TRACE = "trace: "
+_CLOSED = re.compile(
+    r"^trace: snapshot(?:Builder)?: (?P<full>[0-9a-f]{64}): Close\(\): (?P<id>[0-9a-f]{8})$"
+)
 _LS = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)\s+(?P<id>[0-9a-f]{64})\s+"
     r"(?P<size>\S+ \S+)\s+(?P<duration>\S+)\s+(?P<root>.*?)(?: tags=(?P<tags>\S+))?$"
@@ -74,6 +80,8 @@ class OutputState:
     ok_paths_tail: str | None = None
     # Short ids of the snapshots the lines were about (a check may cover several).
     short_ids: set[str] = field(default_factory=set)
+    # Full ids of the snapshots plakar closed, by short id (trace lines).
+    full_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -100,6 +108,9 @@ class OutputState:
             self.error_lines.append(line)
         elif m := _PROMPT.match(line):
             self.prompt = m["what"]
+        elif line.startswith(_TRACE):
+            if m := _CLOSED.match(line):
+                self.full_ids[m["id"]] = m["full"]
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
             self.error_lines.append(line)
 
@@ -108,12 +119,17 @@ class OutputState:
         self.short_ids.add(short_id)
 
 
-def parse_full_id(info_lines: list[str]) -> str | None:
-    """The 64-hex id from `plakar info <snapshot>` output."""
-    for line in info_lines:
-        if m := _FULL_ID.match(line.strip()):
-            return m["id"]
-    return None
+def snapshot_of(task_type: str, out: OutputState) -> str | None:
+    """The full id of the snapshot a backup made, once plakar committed it (it prints its
+    result line after the commit), or of the one snapshot a check checked or a restore
+    restored (the snapshot its item lines are about)."""
+    if task_type == "backup" and out.result_seen:
+        short = out.short_id
+    elif task_type in ("check", "restore") and len(out.short_ids) == 1:
+        short = next(iter(out.short_ids))
+    else:
+        return None
+    return out.full_ids.get(short) if short else None
 
 
 @dataclass(frozen=True)

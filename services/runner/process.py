@@ -12,6 +12,7 @@ from services.runner.lines import LineSplitter
 from shared.proc import die_with_parent
 
 READ_CHUNK = 1 << 16
+READ_PAUSE_S = 0.005
 
 
 class StartFailed(Exception):
@@ -46,14 +47,14 @@ async def _start(argv: Sequence[str], stderr: int) -> asyncio.subprocess.Process
 
 async def run(
     argv: Sequence[str],
-    on_line: Callable[[str], Awaitable[None]],
+    on_lines: Callable[[list[str]], Awaitable[None]],
     cancel: asyncio.Event | None = None,
     grace_s: float = 5.0,
 ) -> int:
-    """Run plakar, calling on_line for each line of stdout and stderr (merged, so
-    in the order plakar wrote them). When `cancel` is set, plakar gets SIGINT, then
-    SIGKILL after grace_s. Returns the exit code (negative: killed by that signal).
-    Lines are cut at MAX_LINE_BYTES (see lines.py)."""
+    """Run plakar, calling on_lines with the lines of stdout and stderr (merged, so
+    in the order plakar wrote them) as each read of its output completes them. When
+    `cancel` is set, plakar gets SIGINT, then SIGKILL after grace_s. Returns the exit
+    code (negative: killed by that signal). Lines are cut at MAX_LINE_BYTES (lines.py)."""
     proc = await _start(argv, stderr=asyncio.subprocess.STDOUT)
     assert proc.stdout is not None
 
@@ -61,10 +62,13 @@ async def run(
         assert proc.stdout is not None
         splitter = LineSplitter()
         while chunk := await proc.stdout.read(READ_CHUNK):
-            for line in splitter.feed(chunk):
-                await on_line(line)
-        for line in splitter.finish():
-            await on_line(line)
+            if lines := splitter.feed(chunk):
+                await on_lines(lines)
+            # plakar writes a line at a time: reading again at once would wake the
+            # runner for each, a pause lets a burst gather into one read.
+            await asyncio.sleep(READ_PAUSE_S)
+        if lines := splitter.finish():
+            await on_lines(lines)
 
     pumping = asyncio.create_task(pump())
     watching = asyncio.create_task(_cancel_on(cancel, proc, grace_s)) if cancel else None
@@ -149,8 +153,8 @@ async def capture(argv: Sequence[str]) -> tuple[int, list[str]]:
     """Run plakar to completion and return its exit code and lines."""
     lines: list[str] = []
 
-    async def keep(line: str) -> None:
-        lines.append(line)
+    async def keep(more: list[str]) -> None:
+        lines.extend(more)
 
     code = await run(argv, keep)
     return code, lines

@@ -52,6 +52,10 @@ class ProgressTracker:
 
     def watch_source(self, location: str) -> None:
         self._root = local_path(location)
+
+    def measure_source(self) -> None:
+        """The source's size, for `percent` (a thread may run it beside plakar's backup:
+        until it is known, no percent)."""
         if self._root:
             self._total_bytes = prescan(self._root)
 

@@ -1,18 +1,18 @@
-"""A private directory per plakar run: configuration (with secrets, 0600) and cache."""
+"""A private directory per plakar run: configuration (with secrets, 0600); plakar's cache
+fresh for the run, or the store's kept one (plakar_cache.py)."""
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
-import signal
 import stat
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from services.runner.plakar_args import ConnectorSet, Workspace, config_files
+from services.runner.plakar_cache import MAX_SOCKET_PATH, kept_cache, short_dir, stop_cache_daemon
 
 
 class WorkDirError(Exception):
@@ -40,54 +40,33 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-# plakar listens on <cachedir>/cached.sock; a Unix socket path has at most 107 bytes.
-_MAX_SOCKET_PATH = 100
-_short_root: Path | None = None
-
-
 def _root_for(root: Path) -> Path:
     """The work dir, or when its paths are too long for plakar's socket, a private
-    directory of this process's under the system's temporary directory (made once, with
-    a random name, so nobody can have made it before)."""
-    global _short_root
-    if len(str(root)) + len("/jXXXXXXXX/cache/cached.sock") <= _MAX_SOCKET_PATH:
+    directory of this process's (see plakar_cache.short_dir)."""
+    if len(str(root)) + len("/jXXXXXXXX/cache/cached.sock") <= MAX_SOCKET_PATH:
         return root
-    if _short_root is None:
-        _short_root = Path(tempfile.mkdtemp(prefix="plakar-cp-"))
-        atexit.register(shutil.rmtree, _short_root, ignore_errors=True)
-    return _short_root
+    return short_dir()
 
 
-@contextmanager
-def workspace(root: Path, connectors: ConnectorSet) -> Iterator[Workspace]:
-    """Create the run's directories; remove them (and plakar's cache daemon) afterwards."""
+@asynccontextmanager
+async def workspace(
+    root: Path, connectors: ConnectorSet, keep_cache: bool = False
+) -> AsyncIterator[Workspace]:
+    """Create the run's directories; remove them (and plakar's cache daemon) afterwards.
+    `keep_cache`: plakar's cache is the store's kept one (plakar_cache.py), not the run's."""
     base = Path(tempfile.mkdtemp(prefix="j", dir=_root_for(root)))
-    ws = Workspace(config_dir=base / "config", cache_dir=base / "cache")
-    ws.config_dir.mkdir(mode=0o700)
-    ws.cache_dir.mkdir(mode=0o700)
+    config_dir = base / "config"
+    config_dir.mkdir(mode=0o700)
     for name, text in config_files(connectors).items():
-        _write_private(ws.config_dir / name, text)
+        _write_private(config_dir / name, text)
     try:
-        yield ws
+        async with AsyncExitStack() as stack:
+            if keep_cache:
+                cache_dir = await stack.enter_async_context(kept_cache(root, connectors.store.id))
+            else:
+                cache_dir = base / "cache"
+                cache_dir.mkdir(mode=0o700)
+                stack.callback(stop_cache_daemon, cache_dir)
+            yield Workspace(config_dir=config_dir, cache_dir=cache_dir)
     finally:
-        stop_cache_daemon(ws.cache_dir)
         shutil.rmtree(base, ignore_errors=True)
-
-
-def stop_cache_daemon(cache_dir: Path) -> None:
-    """plakar starts `plakar -cachedir DIR cached` in a session of its own, which would
-    outlive the job by a few seconds; the run's cache dir identifies it exactly."""
-    wanted = str(cache_dir)
-    for pid_dir in Path("/proc").iterdir():
-        if not pid_dir.name.isdigit():
-            continue
-        try:
-            argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        args = [a.decode(errors="replace") for a in argv if a]
-        if len(args) >= 4 and args[-1] == "cached" and wanted in args:
-            try:
-                os.kill(int(pid_dir.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass

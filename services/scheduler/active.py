@@ -11,8 +11,10 @@ what was recorded and not confirmed, with the same ids, so a firing is neither l
 doubled (NATS drops a repeated message id, the history has one row per (schedule, due
 instant), the runners one claim per job).
 
-Firings due together are fired as one batch: one read of their schedules, one of their
-tasks' active jobs, one journal write, their messages published pipelined, one journal
+Firings due together are fired as one batch, in chunks of a thousand: each chunk is read
+(its schedules beside its tasks' active jobs) while the one before is decided and recorded
+(one journal write), and its queued events published while the next is recorded; then the
+job-dues and the fired events of the whole batch (published pipelined), and one journal
 write after.
 """
 
@@ -21,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.scheduler import batch, journal
 from services.scheduler.clock import Clock
-from services.scheduler.journal import Entry, Recorded
+from services.scheduler.journal import Entry, Planned, Recorded, TaskState
 from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
@@ -37,14 +39,18 @@ from shared.models import Task
 
 log = logging.getLogger("plakar_cp.scheduler")
 
-# Schedules are read again this often, in case a change event was missed (NATS
-# reconnecting); firing never depends on it.
+# Schedules changed since they were armed are looked for this often, in case a change
+# event was missed (NATS reconnecting); firing never depends on it.
 RECONCILE = timedelta(seconds=60)
 # A job queued by this scheduler that the history has not recorded yet still counts as
 # queued for overlaps, for at most this long.
 UNCONFIRMED = timedelta(seconds=300)
 # Firings that could not be published are tried again this much later.
 RETRY_PUBLISH = timedelta(seconds=2)
+# Changes re-read together at most: what falls due meanwhile fires between two reads.
+REFRESH_BATCH = 5000
+# Firings of a batch recorded and published together.
+CHUNK = 1000
 
 Publish = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -73,6 +79,8 @@ class Active:
         self.inbox: asyncio.Queue[Changed] = asyncio.Queue()
         # Per task: jobs this scheduler queued, not yet seen by the history (and since when).
         self._unconfirmed: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
+        # The task of each schedule armed.
+        self._task_of: dict[str, str] = {}
         self._retry_at: datetime | None = None
         self._reconcile_at: datetime | None = None
 
@@ -84,6 +92,7 @@ class Active:
         await self._publish_recorded()
         await self._arm_all()
         log.info("active: %d schedules armed", len(self.timers))
+        self._reconcile_at = self.clock.now() + RECONCILE
         while True:
             await self._step()
 
@@ -97,14 +106,22 @@ class Active:
             self._retry_at = None
             await self._publish_recorded()
         elif self._reconcile_at is not None and now >= self._reconcile_at:
-            await self._arm_all()
+            self._reconcile_at = now + RECONCILE
+            await self._arm_many(await journal.load_stale(self.pool, self.session_id))
         elif not self.inbox.empty():
-            await self._refresh(self.inbox.get_nowait().schedule_id)
+            await self._refresh(self._drain([]))
         else:
             wake = [t for t in (self.timers.next_at(), self._retry_at, self._reconcile_at) if t]
             message = await self.clock.race(self.inbox.get(), min(wake, default=None))
             if message is not None:
-                await self._refresh(message.schedule_id)
+                await self._refresh(self._drain([message.schedule_id]))
+
+    def _drain(self, ids: list[str]) -> list[str]:
+        """`ids` and the changes waiting in the inbox, up to a batch: re-read together
+        (a bulk edit sends one change per schedule)."""
+        while len(ids) < REFRESH_BATCH and not self.inbox.empty():
+            ids.append(self.inbox.get_nowait().schedule_id)
+        return list(dict.fromkeys(ids))
 
     # Arming
 
@@ -116,27 +133,41 @@ class Active:
         )
 
     async def _arm_all(self) -> None:
-        self._reconcile_at = self.clock.now() + RECONCILE
+        """Every enabled schedule, as the journal has it (taking over, starting)."""
         entries = await journal.load_enabled(self.pool)
+        self._task_of = {e.id: e.task_id for e in entries}
         for e in entries:
-            if self._stale(e):
-                await self._arm(e)
-            elif e.next_run_at is not None:
+            if not self._stale(e) and e.next_run_at is not None:
                 self.timers.set(e.id, e.next_run_at)
+        await self._arm_many([e for e in entries if self._stale(e)])
         for gone in self.timers.keys() - {e.id for e in entries}:
             self.timers.remove(gone)
 
-    async def _refresh(self, schedule_id: str) -> None:
-        """Arm a schedule as the database has it now."""
-        e = await journal.load(self.pool, schedule_id)
-        if e is None or not e.enabled:
-            self.timers.remove(schedule_id)
-        else:
-            await self._arm(e)
+    async def _refresh(self, schedule_ids: list[str]) -> None:
+        """Arm schedules as the database has them now."""
+        entries = await journal.load_many(self.pool, schedule_ids)
+        for schedule_id in schedule_ids:
+            e = entries.get(schedule_id)
+            if e is None or not e.enabled:
+                self.timers.remove(schedule_id)
+                self._task_of.pop(schedule_id, None)
+        await self._arm_many([e for e in entries.values() if e.enabled])
 
-    async def _arm(self, e: Entry) -> None:
-        """Compute and record the next run of a schedule."""
-        nxt = recurrence.resume(
+    async def _arm_many(self, entries: list[Entry]) -> None:
+        """Compute the next run of schedules, and record those that changed at once."""
+        nexts = {e.id: self._next_run(e) for e in entries}
+        changed = [e for e in entries if self._stale(e) or nexts[e.id] != e.next_run_at]
+        armed = await journal.arm_many(self.pool, changed, self.session_id, nexts)
+        gone = {e.id for e in changed} - armed
+        for e in entries:
+            if e.id in gone:
+                self.timers.remove(e.id)  # deleted meanwhile
+            else:
+                self.timers.set(e.id, nexts[e.id])
+                self._task_of[e.id] = e.task_id
+
+    def _next_run(self, e: Entry) -> datetime:
+        return recurrence.resume(
             e.rule,
             last_run_at=e.last_run_at,
             journal_next=e.next_run_at,
@@ -145,57 +176,105 @@ class Active:
             now=self.clock.now(),
             session_started=self.session_started,
         )
-        changed = self._stale(e) or nxt != e.next_run_at
-        if changed and not await journal.arm(self.pool, e, self.session_id, nxt):
-            self.timers.remove(e.id)  # deleted meanwhile
-            return
-        self.timers.set(e.id, nxt)
 
     # Firing
 
     async def _fire(self, due_ids: list[str]) -> None:
-        entries = await journal.load_many(self.pool, due_ids)
+        """Fire the schedules due now, a chunk after the other: each is read (with its
+        tasks' active jobs) while the one before is decided and recorded, and published
+        while the next is, so that the first jobs of a burst go out at once."""
+        pending = [job_id for jobs in self._unconfirmed.values() for job_id in jobs]
+        self._forget_unconfirmed(await journal.known_jobs(self.pool, pending))
+        chunks = _chunks(due_ids, self._task_of)
+        tasks: dict[str, Task] = {}
+        recorded: asyncio.Queue[list[Recorded] | None] = asyncio.Queue()
+        moved: list[str] = []
+        stale: list[Entry] = []
+
+        async def decide_and_record() -> None:
+            reading = asyncio.ensure_future(self._read(chunks[0]))
+            try:
+                for i in range(len(chunks)):
+                    entries, states = await reading
+                    if i + 1 < len(chunks):
+                        reading = asyncio.ensure_future(self._read(chunks[i + 1]))
+                    ready, chunk_stale = self._sort_out(chunks[i], entries)
+                    stale.extend(chunk_stale)
+                    planned = self._plan(ready, states)
+                    tasks.update((t, s.task) for t, s in states.items())
+                    records, chunk_moved = await self._record(planned)
+                    moved.extend(chunk_moved)
+                    recorded.put_nowait(records)
+            finally:
+                reading.cancel()
+                recorded.put_nowait(None)
+
+        deciding = asyncio.create_task(decide_and_record())
+        try:
+            await self._publish_records(tasks, _until_none(recorded))
+        finally:
+            await deciding
+        if moved:
+            await self._refresh(moved)
+        await self._arm_many(stale)
+
+    async def _read(self, due_ids: list[str]) -> tuple[dict[str, Entry], dict[str, TaskState]]:
+        """The schedules as the journal has them, and their tasks with their active jobs
+        (read beside them: a schedule never changes task)."""
+        tasks = sorted({self._task_of[i] for i in due_ids if i in self._task_of})
+        entries, states = await asyncio.gather(
+            journal.load_many(self.pool, due_ids), journal.task_states(self.pool, tasks)
+        )
+        if missing := sorted({e.task_id for e in entries.values()} - set(tasks)):
+            states.update(await journal.task_states(self.pool, missing))
+        return entries, states
+
+    def _sort_out(
+        self, due_ids: list[str], entries: dict[str, Entry]
+    ) -> tuple[list[Entry], list[Entry]]:
+        """The schedules still due as read, and those to arm again; the others'
+        timers are set as the journal says."""
         ready: list[Entry] = []
+        stale: list[Entry] = []
         for schedule_id in due_ids:
             e = entries.get(schedule_id)
             if e is None or not e.enabled:
                 self.timers.remove(schedule_id)
             elif self._stale(e) or e.next_run_at is None:
-                await self._arm(e)
+                stale.append(e)
             elif e.next_run_at > self.clock.now():  # moved on since the timer was set
                 self.timers.set(schedule_id, e.next_run_at)
             else:
                 ready.append(e)
-        if ready:
-            await self._fire_due(ready)
+        return ready, stale
 
-    async def _fire_due(self, entries: list[Entry]) -> None:
-        """Decide, record and publish the firings of schedules due now."""
-        states = await journal.task_states(self.pool, sorted({e.task_id for e in entries}))
-        pending = [job_id for jobs in self._unconfirmed.values() for job_id in jobs]
-        self._forget_unconfirmed(await journal.known_jobs(self.pool, pending))
+    def _plan(self, entries: list[Entry], states: dict[str, TaskState]) -> list[Planned]:
+        """Decide the firings of schedules due now, given their tasks (with their active
+        jobs) as read with them; the jobs to queue count as unconfirmed from now on."""
         for e in entries:
             if e.task_id not in states:  # the task is being deleted, with its schedules
                 self.timers.remove(e.id)
         entries = [e for e in entries if e.task_id in states]
-        if not entries:
-            return
         active = {task_id: state.active for task_id, state in states.items()}
         now = self.clock.now()
         planned = batch.plan(entries, active, self._unconfirmed, now)
         for p in planned:
             if p.record.skip_reason is None:
                 self._unconfirmed[p.entry.task_id][p.record.job_id] = now
+        return planned
+
+    async def _record(self, planned: list[Planned]) -> tuple[list[Recorded], list[str]]:
+        """Record firings: those recorded, and the schedules that moved on meanwhile."""
         recorded = await journal.record_firings(self.pool, planned)
+        moved: list[str] = []
         for p in planned:
             if p.entry.id in recorded:
                 self.timers.set(p.entry.id, p.firing.next_run_at)
             else:
                 # Changed meanwhile: start again from what the journal says now.
                 self._unconfirmed[p.entry.task_id].pop(p.record.job_id, None)
-                await self._refresh(p.entry.id)
-        records = [p.record for p in planned if p.entry.id in recorded]
-        await self._publish_records({t: s.task for t, s in states.items()}, records)
+                moved.append(p.entry.id)
+        return [p.record for p in planned if p.entry.id in recorded], moved
 
     def _forget_unconfirmed(self, known: set[str]) -> None:
         """Drop the jobs the history now knows, and those waited for too long."""
@@ -205,54 +284,89 @@ class Active:
                 if job_id in known or now - since > UNCONFIRMED:
                     del jobs[job_id]
 
-    async def _publish_records(self, tasks: dict[str, Task], records: list[Recorded]) -> None:
-        """Publish recorded firings together, then mark them published; when that fails
-        (NATS away), the journal keeps them and they are tried again shortly."""
-        records = [r for r in records if r.task_id in tasks]
-        if not records:
-            return
-        events: list[Message] = []
+    async def _publish_records(
+        self, tasks: dict[str, Task], batches: AsyncIterator[list[Recorded]]
+    ) -> None:
+        """Publish recorded firings, then mark them published; when that fails (NATS
+        away), the journal keeps them and they are tried again shortly.
+
+        Every queued event is stored before its job-due (a runner's events about a job
+        never precede it) and its schedule's fired event. The queued events of each
+        batch go as it comes, the job-dues of all once they are stored, then the fired
+        events: the jobs of a burst are queued before its schedules' news."""
+        records: list[Recorded] = []
         dues: list[Message] = []
+        fired: list[Message] = []
+        # Each batch's queued events are sent as it comes, their acknowledgements awaited
+        # together before the job-dues: a batch is not held up by the one before it.
+        sending: list[asyncio.Future[None]] = []
+        async for batch_records in batches:
+            batch_records = [r for r in batch_records if r.task_id in tasks]
+            if not batch_records:
+                continue
+            queued, due = self._messages(tasks, batch_records)
+            sending.append(asyncio.ensure_future(self.publish(queued)))
+            records += batch_records
+            dues += due
+            fired += (_fired(r) for r in batch_records)
+        sent = await asyncio.gather(*sending, return_exceptions=True)
+        failure = next((e for e in sent if isinstance(e, BaseException)), None)
+        jobs_acked = self.clock.now()
+        if failure is None:
+            try:
+                await self.publish(dues)
+                jobs_acked = self.clock.now()
+                await self.publish(fired)
+            except Exception as e:
+                failure = e
+        if failure is not None:
+            # Left unpublished in the journal: tried again shortly, with the same ids.
+            log.warning("publishing firings failed (%s); again shortly", failure)
+            self._retry_at = self.clock.now() + RETRY_PUBLISH
+            return
+        await journal.mark_published(self.pool, records)
+        self._log_fired(records, jobs_acked)
+
+    def _messages(
+        self, tasks: dict[str, Task], records: list[Recorded]
+    ) -> tuple[list[Message], list[Message]]:
+        """The firings' queued (or skipped) events, and the job-dues of those queued."""
+        first: list[Message] = []
+        then: list[Message] = []
         for r in records:
             task = tasks[r.task_id]
             if r.skip_reason is None:
                 queued, due = job_messages(
                     task, "schedule", r.job_id, schedule_id=r.schedule_id, due_at=r.due_at
                 )
-                events.append(queued)
-                dues.append(due)
+                first.append(queued)
+                then.append(due)
             else:
-                events.append(_skipped(task, r, r.skip_reason))
-            events.append(_fired(r))
-        try:
-            # Every queued event is stored before its job-due: a runner's events about a
-            # job never precede it.
-            await self.publish(events)
-            await self.publish(dues)
-        except Exception as e:
-            log.warning("publishing %d firings failed (%s); again shortly", len(records), e)
-            self._retry_at = self.clock.now() + RETRY_PUBLISH
-            return
-        await journal.mark_published(self.pool, records)
-        self._log_fired(records)
+                first.append(_skipped(task, r, r.skip_reason))
+        return first, then
 
-    def _log_fired(self, records: list[Recorded]) -> None:
-        late = [(self.clock.now() - r.due_at).total_seconds() for r in records]
-        for r, seconds in zip(records, late, strict=True):
-            log.info(
-                "schedule %s fired job %s due %s (%.3fs late)%s",
-                r.schedule_id,
-                r.job_id,
-                r.due_at.isoformat(),
-                seconds,
-                f", skipped: {r.skip_reason}" if r.skip_reason else "",
-            )
+    def _log_fired(self, records: list[Recorded], jobs_acked: datetime) -> None:
+        if not records:
+            return
+        # One line per firing only on demand: a burst of thousands would be written
+        # before the next batch fires.
+        if log.isEnabledFor(logging.DEBUG):
+            for r in records:
+                log.debug(
+                    "schedule %s fired job %s due %s%s",
+                    r.schedule_id,
+                    r.job_id,
+                    r.due_at.isoformat(),
+                    f", skipped: {r.skip_reason}" if r.skip_reason else "",
+                )
+        due = max(r.due_at for r in records)
         log.info(
-            "fired %d schedules (%d skipped as overlaps), %.3f-%.3fs late",
+            "fired %d schedules (%d skipped as overlaps), jobs acknowledged %.3fs after "
+            "the last due, everything %.3fs after",
             len(records),
             sum(r.skip_reason is not None for r in records),
-            min(late),
-            max(late),
+            (jobs_acked - due).total_seconds(),
+            (self.clock.now() - due).total_seconds(),
         )
 
     async def _publish_recorded(self) -> None:
@@ -260,7 +374,32 @@ class Active:
         records = await journal.unpublished(self.pool)
         if records:
             states = await journal.task_states(self.pool, sorted({r.task_id for r in records}))
-            await self._publish_records({t: s.task for t, s in states.items()}, records)
+            tasks = {t: s.task for t, s in states.items()}
+            await self._publish_records(tasks, _batches(records))
+
+
+async def _until_none(queue: asyncio.Queue[list[Recorded] | None]) -> AsyncIterator[list[Recorded]]:
+    while (records := await queue.get()) is not None:
+        yield records
+
+
+async def _batches(records: list[Recorded]) -> AsyncIterator[list[Recorded]]:
+    for i in range(0, len(records), CHUNK):
+        yield records[i : i + CHUNK]
+
+
+def _chunks(due_ids: list[str], task_of: dict[str, str]) -> list[list[str]]:
+    """The schedules in chunks of about CHUNK, those of one task in the same chunk (the
+    overlaps between them are decided together)."""
+    by_task: defaultdict[str, list[str]] = defaultdict(list)
+    for schedule_id in due_ids:
+        by_task[task_of.get(schedule_id, "")].append(schedule_id)
+    chunks: list[list[str]] = [[]]
+    for group in by_task.values():
+        if chunks[-1] and len(chunks[-1]) + len(group) > CHUNK:
+            chunks.append([])
+        chunks[-1].extend(group)
+    return chunks
 
 
 def _skipped(task: Task, r: Recorded, reason: str) -> Message:

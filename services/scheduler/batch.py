@@ -22,15 +22,18 @@ def plan(
     together, the soonest due (then the lowest id) queues its job; the others are
     skipped as overlapping it. Entries without a due instant are left out."""
     planned: list[Planned] = []
-    queued = {task_id: list(jobs) for task_id, jobs in unconfirmed.items()}
+    # Per task of these entries only: a burst is planned a chunk at a time.
+    queued: dict[str, list[str]] = {}
     ready = [e for e in entries if e.next_run_at is not None]
     for e in sorted(ready, key=lambda e: (e.next_run_at, e.id)):
         assert e.next_run_at is not None
         due = e.next_run_at
         job_id = recurrence.firing_job_id(e.id, due)
-        reason = overlap(active.get(e.task_id, {}), queued.get(e.task_id, []))
+        if (jobs := queued.get(e.task_id)) is None:
+            jobs = queued[e.task_id] = list(unconfirmed.get(e.task_id, ()))
+        reason = overlap(active.get(e.task_id, {}), jobs)
         if reason is None:
-            queued.setdefault(e.task_id, []).append(job_id)
+            jobs.append(job_id)
         firing = recurrence.fired(e.rule, due, now)
         record = Recorded(
             schedule_id=e.id,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from shared.config_db import TASK_COLUMNS, task_from_row
 from shared.db import Pool
@@ -15,8 +15,7 @@ from shared.models import Task
 from shared.recurrence import Firing, Rule
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(msgspec.Struct, frozen=True):
     """A schedule as configured, with what its journal says."""
 
     id: str
@@ -30,8 +29,7 @@ class Entry:
     last_run_at: datetime | None
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(msgspec.Struct, frozen=True):
     """A firing recorded in the journal but maybe not yet published."""
 
     schedule_id: str
@@ -43,8 +41,7 @@ class Recorded:
     catch_up: bool
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(msgspec.Struct, frozen=True):
     """A firing decided: the schedule as read, what the firing changes, its record."""
 
     entry: Entry
@@ -81,9 +78,17 @@ async def load_enabled(pool: Pool) -> list[Entry]:
     return [_entry(r) for r in await pool.fetch(f"{_ENTRY} WHERE s.enabled")]
 
 
-async def load(pool: Pool, schedule_id: str) -> Entry | None:
-    row = await pool.fetchrow(f"{_ENTRY} WHERE s.id = $1", schedule_id)
-    return _entry(row) if row else None
+async def load_stale(pool: Pool, session: str) -> list[Entry]:
+    """The enabled schedules whose journal is missing, older than their revision, or of
+    another session: those changed without the scheduler hearing of it. The others are
+    armed already; one read of all of them every minute would cost an idle scheduler
+    more than everything else it does."""
+    rows = await pool.fetch(
+        f"""{_ENTRY} WHERE s.enabled
+            AND (j.schedule_id IS NULL OR j.revision <> s.revision OR j.session <> $1)""",
+        session,
+    )
+    return [_entry(r) for r in rows]
 
 
 async def load_many(pool: Pool, schedule_ids: list[str]) -> dict[str, Entry]:
@@ -91,23 +96,33 @@ async def load_many(pool: Pool, schedule_ids: list[str]) -> dict[str, Entry]:
     return {r["id"]: _entry(r) for r in rows}
 
 
-async def arm(pool: Pool, entry: Entry, session: str, next_run_at: datetime) -> bool:
-    """Write the next run computed for the schedule's current revision; False when
-    the schedule no longer exists."""
-    try:
-        await pool.execute(
-            """INSERT INTO schedule_journal (schedule_id, revision, session, next_run_at)
-               VALUES ($1, $2, $3, $4)
-               ON CONFLICT (schedule_id) DO UPDATE
-               SET revision = $2, session = $3, next_run_at = $4, updated_at = now()""",
-            entry.id,
-            entry.revision,
-            session,
-            next_run_at,
-        )
-    except asyncpg.ForeignKeyViolationError:
-        return False
-    return True
+async def arm_many(
+    pool: Pool, entries: list[Entry], session: str, next_runs: dict[str, datetime]
+) -> set[str]:
+    """Write the next runs computed for the schedules' current revisions, in one
+    statement; answers the schedules written (the others no longer exist)."""
+    if not entries:
+        return set()
+    while True:
+        try:
+            rows = await pool.fetch(
+                """INSERT INTO schedule_journal (schedule_id, revision, session, next_run_at)
+                   SELECT f.id, f.revision, $3, f.next_run_at
+                   FROM unnest($1::uuid[], $2::int[], $4::timestamptz[])
+                        AS f(id, revision, next_run_at)
+                   WHERE EXISTS (SELECT FROM schedules s WHERE s.id = f.id)
+                   ON CONFLICT (schedule_id) DO UPDATE
+                   SET revision = EXCLUDED.revision, session = EXCLUDED.session,
+                       next_run_at = EXCLUDED.next_run_at, updated_at = now()
+                   RETURNING schedule_id::text""",
+                [e.id for e in entries],
+                [e.revision for e in entries],
+                session,
+                [next_runs[e.id] for e in entries],
+            )
+        except asyncpg.ForeignKeyViolationError:
+            continue  # one deleted while written: read again, it is left out
+        return {r["schedule_id"] for r in rows}
 
 
 async def record_firings(pool: Pool, firings: list[Planned]) -> set[str]:
@@ -168,8 +183,7 @@ async def unpublished(pool: Pool) -> list[Recorded]:
     ]
 
 
-@dataclass(frozen=True)
-class TaskState:
+class TaskState(msgspec.Struct, frozen=True):
     task: Task
     # Jobs of the task still queued or running, as the history knows them.
     active: dict[str, str]

@@ -66,7 +66,7 @@ async def _act(
 ) -> None:
     """Be the active scheduler until the lease is lost, stop is asked, or it fails (the
     database unreachable, say: the caller starts over)."""
-    active = Active(pool, RealClock(), partial(publish_all, nc.jetstream()), session_started)
+    active = Active(pool, RealClock(), partial(publish_all, nc), session_started)
 
     async def changed(msg: Msg) -> None:
         try:

@@ -1,4 +1,7 @@
-"""Due instants of the schedules, soonest first: a heap with lazy removal."""
+"""Due instants of the schedules, soonest first: a heap with lazy removal.
+
+The heap orders POSIX timestamps rather than the aware datetimes themselves: comparing
+those asks their time zones each time, and a burst pops thousands at once."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from datetime import datetime
 
 class Timers:
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, str]] = []
-        self._at: dict[str, datetime] = {}
+        self._heap: list[tuple[float, str, datetime]] = []
+        self._at: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._at)
@@ -18,10 +21,11 @@ class Timers:
         return set(self._at)
 
     def set(self, key: str, at: datetime) -> None:
-        if self._at.get(key) == at:
+        ts = at.timestamp()
+        if self._at.get(key) == ts:
             return
-        self._at[key] = at
-        heapq.heappush(self._heap, (at, key))
+        self._at[key] = ts
+        heapq.heappush(self._heap, (ts, key, at))
 
     def remove(self, key: str) -> None:
         self._at.pop(key, None)
@@ -32,13 +36,16 @@ class Timers:
 
     def next_at(self) -> datetime | None:
         self._drop_stale()
-        return self._heap[0][0] if self._heap else None
+        return self._heap[0][2] if self._heap else None
 
     def pop_due(self, now: datetime) -> list[str]:
         """The keys due at `now` or before, removed."""
+        until = now.timestamp()
         due: list[str] = []
-        while (at := self.next_at()) is not None and at <= now:
-            _, key = heapq.heappop(self._heap)
+        while True:
+            self._drop_stale()
+            if not self._heap or self._heap[0][0] > until:
+                return due
+            _, key, _ = heapq.heappop(self._heap)
             del self._at[key]
             due.append(key)
-        return due

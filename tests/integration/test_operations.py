@@ -88,6 +88,9 @@ def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: 
     assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
     assert job["snapshot_id"] == second["snapshot_id"]
     assert digest(latest_dest) == second_digest
+    # One label: plakar picks the latest snapshot carrying it by itself.
+    commands = [line for line in stack.output_lines(job["id"]) if line.startswith("$ ")]
+    assert len(commands) == 1 and " -tag weekly " in commands[0], commands
 
     older_dest = tmp_path / "restore-older"
     dest2 = stack.connector("ops-dest-older", "destination", str(older_dest))
@@ -254,3 +257,39 @@ def test_wrong_passphrases_fail_clearly_and_concurrency_is_passed(
     job = stack.wait_job(check["job_id"])
     assert (job["status"], job["exit_code"]) == ("failed", 77)
     assert job["error"].startswith("wrong passphrase or decryption failure")
+
+
+def test_a_whole_snapshot_named_by_full_id_is_restored_in_one_plakar_run(
+    stack: Stack, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, 1)
+    store = stack.store("one-run-store", tmp_path / "store", PASS_A)
+    source = stack.connector("one-run-src", "source", str(src))
+    body = {"type": "backup", "source_id": source, "store_id": store}
+    made = stack.wait_job(stack.post("/tasks", body, expect=201)["job_id"])
+    assert made["status"] == "succeeded"
+    dest = stack.connector("one-run-dest", "destination", str(tmp_path / "restored"))
+
+    def restore(snapshot_id: str) -> dict[str, Any]:
+        body = {
+            "type": "restore",
+            "store_id": store,
+            "destination_id": dest,
+            "snapshot_id": snapshot_id,
+            "restore_mode": "overwrite",
+        }
+        job: dict[str, Any] = stack.wait_job(stack.post("/tasks", body, expect=201)["job_id"])
+        return job
+
+    job = restore(made["snapshot_id"])
+    assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+    # The id plakar says it restored (its trace line), from the only plakar command.
+    assert job["snapshot_id"] == made["snapshot_id"]
+    commands = [line for line in stack.output_lines(job["id"]) if line.startswith("$ ")]
+    assert len(commands) == 1 and " restore " in commands[0], commands
+    assert digest(tmp_path / "restored") == digest(src)
+
+    missing = restore("0" * 64)
+    assert missing["status"] == "failed" and missing["snapshot_id"] is None, missing
+    assert "no snapshots found" in missing["error"]

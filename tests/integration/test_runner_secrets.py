@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -118,14 +119,38 @@ def test_jobs_and_connector_actions_still_reach_encrypted_stores(
     assert passphrase not in "\n".join(stack.output_lines(job_id))
 
 
-def long_backup(stack: Stack, tmp_path: Path, name: str) -> tuple[str, list[str]]:
-    """A backup kept running (thousands of files, one at a time); its job and connectors."""
+@contextmanager
+def long_backup(stack: Stack, tmp_path: Path, name: str) -> Iterator[tuple[str, list[str]]]:
+    """A backup kept running for the block, its plakar stopped (SIGSTOP) once it has
+    begun, however fast it would be; its job and connectors."""
     source = stack.connector(f"{name}-src", "source", str(many_files(tmp_path / name, 4000)))
     store = stack.store(f"{name}-store", tmp_path / f"{name}-store", passphrase="held-s3cret")
     body = {"type": "backup", "source_id": source, "store_id": store, "concurrency": 1}
-    job_id: str = stack.post("/tasks", body, expect=201)["job_id"]
+    created = stack.post("/tasks", body, expect=201)
+    job_id: str = created["job_id"]
     stack.wait_running(job_id, lines=20)
-    return job_id, [source, store]
+    # The runner names the job after its task (`-job <task id>`, the task has no name).
+    [pid] = [
+        pid
+        for pid, argv in processes()
+        if "backup" in argv and argv[argv.index("-job") + 1 :][:1] == [created["task"]["id"]]
+    ]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield job_id, [source, store]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def processes() -> Iterator[tuple[int, list[str]]]:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            except OSError:
+                continue
+            if "-job" in argv:
+                yield int(proc.name), argv
 
 
 async def message_of(stack: Stack, job_id: str) -> int:
@@ -156,8 +181,13 @@ def ask(job_id: str, message: int, runner: str = "intruder") -> bytes:
 def test_a_runner_credential_gets_no_connectors_of_jobs_it_does_not_hold(
     stack: Stack, tmp_path: Path
 ) -> None:
-    held, connectors = long_backup(stack, tmp_path, "held")
-    seq = asyncio.run(message_of(stack, held))
+    with long_backup(stack, tmp_path, "held") as (held, connectors):
+        seq = asyncio.run(message_of(stack, held))
+        job_connectors_attack(stack, held, connectors, seq)
+    the_api_serves_the_next_job(stack, held, connectors)
+
+
+def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: int) -> None:
     done = stack.post("/tasks", {"type": "check", "store_id": connectors[1]}, expect=201)
     assert stack.wait_job(done["job_id"])["status"] in ("succeeded", "failed")
     fake = new_id()
@@ -193,7 +223,7 @@ def test_a_runner_credential_gets_no_connectors_of_jobs_it_does_not_hold(
                         job_id=fake, message=seq, runner="intruder", runner_since=since
                     )
                 ),  # its own claim, but another job's message
-                *(ask(held, n) for n in (1, 2**40)),
+                *(ask(held, n) for n in (seq + 2**30, 2**40)),  # no such message
                 b"garbage",
                 b"{" * 900_000,  # near NATS's max payload
                 msgspec.json.encode({"job_id": held, "connector_ids": connectors}),
@@ -226,8 +256,10 @@ def test_a_runner_credential_gets_no_connectors_of_jobs_it_does_not_hold(
     assert reasons[6:9] == ["refused"] * 3
     text = json.dumps([a.message for a in answers if isinstance(a, rpc.Failed)][:9])
     assert "held-s3cret" not in text and not any(c in text for c in connectors)
-    # The job held goes on, and the api serves the next one.
-    assert stack.get("/jobs/" + held)["status"] == "running"
+    assert stack.get("/jobs/" + held)["status"] == "running"  # the job held goes on
+
+
+def the_api_serves_the_next_job(stack: Stack, held: str, connectors: list[str]) -> None:
     stack.client.post(f"/jobs/{held}/cancel")
     again = stack.post("/tasks", {"type": "check", "store_id": connectors[1]}, expect=201)
     assert stack.wait_job(again["job_id"])["status"] in ("succeeded", "failed")

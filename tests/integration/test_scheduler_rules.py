@@ -17,7 +17,7 @@ import pytest
 
 from services.api import schedules_store
 from services.api.validation import ScheduleSpec
-from services.scheduler.active import RETRY_PUBLISH, Active
+from services.scheduler.active import RECONCILE, RETRY_PUBLISH, Active
 from services.scheduler.clock import FakeClock
 from shared import db
 from shared.dispatch import Message
@@ -280,3 +280,38 @@ async def test_firings_not_published_are_published_again_with_the_same_ids(rig: 
         "SELECT count(*) FROM schedule_journal WHERE NOT published"
     )
     assert unpublished == 0
+
+
+async def test_a_burst_is_armed_and_fired_together_every_job_stored_before_its_due(
+    rig: Rig,
+) -> None:
+    """Schedules of many tasks changed at once (a bulk edit) and due at one instant: one
+    job each; every queued event is published before its job-due and fired event (in a
+    chunk of firings: all queued events first)."""
+    tasks = [await rig.task() for _ in range(30)]
+    start = datetime(2026, 6, 1, 10, 2, tzinfo=UTC)
+    await rig.start()
+    schedules = [await rig.schedule(task, start=start) for task in tasks]
+    await rig.settle()
+    assert {await rig.next_run(s) for s in schedules} == {start}
+    await rig.at(start)
+    assert sorted(j.task_id for j in rig.recorder.jobs()) == sorted(tasks)
+    sent = [m.subject for m in rig.recorder.messages]
+    queued = [i for i, s in enumerate(sent) if s.endswith(".queued")]
+    later = [i for i, s in enumerate(sent) if s.endswith(".fired") or ".jobs.due." in s]
+    assert len(queued) == len(tasks) and len(later) == 2 * len(tasks)
+    assert max(queued) < min(later)
+
+
+async def test_a_change_never_announced_is_armed_by_the_reconciliation(rig: Rig) -> None:
+    task = await rig.task()
+    await rig.start()
+    spec = ScheduleSpec(
+        recurrence="custom", interval_minutes=1, start_at=None, journalised=True, enabled=True
+    )
+    (schedule,) = await schedules_store.insert(rig.pool, task, [spec])  # no change event
+    await rig.settle()
+    assert await rig.next_run(schedule) is None
+    await rig.at(T0 + RECONCILE)
+    assert await rig.next_run(schedule) is not None
+    assert [j.schedule_id for j in rig.recorder.jobs()] == [schedule]

@@ -114,6 +114,40 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     assert "/elsewhere is not in the snapshot" in outside["error"]
 
 
+def test_the_latest_snapshot_is_restored_in_one_opening_into_a_folder_named_after_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "one.txt").write_text("1\n")
+    store, _, src = backup(stack, tmp_path, "latest")
+    (src / "two.txt").write_text("2\n")
+    newest = stack.wait_job(
+        stack.post(
+            "/tasks",
+            {
+                "type": "backup",
+                "source_id": stack.connector("latest-src2", "source", str(src)),
+                "store_id": store,
+            },
+            201,
+        )["job_id"]
+    )["snapshot_id"]
+    dest = tmp_path / "dest"
+    job = restore(
+        stack,
+        store_id=store,
+        destination_id=stack.connector("latest-dest", "destination", str(dest)),
+    )
+    assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+    assert job["snapshot_id"] == newest
+    # plakar chose the snapshot itself: one command, one opening of the (encrypted) store.
+    commands = [line for line in stack.output_lines(job["id"]) if line.startswith("$ ")]
+    assert len(commands) == 1 and " restore " in commands[0], commands
+    (folder,) = dest.iterdir()
+    assert re.fullmatch(rf"restore-{newest[:8]}-\d{{8}}-\d{{6}}-{job['id'][:8]}", folder.name)
+    assert set(digest(folder)) == {"one.txt", "two.txt"}
+
+
 def test_preview_and_download_a_file(stack: Stack, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

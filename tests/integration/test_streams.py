@@ -49,12 +49,19 @@ def highest_seq(messages: list[Message]) -> int:
     return int(max(m["seq"] for m in messages if "seq" in m))
 
 
-def running_backup(stack: Stack, tmp_path: Path, files: int, name: str) -> str:
-    """A backup job that is running and has printed some lines."""
-    source = stack.connector(f"{name}-src", "source", str(many_files(tmp_path / "src", files)))
+def backup_job(stack: Stack, tmp_path: Path, files: int, name: str, stem: str = "f") -> str:
+    """A backup job, just queued."""
+    tree = many_files(tmp_path / "src", files, stem=stem)
+    source = stack.connector(f"{name}-src", "source", str(tree))
     store = stack.store(f"{name}-store", tmp_path / "store")
     body = {"type": "backup", "source_id": source, "store_id": store, "concurrency": 1}
     job_id: str = stack.post("/tasks", body, expect=201)["job_id"]
+    return job_id
+
+
+def running_backup(stack: Stack, tmp_path: Path, files: int, name: str) -> str:
+    """A backup job that is running and has printed some lines."""
+    job_id = backup_job(stack, tmp_path, files, name)
     stack.wait_running(job_id, lines=100)
     return job_id
 
@@ -115,7 +122,11 @@ async def test_a_stalled_client_loses_its_oldest_lines_not_the_jobs_pace(
     small_outbox: Stack, tmp_path: Path
 ) -> None:
     stack = small_outbox
-    job_id = running_backup(stack, tmp_path, 25_000, "stall")
+    # Joined before the output: its lines come live, not paged from the history (a client
+    # that pages stored lines gets them all, at its own pace).
+    # Lines of about 300 bytes: more output (about 10 MB) than the kernel's socket
+    # buffers (at most 4 MiB here) hold for a client that reads nothing.
+    job_id = backup_job(stack, tmp_path, 25_000, "stall", stem="f" * 200)
     job_ended = asyncio.Event()
 
     async def stalled() -> list[Message]:
@@ -124,13 +135,17 @@ async def test_a_stalled_client_loses_its_oldest_lines_not_the_jobs_pace(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.connect(("127.0.0.1", stack.port))
         url = stack.ws_url(f"/jobs/{job_id}/stream")
-        async with connect(url, sock=sock, max_size=None, max_queue=1) as ws:
+        # Uncompressed: repeated lines compress twentyfold, which the buffers would hold.
+        async with connect(url, sock=sock, max_size=None, max_queue=1, compression=None) as ws:
+            # Reads nothing more from its socket until the job ends.
+            ws.transport.pause_reading()
             await job_ended.wait()
+            ws.transport.resume_reading()
             return [json.loads(raw) async for raw in ws]
 
     client = asyncio.create_task(stalled())
     deadline = time.monotonic() + 90
-    while stack.get(f"/jobs/{job_id}")["status"] == "running":
+    while stack.get(f"/jobs/{job_id}")["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, "the job should end while the client sleeps"
         await asyncio.sleep(0.1)
     job_ended.set()
@@ -139,7 +154,7 @@ async def test_a_stalled_client_loses_its_oldest_lines_not_the_jobs_pace(
     output = stack.output_lines(job_id)
     received = lines(got)
     markers = [m for m in got if m["type"] == "dropped"]
-    assert markers, "64 KiB of outbox and socket buffers cannot hold 25,000 lines"
+    assert markers, "64 KiB of outbox and the socket buffers cannot hold 10 MB of lines"
     assert is_subsequence(received, output) and len(received) < len(output)
     assert len(received) + sum(m["count"] for m in markers) >= len(output)
     logged = [m["seq"] for m in got if m["type"] == "log"]

@@ -158,9 +158,10 @@ class Stack:
         )
 
 
-def many_files(root: Path, count: int, size: int = 8192) -> Path:
-    """A source tree of `count` distinct small files: plakar prints a line for each,
-    and backs them up slowly enough (with concurrency 1) to act on a running job."""
+def many_files(root: Path, count: int, size: int = 8192, stem: str = "f") -> Path:
+    """A source tree of `count` distinct small files: plakar prints a line for each (a
+    longer `stem` of their names makes longer lines), and backs them up slowly enough
+    (with concurrency 1) to act on a running job."""
     blob = os.urandom(1 << 20)
     per_dir = 500
     for n in range(count):
@@ -168,7 +169,7 @@ def many_files(root: Path, count: int, size: int = 8192) -> Path:
         if n % per_dir == 0:
             d.mkdir(parents=True, exist_ok=True)
         start = (n * 97) % (len(blob) - size)
-        (d / f"f{n}.bin").write_bytes(blob[start : start + size] + str(n).encode())
+        (d / f"{stem}{n}.bin").write_bytes(blob[start : start + size] + str(n).encode())
     return root
 
 
@@ -179,7 +180,9 @@ def _wait_endpoints(
     path = data_dir / "endpoints.json"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"plakar-cp up exited with {proc.returncode}")
+            log = data_dir.parent / f"{data_dir.name}-up.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"plakar-cp up exited with {proc.returncode}:\n{tail}")
         if path.exists():
             try:
                 endpoints: dict[str, str] = json.loads(path.read_text())

@@ -36,14 +36,6 @@ LS = """\
 2026-11-24T04:56:26Z 52e0e95afaebc3041fdf4c10821bfa9c668c48ab4cda01b7d5e19db007ac6798 \
   195 KiB        0s /tmp/pk/src"""
 
-INFO = """\
-Version: v1.0.0
-SnapshotID: 52e0e95afaebc3041fdf4c10821bfa9c668c48ab4cda01b7d5e19db007ac6798
-Timestamp: 2026-11-24 04:56:26.02031615 +0000 UTC
-Duration: 36.339626ms
-Name: default
-Tags: daily, x"""
-
 OPEN_FAILED = (
     "/work/main/.venv/bin/plakar: failed to open the repository at fs:///tmp/pk/nostore: "
     "open /tmp/pk/nostore/CONFIG: no such file or directory"

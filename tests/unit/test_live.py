@@ -152,6 +152,35 @@ async def test_outbox_get_waits_for_put() -> None:
     assert await box.get() is None
 
 
+def test_waiting_batches_of_lines_go_as_one_message() -> None:
+    encode = msgspec.json.encode
+    batches = [
+        [LogLine(seq=n, ts=T0, stream="plakar", line=f"l{n}") for n in seqs]
+        for seqs in ([1, 2], [3], [4, 5])
+    ]
+    parts = [encode(StreamLines(lines=b)) for b in batches]
+    assert live.join_lines(parts) == encode(StreamLines(lines=[ln for b in batches for ln in b]))
+    assert live.join_lines(parts[:1]) == parts[0]
+
+
+async def test_outbox_joins_what_waits_together_and_counts_it_when_dropped() -> None:
+    box = live.Outbox(marker, max_bytes=64, join=lambda parts: b"+".join(parts))
+    box.put(b"a", 1, joinable=True)
+    box.put(b"b", 3, first_seq=2, count=2, joinable=True)
+    box.put(b"status")  # not joinable: what comes after it is another message
+    box.put(b"c", 4, joinable=True)
+    box.put(b"d" * 10, 5, joinable=True)
+    box.put(b"e" * 10, 6, joinable=True)  # a message holds at most a quarter of the box
+    assert [await box.get() for _ in range(4)] == [b"a+b", b"status", b"c+" + b"d" * 10, b"e" * 10]
+    for seq in (7, 8, 9, 10):
+        box.put(b"f" * 8, seq, joinable=True)  # two by two
+    for seq in (11, 12, 13):
+        box.put(b"g" * 16, seq)
+    box.close()
+    assert await box.get() == b"dropped 2 7-8"  # the joined lines 7 and 8 went together
+    assert await box.get() == b"f" * 8 + b"+" + b"f" * 8
+
+
 def test_cancel_plan() -> None:
     running = Claim(state="running", attempt=1, runner="r1")
     assert isinstance(cancel.plan("queued", None), cancel.EndQueued)

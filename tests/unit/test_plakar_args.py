@@ -35,6 +35,8 @@ def test_backup_argv_uses_names_and_tags_once() -> None:
         *BASE,
         "-concurrency",
         "4",
+        "-trace",
+        "snapshotBuilder",
         "at",
         "@store",
         "backup",
@@ -67,6 +69,27 @@ def test_restore_sync_check_argv() -> None:
         "@target",
     ]
     assert pa.check_argv("plakar", WS, task(type="check"), 1, None)[-2:] == ["@store", "check"]
+    assert pa.check_argv("plakar", WS, task(type="check"), 1, None)[-5:-3] == ["-trace", "snapshot"]
+    traced = pa.restore_argv("plakar", WS, 2, plan, trace=True)
+    assert traced[-8:-6] == ["-trace", "snapshot"] and "-trace" not in pa.restore_argv(
+        "plakar", WS, 2, plan
+    )
+
+
+def test_plakar_finds_a_whole_snapshot_by_full_id_or_the_latest_with_one_label() -> None:
+    full = "AB" * 32
+    assert pa.plakar_finds_it(task(type="restore", snapshot_id=full))
+    assert not pa.plakar_finds_it(task(type="restore", snapshot_id=full[:8]))
+    assert not pa.plakar_finds_it(task(type="restore", snapshot_id=full, restore_path="/a"))
+    assert pa.plakar_finds_it(task(type="restore"))
+    assert pa.plakar_finds_it(task(type="restore", labels=["x"]))
+    assert not pa.plakar_finds_it(task(type="restore", labels=["x", "y"]))
+    assert not pa.plakar_finds_it(task(type="restore", restore_path="/a"))
+    latest = pa.restore_argv("plakar", WS, 2, pa.RestorePlan(what="", target="/r"), True, ["x"])
+    assert latest[-5:] == ["restore", "-tag", "x", "-to", "@destination:/r"]
+    when = datetime(2026, 12, 1, 21, 5, 9, tzinfo=UTC)
+    assert pa.restore_folder("", when, "0123456789") == "restore-20261201-210509-01234567"
+    assert pa.restore_folder("ab" * 32, when, "0123456789").startswith("restore-abababab-2026")
 
 
 def test_create_is_plaintext_without_passphrase() -> None:

@@ -1,4 +1,4 @@
-from services.runner.plakar_output import OutputState, parse_full_id, parse_ls, parse_size
+from services.runner.plakar_output import OutputState, parse_ls, parse_size, snapshot_of
 from tests.unit import plakar_lines as real
 
 
@@ -40,11 +40,48 @@ def test_fatal_line_is_kept() -> None:
     assert out.error_lines == [real.OPEN_FAILED]
 
 
-def test_full_id_from_info() -> None:
-    assert parse_full_id(real.INFO.splitlines()) == (
-        "52e0e95afaebc3041fdf4c10821bfa9c668c48ab4cda01b7d5e19db007ac6798"
+FULL = "eef47b9c4f08a576ec28861311425fb3c5a58d0039bb4733b46b614413cddbf7"
+OTHER = "d754a23d5f19aa43eeb3cedc6b1e8f1ae2ad682fed7cdb9ff58b03ede61ba89a"
+
+
+def test_full_id_of_a_backup_from_its_trace_line() -> None:
+    # What plakar v1.1.4 prints with `-trace snapshotBuilder`: the result, then the close.
+    out = feed(
+        "eef47b9c: OK ✓ /tmp/src/a\n"
+        "eef47b9c: backup completed without errors in 28ms (in: 0 B, out: 888 KiB)\n"
+        f"trace: snapshotBuilder: {FULL}: Close(): eef47b9c"
     )
-    assert parse_full_id(["nothing"]) is None
+    assert snapshot_of("backup", out) == FULL
+    assert out.error_lines == []
+
+
+def test_a_backup_that_committed_nothing_has_no_snapshot() -> None:
+    # plakar closes (and traces) the snapshot it was building even when the backup failed.
+    out = feed(
+        "eef47b9c: OK ✓ /tmp/src/a\n"
+        f"trace: snapshotBuilder: {FULL}: Close(): eef47b9c\n"
+        "/usr/bin/plakar: failed to backup source: boom"
+    )
+    assert snapshot_of("backup", out) is None
+    assert out.error_lines == ["/usr/bin/plakar: failed to backup source: boom"]
+
+
+def test_full_id_of_the_one_snapshot_checked_among_those_plakar_loaded() -> None:
+    # `-trace snapshot`: plakar loads (and closes) every snapshot while it selects.
+    lines = [
+        f"trace: snapshot: repository.GetSnapshot({OTHER})",
+        "trace: snapshot: d754a23d: Load()",
+        f"trace: snapshot: {OTHER}: Close(): d754a23d",
+        f"trace: snapshot: {FULL}: Close(): eef47b9c",
+        "eef47b9c: OK ✓ /tmp/src",
+        "eef47b9c: check completed without errors in 3ms (in: 2.2 KiB, out: 0 B)",
+    ]
+    out = feed("\n".join(lines))
+    assert snapshot_of("check", out) == FULL
+    assert snapshot_of("restore", feed("\n".join(lines[:-1]))) == FULL
+    assert out.error_lines == [] and out.ok_items == 1
+    assert snapshot_of("check", feed("\n".join(lines[:4]))) is None  # nothing checked
+    assert snapshot_of("sync", out) is None
 
 
 def test_ls_with_and_without_tags() -> None:

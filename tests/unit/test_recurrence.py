@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -206,3 +207,12 @@ def test_timers_give_the_soonest_first_and_forget_removed_ones() -> None:
     assert t.pop_due(EPOCH + timedelta(minutes=4)) == ["b"]
     assert t.keys() == {"a"} and t.next_at() == EPOCH + timedelta(minutes=5)
     assert t.pop_due(EPOCH + timedelta(minutes=5)) == ["a"] and t.next_at() is None
+
+
+@given(st.uuids(), st.datetimes(timezones=st.just(UTC)))
+def test_a_firing_job_id_is_the_uuid5_of_its_schedule_and_instant(
+    schedule: uuid.UUID, due: datetime
+) -> None:
+    namespace = uuid.UUID("6f1d3c1e-9b3e-4c55-8a0a-5b7a6a1c2d40")
+    expected = str(uuid.uuid5(namespace, f"{schedule}@{due.isoformat()}"))
+    assert firing_job_id(str(schedule), due) == expected

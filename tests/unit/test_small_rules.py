@@ -1,4 +1,5 @@
 import re
+import uuid
 
 import pytest
 from hypothesis import given
@@ -9,6 +10,7 @@ from services.runner.plakar_output import SnapshotEntry
 from services.runner.selection import SelectionError, select_restore_snapshot
 from shared import claims
 from shared.durations import DURATION_PATTERN, DurationError, format_duration, parse_duration
+from shared.events import new_id
 from shared.labels import LABEL_PATTERN, label_problem
 from shared.secrets import MASK, mask_options, redact
 
@@ -109,3 +111,11 @@ def test_the_duration_pattern_takes_every_duration_read(text: str) -> None:
     except DurationError:
         return
     assert re.fullmatch(DURATION_PATTERN, text), text
+
+
+def test_new_ids_are_random_version_4_uuids_as_text() -> None:
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for text in list(ids)[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -45,6 +45,12 @@ PAGE = 2000
 # right after it returns the same; past that the job as the events tell is sent.
 RECORDED_WAIT_S = 5.0
 
+# A client that asks for batches gets, unless it is behind, at most one message per this
+# many seconds (about one frame of a screen): what comes meanwhile waits and goes as one
+# `lines` message, so that a browser spends one task per frame however the runner
+# batched the lines. The first message after a quiet time goes at once.
+BATCH_PACE_S = 0.016
+
 SCHEDULE_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyScheduleEvent))
 
 _encode = msgspec.json.Encoder().encode
@@ -95,12 +101,16 @@ def parse_kinds(value: str | None) -> list[str]:
     return list(dict.fromkeys(subjects))
 
 
-async def _pump(socket: Socket, outbox: live.Outbox) -> None:
-    """Send what the outbox gets until it is closed or the client goes away."""
+async def _pump(socket: Socket, outbox: live.Outbox, pace_s: float = 0.0) -> None:
+    """Send what the outbox gets until it is closed or the client goes away. With
+    `pace_s`, a message that leaves the outbox empty is followed by that long a pause
+    (what comes meanwhile waits, joined); a backlog goes without pause."""
 
     async def send() -> None:
         while (data := await outbox.get()) is not None:
             await socket.send_text(data)
+            if pace_s and not outbox:
+                await asyncio.sleep(pace_s)
 
     async def until_gone() -> None:
         while True:
@@ -149,7 +159,7 @@ class JobStream:
         self.deps = deps
         self.socket = socket
         self.view = live.JobView(job, after)
-        self.outbox = live.Outbox(_dropped_lines)
+        self.outbox = live.Outbox(_dropped_lines, join=live.join_lines if batch else None)
         self.batch = batch
 
     def shaped(self, messages: list[StreamMessage]) -> list[StreamMessage]:
@@ -176,7 +186,7 @@ class JobStream:
             start = await live.first_seq_since(self.deps.nc, job_events(job.id), since)
         sub = await live.follow_job(self.deps.js, job.id, start, self.on_event)
         try:
-            await _pump(self.socket, self.outbox)
+            await _pump(self.socket, self.outbox, BATCH_PACE_S if self.batch else 0.0)
         finally:
             await sub.unsubscribe()
 
@@ -202,7 +212,8 @@ class JobStream:
                 self.outbox.close()
                 return
             first, last, count = _seqs(message)
-            self.outbox.put(_encode(message), last, first_seq=first, count=count)
+            joinable = isinstance(message, StreamLines)
+            self.outbox.put(_encode(message), last, first_seq=first, count=count, joinable=joinable)
 
 
 SLOTS = live.Slots()
