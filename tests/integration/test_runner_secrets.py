@@ -28,6 +28,7 @@ from shared.dispatch import job_messages
 from shared.events import decode_job_due, new_id
 from shared.models import Task
 from tests.support.infra import external_services
+from tests.support.procs import processes
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = [
@@ -130,27 +131,12 @@ def long_backup(stack: Stack, tmp_path: Path, name: str) -> Iterator[tuple[str, 
     job_id: str = created["job_id"]
     stack.wait_running(job_id, lines=20)
     # The runner names the job after its task (`-job <task id>`, the task has no name).
-    [pid] = [
-        pid
-        for pid, argv in processes()
-        if "backup" in argv and argv[argv.index("-job") + 1 :][:1] == [created["task"]["id"]]
-    ]
+    [pid] = processes("backup", "-job", created["task"]["id"])
     os.kill(pid, signal.SIGSTOP)
     try:
         yield job_id, [source, store]
     finally:
         os.kill(pid, signal.SIGCONT)
-
-
-def processes() -> Iterator[tuple[int, list[str]]]:
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
-            if "-job" in argv:
-                yield int(proc.name), argv
 
 
 async def message_of(stack: Stack, job_id: str) -> int:
