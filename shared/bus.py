@@ -86,7 +86,16 @@ async def close(nc: Client) -> None:
 # What a request to JetStream meets while the NATS server restarts (or recovers its
 # streams after a crash). Publishing again with the same Nats-Msg-Id is safe within the
 # streams' duplicate window (120 s).
+class ClusterForming(Exception):
+    """JetStream found too few servers for a stream's replicas: a cluster still forming
+    (its servers starting, or not yet peers of each other)."""
+
+
+# JetStream's "no suitable peers for placement".
+_NO_SUITABLE_PEERS = 10005
+
 NATS_AWAY = (
+    ClusterForming,
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
     nats.errors.OutboundBufferLimitError,
@@ -232,12 +241,23 @@ async def replicated(js: JetStreamContext, stream: str, replicas: int, within: f
         info = await js.stream_info(stream)
 
 
+async def _placed(action: Awaitable[T]) -> T:
+    """Await a stream's creation or update, telling a cluster still forming apart from
+    a refusal (provisioning waits the first out)."""
+    try:
+        return await action
+    except BadRequestError as e:
+        if e.err_code == _NO_SUITABLE_PEERS:
+            raise ClusterForming(e.description) from e
+        raise
+
+
 async def _stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
     """Create the stream, or update it (its replicas included) when it differs."""
     try:
-        await js.add_stream(config)
+        await _placed(js.add_stream(config))
     except BadRequestError:
-        await js.update_stream(config)
+        await _placed(js.update_stream(config))
     assert config.name is not None
     await replicated(js, config.name, config.num_replicas or 1, REPLICATED_WITHIN_S)
 
@@ -245,11 +265,11 @@ async def _stream(js: JetStreamContext, config: js_api.StreamConfig) -> None:
 async def _bucket(js: JetStreamContext, bucket: str, ttl: float, replicas: int) -> None:
     """Create the bucket, or give the existing one `replicas` (its stream is KV_<bucket>)."""
     try:
-        await js.create_key_value(bucket=bucket, ttl=ttl, history=1, replicas=replicas)
+        await _placed(js.create_key_value(bucket=bucket, ttl=ttl, history=1, replicas=replicas))
     except BadRequestError:  # it exists with other replicas
         config = (await js.stream_info(f"KV_{bucket}")).config
         config.num_replicas = replicas
-        await js.update_stream(config)
+        await _placed(js.update_stream(config))
     await replicated(js, f"KV_{bucket}", replicas, REPLICATED_WITHIN_S)
 
 

@@ -3,12 +3,16 @@ counts as fully replicated."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from nats.js import api as js_api
+from nats.js.errors import BadRequestError
 
 from deploy.embedded import NATS_ROUTE, _nats_config, load_credentials, nats_cluster
+from shared import bus
 from shared.bus import connect_options, fully_replicated
 from shared.settings import nats_seeds
 
@@ -83,3 +87,38 @@ def test_fully_replicated_needs_a_leader_and_every_follower_in_step() -> None:
     assert not fully_replicated(stream("n9", (True, None), (True, True)), 3)
     assert not fully_replicated(stream("n9", (True, None)), 3)
     assert fully_replicated(stream(None), 1)
+
+
+def test_provisioning_waits_for_a_cluster_still_forming() -> None:
+    """JetStream's "no suitable peers" while the servers find each other is waited out;
+    any other refusal is not."""
+    calls = 0
+
+    async def add_stream(config: js_api.StreamConfig) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise BadRequestError(code=400, err_code=10005, description="peer offline")
+
+    class Js:
+        def __init__(self) -> None:
+            self.add_stream = add_stream
+
+        async def stream_info(self, name: str) -> js_api.StreamInfo:
+            state = dict.fromkeys(("messages", "bytes", "first_seq", "last_seq"), 0)
+            info: js_api.StreamInfo = js_api.StreamInfo.from_response(
+                {"config": {"name": name}, "state": {**state, "consumer_count": 0}}
+            )
+            return info
+
+    config = js_api.StreamConfig(name="S", subjects=["s"])
+    asyncio.run(bus.patiently(lambda: bus._stream(Js(), config), 10, "provisioning"))  # type: ignore[arg-type]
+    assert calls == 3
+
+    async def refused(config: js_api.StreamConfig) -> None:
+        raise BadRequestError(code=400, err_code=10052, description="invalid config")
+
+    js = Js()
+    js.add_stream = refused
+    with pytest.raises(BadRequestError):
+        asyncio.run(bus._placed(js.add_stream(config)))
