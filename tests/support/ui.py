@@ -22,6 +22,9 @@ def signed_in(
         page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{stack.endpoints['ui_url']}#token={stack.token}")
     expect(page).to_have_url(re.compile(r"#/scheduling/history$"))
+    # The token leaves the address bar before it is traded: the services' health shows
+    # once the session is open.
+    expect(page.locator("#health .health-title")).to_be_visible()
     if route:
         page.goto(f"{stack.endpoints['ui_url']}{route}")
     return page
