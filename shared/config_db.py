@@ -12,7 +12,7 @@ CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
-    "restore_path, restore_mode, runner_group"
+    "restore_path, restore_mode, runner_group, excludes"
 )
 
 
@@ -38,6 +38,7 @@ def task_from_row(row: Any) -> Task:
         destination_id=row["destination_id"],
         target_store_id=row["target_store_id"],
         labels=list(row["labels"]),
+        excludes=list(row["excludes"]),
         snapshot_id=row["snapshot_id"],
         restore_path=row["restore_path"],
         restore_mode=row["restore_mode"],

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.durations import DURATION_PATTERN
+from shared.excludes import EXCLUDE_PATTERN, MAX_EXCLUDE, MAX_EXCLUDES
 from shared.groups import GROUP_PATTERN
 from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
@@ -45,6 +46,9 @@ RestorePath = Annotated[str, _stated(max_length=MAX_RESTORE_PATH, pattern=RESTOR
 # holds (see docs/api.md).
 RestoreMode = Literal["new_folder", "overwrite"]
 Window = Annotated[str, _stated(pattern=DURATION_PATTERN)]
+# A backup's excludes (shared/excludes.py).
+Exclude = Annotated[str, _stated(min_length=1, max_length=MAX_EXCLUDE, pattern=EXCLUDE_PATTERN)]
+Excludes = Annotated[list[Exclude], _stated(max_items=MAX_EXCLUDES)]
 Concurrency = Annotated[int, _stated(minimum=1, maximum=1024)]
 # The runner group serving a task's jobs or a connector's actions (shared/groups.py).
 GroupName = Annotated[str, _stated(min_length=1, max_length=32, pattern=GROUP_PATTERN)]
@@ -91,6 +95,8 @@ class Task(msgspec.Struct, kw_only=True):
     destination_id: str | None = None
     target_store_id: str | None = None
     labels: list[str] = []
+    # Backups: gitignore patterns of what to leave out.
+    excludes: list[str] = []
     snapshot_id: str | None = None
     # Restores: the folder of the snapshot restored (null: all of it), and where it goes.
     restore_path: str | None = None
@@ -114,6 +120,8 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     destination_id: Id | None = None
     target_store_id: Id | None = None
     labels: Labels = []
+    # Backups only.
+    excludes: Excludes = []
     snapshot_id: SnapshotRef | None = None
     restore_path: RestorePath | None = None
     # Restores only; absent: new_folder.
@@ -275,6 +283,7 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     destination_id: Id | msgspec.UnsetType | None = msgspec.UNSET
     target_store_id: Id | msgspec.UnsetType | None = msgspec.UNSET
     labels: Labels | msgspec.UnsetType = msgspec.UNSET
+    excludes: Excludes | msgspec.UnsetType = msgspec.UNSET
     snapshot_id: SnapshotRef | msgspec.UnsetType | None = msgspec.UNSET
     restore_path: RestorePath | msgspec.UnsetType | None = msgspec.UNSET
     restore_mode: RestoreMode | msgspec.UnsetType | None = msgspec.UNSET

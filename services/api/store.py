@@ -162,6 +162,7 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.restore_path,
         body.restore_mode,
         body.runner_group,
+        body.excludes,
     )
 
 
@@ -171,8 +172,8 @@ async def insert_task(
     row = await conn.fetchrow(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
-                               restore_path, restore_mode, runner_group)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                               restore_path, restore_mode, runner_group, excludes)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
@@ -185,7 +186,7 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
         f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
-                   restore_mode = $13, runner_group = $14, updated_at = now()
+                   restore_mode = $13, runner_group = $14, excludes = $15, updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
         *_task_args(body),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.durations import DurationError, format_duration, parse_duration
+from shared.excludes import MAX_EXCLUDES, exclude_problem
 from shared.groups import group_problem
 from shared.labels import MAX_LABELS, label_problem
 from shared.locations import Role
@@ -110,6 +111,23 @@ def _check_restore(body: TaskCreate) -> tuple[str | None, RestoreMode | None]:
     return path, body.restore_mode or "new_folder"
 
 
+def _check_excludes(body: TaskCreate) -> list[str]:
+    """A backup's excludes, each once; other types take none."""
+    if body.type != "backup":
+        if body.excludes:
+            raise Invalid("excludes", "only a backup task takes excludes")
+        return []
+    if len(body.excludes) > MAX_EXCLUDES:
+        raise Invalid("excludes", f"a task takes at most {MAX_EXCLUDES} excludes")
+    excludes: list[str] = []
+    for pattern in body.excludes:
+        if problem := exclude_problem(pattern):
+            raise Invalid("excludes", problem)
+        if pattern not in excludes:
+            excludes.append(pattern)
+    return excludes
+
+
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:
     """Validate a task against the connectors it names; returns it normalised."""
     slots = SLOTS[body.type]
@@ -166,6 +184,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         destination_id=body.destination_id,
         target_store_id=body.target_store_id,
         labels=labels,
+        excludes=_check_excludes(body),
         snapshot_id=snapshot_id,
         restore_path=restore_path,
         restore_mode=restore_mode,

@@ -200,8 +200,10 @@ class _Execution:
             # Beside plakar rather than before it: the backup starts at once.
             measuring = asyncio.create_task(asyncio.to_thread(self.tracker.measure_source))
             source = local_path(cs.source.location) or "/"
-            # The control plane's own files (credentials among them) stay out of backups.
-            ignore = [ignore_pattern(d) for d in excluded_from(source, self.ctx.policy)]
+            # The control plane's own files (credentials among them) stay out of backups,
+            # whatever the task's excludes say after them (a later `!` cannot bring them in).
+            ignore = [*task.excludes]
+            ignore += [ignore_pattern(d) for d in excluded_from(source, self.ctx.policy)]
             argv = pa.backup_argv(p, ws, task, self.concurrency, task.name or task.id, ignore)
         elif task.type == "restore":
             assert cs.destination is not None

@@ -293,3 +293,51 @@ def test_a_whole_snapshot_named_by_full_id_is_restored_in_one_plakar_run(
     missing = restore("0" * 64)
     assert missing["status"] == "failed" and missing["snapshot_id"] is None, missing
     assert "no snapshots found" in missing["error"]
+
+
+def test_a_backup_leaves_out_its_excludes(stack: Stack, plakar: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for name in ("keep.txt", "a.tmp", "sub/b.tmp", "sub/keep.tmp", "cache/x", "sub/cache"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_text(name)
+    source = stack.connector("excl-src", "source", str(src))
+    store = stack.store("excl-store", tmp_path / "store")
+    body = {
+        "type": "backup",
+        "source_id": source,
+        "store_id": store,
+        # Duplicates are kept once; `cache/` takes the folder, not the file named cache.
+        "excludes": ["*.tmp", "cache/", "!sub/keep.tmp", "*.tmp"],
+    }
+    created = stack.post("/tasks", body, expect=201)
+    task = created["task"]
+    assert task["excludes"] == ["*.tmp", "cache/", "!sub/keep.tmp"]
+
+    def files_of(job: dict[str, Any]) -> set[str]:
+        assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
+        listing = plakar_run(
+            plakar,
+            tmp_path / "direct",
+            "at",
+            str(tmp_path / "store"),
+            "ls",
+            "-recursive",
+            f"{job['snapshot_id']}:{src}",
+        )
+        paths = {line.split()[-1] for line in listing.splitlines()}
+        return {str(Path(p).relative_to(src)) for p in paths if p.startswith(f"{src}/")}
+
+    first = files_of(stack.wait_job(created["job_id"]))
+    assert {"keep.txt", "sub/cache"} <= first
+    assert not first & {"a.tmp", "sub/b.tmp", "cache/x", "cache"}
+    # A pattern with a slash inside is anchored: at the source's path on its host.
+    assert "sub/keep.tmp" not in first
+
+    # Changed excludes apply to the next run; none takes everything.
+    anchored = f"!{src}/sub/keep.tmp"
+    patched = stack.client.patch(f"/tasks/{task['id']}", json={"excludes": ["*.tmp", anchored]})
+    assert patched.json()["excludes"] == ["*.tmp", anchored], patched.text
+    second = files_of(run(stack, task["id"]))
+    assert "sub/keep.tmp" in second and "cache/x" in second and "a.tmp" not in second
+    assert stack.client.patch(f"/tasks/{task['id']}", json={"excludes": []}).status_code == 200
+    assert {"a.tmp", "sub/b.tmp", "cache/x"} <= files_of(run(stack, task["id"]))

@@ -131,9 +131,11 @@ def test_a_backup_that_holds_the_data_dir_leaves_it_out(
     home = stack.data_dir.parent  # the data dir and `up`'s own log
     source = stack.connector("holds-data", "source", str(home))
     store = stack.store("holds-data-store", tmp_path / "store")
-    job_id = stack.post(
-        "/tasks", {"type": "backup", "source_id": source, "store_id": store}, expect=201
-    )["job_id"]
+    # Excludes that try to bring the data dir back in (gitignore's `!`: the last match wins).
+    data = str(stack.data_dir)
+    comeback = ["!credentials.json", "!**", f"!{data}", f"!{data}/**", "!*"]
+    body = {"type": "backup", "source_id": source, "store_id": store, "excludes": comeback}
+    job_id = stack.post("/tasks", body, expect=201)["job_id"]
     job = stack.wait_job(job_id, timeout=120)
     assert job["status"] == "succeeded", job
     listing = plakar_run(

@@ -184,6 +184,33 @@ def test_the_task_form_names_its_fields_and_the_runners_concurrency(
     )
 
 
+def test_a_backup_task_takes_excludes_one_a_line(stack: Stack, page: Page, tmp_path: Path) -> None:
+    stack.connector("forms-excl-src", "source", str(tmp_path))
+    stack.connector("forms-excl-store", "store", str(tmp_path / "store"))
+    go(page, stack, "/scheduling/tasks/new")
+    page.get_by_label("Source", exact=True).select_option(label=f"forms-excl-src — {tmp_path}")
+    page.get_by_label("Store", exact=True).select_option(
+        label=f"forms-excl-store — {tmp_path / 'store'}"
+    )
+    page.get_by_label("Name", exact=True).fill("forms-excl")
+    excludes = page.get_by_label("Exclude", exact=True)
+    excludes.fill("*.tmp\n\n  cache/  \n[abc")
+    page.get_by_role("button", name="Save and run once").click()
+    error = page.locator('[data-field-box="excludes"] .field-error')
+    expect(error).to_contain_text("no ] closes")
+    excludes.fill("*.tmp\n\n  cache/  \n[abc]")
+    page.get_by_role("button", name="Save and run once").click()
+    expect(page).to_have_url(re.compile(r"#/scheduling/history\?created="))
+    task = next(t for t in stack.get("/tasks") if t["name"] == "forms-excl")
+    assert task["excludes"] == ["*.tmp", "cache/", "[abc]"]
+    # Only a backup takes them.
+    go(page, stack, f"/scheduling/tasks/{task['id']}")
+    expect(page.get_by_label("Exclude", exact=True)).to_have_value("*.tmp\ncache/\n[abc]")
+    go(page, stack, "/scheduling/tasks/new?type=check")
+    expect(page.get_by_label("Store", exact=True)).to_be_visible()
+    expect(page.get_by_label("Exclude", exact=True)).to_have_count(0)
+
+
 def test_a_connector_in_use_is_not_deleted_and_its_tasks_are_named(
     stack: Stack, page: Page, tmp_path: Path
 ) -> None:

@@ -70,6 +70,38 @@ TASKS: list[tuple[str, dict[str, Any], int, str]] = [
     ),
     ("bad window", {"type": "check", "store_id": "{store}", "window": "soon"}, 422, "window"),
     (
+        "excludes on a check",
+        {"type": "check", "store_id": "{store}", "excludes": ["*.tmp"]},
+        422,
+        "excludes",
+    ),
+    *[
+        (
+            f"exclude {pattern!r}",
+            {"type": "backup", "source_id": "{src}", "store_id": "{store}", "excludes": [pattern]},
+            422,
+            "excludes",
+        )
+        for pattern in ("[abc", "a\\", "# note", "x\ny", " lead", "!", "", "x" * 257)
+    ],
+    (
+        "too many excludes",
+        {
+            "type": "backup",
+            "source_id": "{src}",
+            "store_id": "{store}",
+            "excludes": [f"*.{i}" for i in range(101)],
+        },
+        422,
+        "excludes",
+    ),
+    (
+        "excludes not a list",
+        {"type": "backup", "source_id": "{src}", "store_id": "{store}", "excludes": "*.tmp"},
+        400,
+        "excludes",
+    ),
+    (
         "window on backup",
         {"type": "backup", "source_id": "{src}", "store_id": "{store}", "window": "1d"},
         422,

@@ -11,6 +11,7 @@ from services.runner.selection import SelectionError, select_restore_snapshot
 from shared import claims
 from shared.durations import DURATION_PATTERN, DurationError, format_duration, parse_duration
 from shared.events import new_id
+from shared.excludes import EXCLUDE_PATTERN, exclude_problem
 from shared.labels import LABEL_PATTERN, label_problem
 from shared.secrets import MASK, mask_options, redact
 
@@ -119,3 +120,50 @@ def test_new_ids_are_random_version_4_uuids_as_text() -> None:
     for text in list(ids)[:200]:
         parsed = uuid.UUID(text)
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*.tmp",
+        "cache/",
+        "/home/*/Downloads",
+        "!keep.tmp",
+        "**/node_modules",
+        "[a-z]*.log",
+        "\\#not-a-comment",
+        "a\\[b",
+        "[!ab]x",
+        "name with spaces",
+    ],
+)
+def test_excludes_taken(pattern: str) -> None:
+    assert exclude_problem(pattern) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "why"),
+    [
+        ("", "1 to 256"),
+        ("x" * 257, "1 to 256"),
+        ("# comment", "not a comment"),
+        (" lead", "no blank at either end"),
+        ("trail ", "no blank at either end"),
+        ("a\nb", "no control character"),
+        ("!", "names nothing"),
+        ("!/", "names nothing"),
+        ("[abc", "no ] closes"),
+        ("[]", "no ] closes"),
+        ("[a/b]", "no ] closes"),
+        ("dir\\", "escapes nothing"),
+    ],
+)
+def test_excludes_refused(pattern: str, why: str) -> None:
+    problem = exclude_problem(pattern)
+    assert problem is not None and why in problem
+
+
+@given(st.text(max_size=300))
+def test_the_exclude_pattern_states_part_of_the_exclude_rule(pattern: str) -> None:
+    if exclude_problem(pattern) is None:
+        assert re.fullmatch(EXCLUDE_PATTERN, pattern)

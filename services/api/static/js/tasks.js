@@ -353,6 +353,32 @@ function advancedOptions(task, recommended) {
   return { el, concurrency, window, showFor };
 }
 
+// What a backup leaves out: one gitignore pattern a line (the api checks each).
+function backupOptions(task) {
+  const excludes = h("textarea", {
+    rows: 3,
+    spellcheck: false,
+    autocapitalize: "off",
+    placeholder: "*.tmp\nnode_modules/\n/home/*/Downloads",
+  });
+  excludes.value = (task?.excludes ?? []).join("\n");
+  const el = field("Exclude", excludes, {
+    name: "excludes",
+    wide: true,
+    hint:
+      "Files and folders the backup leaves out: one gitignore pattern a line, matched against their full path " +
+      "on the source's host. Without a / inside, a pattern matches a name anywhere; ending in /, folders only; " +
+      "starting with !, it takes back what a pattern above left out.",
+  });
+  const body = () => ({
+    excludes: excludes.value
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean),
+  });
+  return { el, body };
+}
+
 // The schedules a new task is saved with (in the same POST /tasks). `onCount` hears
 // how many there are.
 function schedulesEditor(onCount) {
@@ -412,7 +438,7 @@ const submitText = (editing, schedules) =>
   editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
 
 // The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
-function taskBody({ editing, kind, own, advanced, selects, restore, schedules, runOn }) {
+function taskBody({ editing, kind, own, advanced, selects, backup, restore, schedules, runOn }) {
   const type = kind.type;
   const out = {
     name: own.name.value.trim() || null,
@@ -423,6 +449,7 @@ function taskBody({ editing, kind, own, advanced, selects, restore, schedules, r
   if (!editing) out.type = type;
   for (const { field: slot } of kind.slots) out[slot] = selects[slot].value || null;
   if (type === "restore") Object.assign(out, restore.body());
+  if (type === "backup") Object.assign(out, backup.body());
   if (type === "sync" || type === "check") out.window = advanced.window.value.trim() || null;
   const attached = schedules ? schedules.values() : [];
   if (attached.length) out.schedules = attached;
@@ -440,6 +467,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     editing,
     own: nameAndLabels(task),
     advanced: advancedOptions(task, recommended),
+    backup: backupOptions(task),
     restore: restoreOptions(task, preset),
     selects: {},
     runOn: runOnField(task?.runner_group, RUN_ON_HINT),
@@ -468,6 +496,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     replace(pickers, fields);
     replace(parts.own.hint, LABELS_HINT[kind.type]);
     replace(options);
+    if (kind.type === "backup") append(options, parts.backup.el);
     if (kind.type === "restore") {
       append(options, parts.restore.el);
       selects.store_id.addEventListener("change", () => parts.restore.load(selects.store_id.value));
