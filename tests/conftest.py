@@ -121,6 +121,8 @@ GROUPS = {
     "test_nats_cluster": "clock",
     "test_kept_cache": "faults",
     "test_snapshot_files": "clock",
+    # Waits a retry's minute.
+    "test_retries": "clock",
 }
 
 
@@ -143,3 +145,11 @@ def plakar_run(plakar: str, workdir: Path, *args: str, passphrase: str | None = 
     done = subprocess.run([*base, *args], capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 0, f"plakar {args}: {done.returncode} {done.stdout} {done.stderr}"
     return done.stdout
+
+
+def snapshot_paths(plakar: str, workdir: Path, store: Path, snapshot: str, path: str) -> list[str]:
+    """Every path at and below `path` in a snapshot, as plakar itself lists them."""
+    listing = plakar_run(
+        plakar, workdir, "at", str(store), "ls", "-recursive", f"{snapshot}:{path}"
+    )
+    return [line.split()[-1] for line in listing.splitlines()]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import plakar_run
+from tests.conftest import plakar_run, snapshot_paths
 from tests.support.plakar import damage_file_data
 from tests.support.stack import Stack
 
@@ -315,16 +315,9 @@ def test_a_backup_leaves_out_its_excludes(stack: Stack, plakar: str, tmp_path: P
 
     def files_of(job: dict[str, Any]) -> set[str]:
         assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
-        listing = plakar_run(
-            plakar,
-            tmp_path / "direct",
-            "at",
-            str(tmp_path / "store"),
-            "ls",
-            "-recursive",
-            f"{job['snapshot_id']}:{src}",
+        paths = snapshot_paths(
+            plakar, tmp_path / "direct", tmp_path / "store", job["snapshot_id"], str(src)
         )
-        paths = {line.split()[-1] for line in listing.splitlines()}
         return {str(Path(p).relative_to(src)) for p in paths if p.startswith(f"{src}/")}
 
     first = files_of(stack.wait_job(created["job_id"]))

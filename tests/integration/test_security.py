@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from deploy.embedded import PG_ROLES, free_port
 from shared import subjects as s
-from tests.conftest import plakar_run
+from tests.conftest import snapshot_paths
 from tests.support.infra import external_services
 from tests.support.stack import REPO, Stack, many_files, running_stack, stack_dir
 
@@ -138,19 +138,10 @@ def test_a_backup_that_holds_the_data_dir_leaves_it_out(
     job_id = stack.post("/tasks", body, expect=201)["job_id"]
     job = stack.wait_job(job_id, timeout=120)
     assert job["status"] == "succeeded", job
-    listing = plakar_run(
-        plakar,
-        tmp_path / "direct",
-        "at",
-        str(tmp_path / "store"),
-        "ls",
-        "-recursive",
-        f"{job['snapshot_id']}:/",
-    )
-    paths = [line.split()[-1] for line in listing.splitlines()]
+    paths = snapshot_paths(plakar, tmp_path / "direct", tmp_path / "store", job["snapshot_id"], "/")
     assert str(stack.up_log) in paths
     assert not [p for p in paths if p == str(stack.data_dir) or p.startswith(f"{stack.data_dir}/")]
-    assert "credentials.json" not in listing
+    assert not [p for p in paths if "credentials.json" in p]
 
 
 def test_secrets_are_masked_unless_known_not_to_be(stack: Stack, tmp_path: Path) -> None:
