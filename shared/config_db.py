@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.db import Pool
-from shared.models import Connector, Task
+from shared.durations import format_duration
+from shared.models import Connector, RetryPolicy, Task
 
 CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
-    "restore_path, restore_mode, runner_group, excludes"
+    "restore_path, restore_mode, runner_group, excludes, retry_attempts, retry_delay_s"
 )
 
 
@@ -45,8 +46,15 @@ def task_from_row(row: Any) -> Task:
         window=row["snapshot_window"],
         concurrency=row["concurrency"],
         runner_group=row["runner_group"],
+        retry=retry_policy(row["retry_attempts"], row["retry_delay_s"]),
         created_at=row["created_at"],
     )
+
+
+def retry_policy(attempts: int | None, delay_s: int | None) -> RetryPolicy | None:
+    if attempts is None or delay_s is None:
+        return None
+    return RetryPolicy(attempts=attempts, delay=format_duration(delay_s))
 
 
 async def get_connectors(pool: Pool, ids: Sequence[str]) -> dict[str, Connector]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -30,6 +30,17 @@ class Message(NamedTuple):
     msg_id: str
 
 
+# Publishes messages to their streams, every one stored once it returns.
+Publish = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+class Retry(NamedTuple):
+    """A job retrying another, and the retries it has left if it fails in turn."""
+
+    of: str
+    left: int
+
+
 def job_messages(
     task: Task,
     trigger: Trigger,
@@ -37,9 +48,13 @@ def job_messages(
     *,
     schedule_id: str | None = None,
     due_at: datetime | None = None,
+    retry: Retry | None = None,
 ) -> tuple[Message, Message]:
-    """The queued event and the job-due of a job, to be stored in that order."""
+    """The queued event and the job-due of a job, to be stored in that order. A job that
+    retries none has the retries of its task's policy."""
     due = due_at or utcnow()
+    if retry is None:
+        retry = Retry("", task.retry.attempts if task.retry else 0)
     queued = JobQueued(
         job_id=job_id,
         seq=1,
@@ -51,6 +66,8 @@ def job_messages(
         connector_ids=task.connector_ids(),
         store_id=task.store_id,
         runner_group=task.runner_group,
+        retry_of=retry.of or None,
+        retries_left=retry.left,
     )
     message = JobDue(job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due, task=task)
     # Both ids are derived from the job, so a repeated publish is deduplicated.
@@ -68,12 +85,16 @@ async def queue_job(
     schedule_id: str | None = None,
     due_at: datetime | None = None,
     job_id: str | None = None,
+    retry: Retry | None = None,
     patience: float = 0.0,
 ) -> str:
     """Publish a job; with the same job_id, publishing again changes nothing. While
     NATS is away, each message is published again for up to `patience` seconds."""
     job_id = job_id or new_id()
-    for m in job_messages(task, trigger, job_id, schedule_id=schedule_id, due_at=due_at):
+    messages = job_messages(
+        task, trigger, job_id, schedule_id=schedule_id, due_at=due_at, retry=retry
+    )
+    for m in messages:
         await bus.publish(js, m.subject, m.payload, m.msg_id, patience=patience)
     return job_id
 

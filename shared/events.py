@@ -66,6 +66,10 @@ class JobQueued(JobEvent, kw_only=True, tag="queued"):
     store_id: str | None = None
     # The runner group it is queued for (null: the default group).
     runner_group: str | None = None
+    # The job it retries (null: none), and how many times it is retried in turn if it
+    # fails (its task's retry policy).
+    retry_of: str | None = None
+    retries_left: int = 0
 
 
 class JobSkipped(JobQueued, kw_only=True, tag="skipped"):

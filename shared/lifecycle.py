@@ -27,6 +27,8 @@ STATUSES: tuple[JobStatus, ...] = get_args(JobStatus)
 # Not ended yet: a job of a task in one of these makes a schedule's firing an overlap.
 ACTIVE: tuple[JobStatus, ...] = ("queued", "running")
 TERMINAL: frozenset[JobStatus] = frozenset(STATUSES) - frozenset(ACTIVE)
+# An operator may retry a job that ended so (a task's retry policy: failed only).
+RETRYABLE: tuple[JobStatus, ...] = ("failed", "cancelled")
 
 LABELS: dict[JobStatus, str] = {
     "queued": "Queued",
@@ -78,6 +80,7 @@ def apply(tracked: Tracked | None, ev: AnyJobEvent) -> Tracked | None:
             reason=ev.reason if isinstance(ev, e.JobSkipped) else None,
             connector_ids=list(ev.connector_ids),
             runner_group=ev.runner_group,
+            retry_of=ev.retry_of,
         )
         return Tracked(job=job, last_seq=ev.seq)
     if tracked is None or isinstance(ev, e.JobLog) or tracked.job.status not in ACTIVE:

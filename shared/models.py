@@ -13,10 +13,13 @@ from shared.groups import GROUP_PATTERN
 from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
 from shared.locations import LOCATION_PATTERN, MAX_LOCATION, MAX_OPTION_VALUE, MAX_OPTIONS, Role
+from shared.retries import MAX_ATTEMPTS
 from shared.text import CONTROL, NOT_BLANK, ONE_LINE
 
 TaskType = Literal["backup", "restore", "sync", "check"]
-Trigger = Literal["manual", "schedule"]
+# What queued a job: an operator or a script (manual, a retry asked for included), a
+# schedule, or a task's retry policy.
+Trigger = Literal["manual", "schedule", "retry"]
 
 
 def _stated(**schema: object) -> msgspec.Meta:
@@ -46,6 +49,17 @@ RestorePath = Annotated[str, _stated(max_length=MAX_RESTORE_PATH, pattern=RESTOR
 # holds (see docs/api.md).
 RestoreMode = Literal["new_folder", "overwrite"]
 Window = Annotated[str, _stated(pattern=DURATION_PATTERN)]
+Attempts = Annotated[int, _stated(minimum=1, maximum=MAX_ATTEMPTS)]
+
+
+class RetryPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How many times a failed run of a task is tried again, each how long after the
+    failure (a duration of 1 minute to 1 day, shared/retries.py)."""
+
+    attempts: Attempts
+    delay: Window
+
+
 # A backup's excludes (shared/excludes.py).
 Exclude = Annotated[str, _stated(min_length=1, max_length=MAX_EXCLUDE, pattern=EXCLUDE_PATTERN)]
 Excludes = Annotated[list[Exclude], _stated(max_items=MAX_EXCLUDES)]
@@ -105,6 +119,8 @@ class Task(msgspec.Struct, kw_only=True):
     concurrency: int | None = None
     # The runners that run its jobs; null: the default group.
     runner_group: str | None = None
+    # Failed runs tried again; null: not.
+    retry: RetryPolicy | None = None
     created_at: datetime
 
     def connector_ids(self) -> list[str]:
@@ -129,6 +145,7 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     window: Window | None = None
     concurrency: Concurrency | None = None
     runner_group: GroupName | None = None
+    retry: RetryPolicy | None = None
 
 
 class TaskCreated(msgspec.Struct, kw_only=True):
@@ -176,6 +193,9 @@ class Job(msgspec.Struct, kw_only=True):
     # Queued jobs: why no runner has taken it yet, as far as the live runners tell
     # ("no runner of group b is live"); null: nothing stands in its way.
     waiting: str | None = None
+    # The job it retries, and the job that retries it (null: none).
+    retry_of: str | None = None
+    retried_by: str | None = None
 
 
 class JobPage(msgspec.Struct, kw_only=True):
@@ -290,6 +310,7 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     window: Window | msgspec.UnsetType | None = msgspec.UNSET
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
     runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
+    retry: RetryPolicy | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -430,6 +451,8 @@ class JobState(msgspec.Struct, kw_only=True):
     label: str
     # The job has ended (no event moves it any more).
     terminal: bool
+    # An operator may retry a job in this state (POST /jobs/{id}/retry).
+    retryable: bool
 
 
 class RunnerGroupRules(msgspec.Struct, kw_only=True):

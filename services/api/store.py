@@ -14,6 +14,7 @@ import asyncpg
 from services.api import schedules_store
 from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
 from shared.db import UNAVAILABLE, Pool
+from shared.durations import parse_duration
 from shared.lifecycle import Tracked
 from shared.models import Connector, ConnectorCreate, Job, Progress, Task, TaskCreate
 
@@ -163,6 +164,8 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.restore_mode,
         body.runner_group,
         body.excludes,
+        body.retry.attempts if body.retry else None,
+        parse_duration(body.retry.delay) if body.retry else None,
     )
 
 
@@ -172,8 +175,9 @@ async def insert_task(
     row = await conn.fetchrow(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
-                               restore_path, restore_mode, runner_group, excludes)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                               restore_path, restore_mode, runner_group, excludes,
+                               retry_attempts, retry_delay_s)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
@@ -186,7 +190,8 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
         f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
-                   restore_mode = $13, runner_group = $14, excludes = $15, updated_at = now()
+                   restore_mode = $13, runner_group = $14, excludes = $15,
+                   retry_attempts = $16, retry_delay_s = $17, updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
         *_task_args(body),
@@ -213,7 +218,8 @@ async def delete_task(pool: Pool, task_id: str) -> bool:
 
 JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
     queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
-    exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added, runner_group"""
+    exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added, runner_group,
+    retry_of::text, retried_by::text"""
 
 
 def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
@@ -249,6 +255,8 @@ def job_from_row(row: Any) -> Job:
         connector_ids=list(row["connector_ids"]),
         bytes_added=row["bytes_added"],
         runner_group=row["runner_group"],
+        retry_of=row["retry_of"],
+        retried_by=row["retried_by"],
     )
 
 

@@ -21,11 +21,13 @@ from shared.models import (
     Connector,
     Recurrence,
     RestoreMode,
+    RetryPolicy,
     ScheduleCreate,
     TaskCreate,
     TaskType,
 )
 from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
+from shared.retries import MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY
 from shared.text import is_not_blank
 
 
@@ -128,6 +130,21 @@ def _check_excludes(body: TaskCreate) -> list[str]:
     return excludes
 
 
+def check_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
+    """A retry policy, its delay in the compact form."""
+    if policy is None:
+        return None
+    if not 1 <= policy.attempts <= MAX_ATTEMPTS:
+        raise Invalid("retry.attempts", f"attempts must be between 1 and {MAX_ATTEMPTS}")
+    try:
+        seconds = parse_duration(policy.delay)
+    except DurationError as e:
+        raise Invalid("retry.delay", str(e)) from e
+    if not MIN_DELAY.total_seconds() <= seconds <= MAX_DELAY.total_seconds():
+        raise Invalid("retry.delay", "a retry's delay must be between 1 minute and 1 day")
+    return RetryPolicy(attempts=policy.attempts, delay=format_duration(seconds))
+
+
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:
     """Validate a task against the connectors it names; returns it normalised."""
     slots = SLOTS[body.type]
@@ -191,6 +208,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         window=window,
         concurrency=body.concurrency,
         runner_group=runner_group,
+        retry=check_retry(body.retry),
     )
 
 

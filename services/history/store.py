@@ -29,10 +29,15 @@ ON CONFLICT DO NOTHING
 _QUEUED = """
 WITH job AS (
     INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
-                      connector_ids, reason, finished_at, last_seq, store_id, runner_group)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14)
+                      connector_ids, reason, finished_at, last_seq, store_id, runner_group,
+                      retry_of, retries_left)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14, $15, $16)
     ON CONFLICT DO NOTHING
-    RETURNING id, queued_at, connector_ids, task_id, status
+    RETURNING id, queued_at, connector_ids, task_id, status, retry_of
+),
+retried AS (
+    UPDATE jobs SET retried_by = job.id FROM job
+    WHERE jobs.id = job.retry_of AND jobs.retried_by IS NULL
 )
 INSERT INTO job_connectors (connector_id, queued_at, job_id, task_id, status)
 SELECT DISTINCT unnest(connector_ids), queued_at, id, task_id, status FROM job
@@ -126,6 +131,8 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             ev.seq,
             ev.store_id,
             ev.runner_group,
+            ev.retry_of,
+            ev.retries_left,
         )
     elif isinstance(ev, JobStarted):
         await conn.execute(

@@ -16,6 +16,9 @@ Firings due together are fired as one batch, in chunks of a thousand: each chunk
 (one journal write), and its queued events published while the next is recorded; then the
 job-dues and the fired events of the whole batch (published pipelined), and one journal
 write after.
+
+Between firings it queues the retries of failed jobs that their tasks' policies ask for
+(retrying.py).
 """
 
 from __future__ import annotations
@@ -23,17 +26,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.scheduler import batch, journal
 from services.scheduler.clock import Clock
 from services.scheduler.journal import Entry, Planned, Recorded, TaskState
+from services.scheduler.retrying import Retrier
 from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
-from shared.dispatch import Message, job_messages
+from shared.dispatch import Message, Publish, job_messages
 from shared.events import JobSkipped, ScheduleFired, encode
 from shared.models import Task
 
@@ -51,8 +55,6 @@ RETRY_PUBLISH = timedelta(seconds=2)
 REFRESH_BATCH = 5000
 # Firings of a batch recorded and published together.
 CHUNK = 1000
-
-Publish = Callable[[Sequence[Message]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ class Active:
         self._unconfirmed: defaultdict[str, dict[str, datetime]] = defaultdict(dict)
         # The task of each schedule armed.
         self._task_of: dict[str, str] = {}
-        self._retry_at: datetime | None = None
+        self._republish_at: datetime | None = None
         self._reconcile_at: datetime | None = None
+        self.retrier = Retrier(pool, clock, publish)
 
     def changed(self, schedule_id: str) -> None:
         """Tell the actor a schedule changed (from any task: it only enqueues)."""
@@ -93,25 +96,30 @@ class Active:
         await self._arm_all()
         log.info("active: %d schedules armed", len(self.timers))
         self._reconcile_at = self.clock.now() + RECONCILE
+        self.retrier.start()
         while True:
             await self._step()
 
     async def _step(self) -> None:
-        """Do the next thing: fire what is due, try publishing again, reconcile, handle
-        one message, or wait for the soonest of them."""
+        """Do the next thing: fire what is due, try publishing again, reconcile, retry
+        failed jobs, handle one message, or wait for the soonest of them."""
         now = self.clock.now()
+        retries_at = self.retrier.look_at
         if due := self.timers.pop_due(now):
             await self._fire(due)
-        elif self._retry_at is not None and now >= self._retry_at:
-            self._retry_at = None
+        elif self._republish_at is not None and now >= self._republish_at:
+            self._republish_at = None
             await self._publish_recorded()
         elif self._reconcile_at is not None and now >= self._reconcile_at:
             self._reconcile_at = now + RECONCILE
             await self._arm_many(await journal.load_stale(self.pool, self.session_id))
+        elif retries_at is not None and now >= retries_at:
+            await self.retrier.look()
         elif not self.inbox.empty():
             await self._refresh(self._drain([]))
         else:
-            wake = [t for t in (self.timers.next_at(), self._retry_at, self._reconcile_at) if t]
+            soonest = (self.timers.next_at(), self._republish_at, self._reconcile_at, retries_at)
+            wake = [t for t in soonest if t]
             message = await self.clock.race(self.inbox.get(), min(wake, default=None))
             if message is not None:
                 await self._refresh(self._drain([message.schedule_id]))
@@ -322,7 +330,7 @@ class Active:
         if failure is not None:
             # Left unpublished in the journal: tried again shortly, with the same ids.
             log.warning("publishing firings failed (%s); again shortly", failure)
-            self._retry_at = self.clock.now() + RETRY_PUBLISH
+            self._republish_at = self.clock.now() + RETRY_PUBLISH
             return
         await journal.mark_published(self.pool, records)
         self._log_fired(records, jobs_acked)

@@ -210,3 +210,38 @@ async def known_jobs(pool: Pool, job_ids: list[str]) -> set[str]:
         return set()
     rows = await pool.fetch("SELECT id::text FROM jobs WHERE id = ANY($1::uuid[])", job_ids)
     return {r["id"] for r in rows}
+
+
+class Failure(msgspec.Struct, frozen=True):
+    """A failed job its task's retry policy retries at `retry_at`."""
+
+    job_id: str
+    task_id: str
+    retry_at: datetime
+    retries_left: int
+
+
+async def failures_to_retry(pool: Pool, since: datetime) -> list[Failure]:
+    """Failed jobs finished since `since` that have retries left, of tasks with a retry
+    policy, and that no later run of their task (a retry among them) has superseded."""
+    rows = await pool.fetch(
+        """SELECT j.id::text AS job_id, j.task_id::text,
+                  j.finished_at + make_interval(secs => t.retry_delay_s) AS retry_at,
+                  j.retries_left
+           FROM jobs j JOIN tasks t ON t.id = j.task_id
+           WHERE j.status = 'failed' AND j.retries_left > 0 AND j.finished_at > $1
+             AND t.retry_delay_s IS NOT NULL
+             AND NOT EXISTS (SELECT FROM jobs n WHERE n.task_id = j.task_id
+                             AND n.queued_at > j.queued_at AND n.status <> 'skipped')
+           ORDER BY retry_at""",
+        since,
+    )
+    return [
+        Failure(
+            job_id=r["job_id"],
+            task_id=r["task_id"],
+            retry_at=r["retry_at"],
+            retries_left=r["retries_left"],
+        )
+        for r in rows
+    ]

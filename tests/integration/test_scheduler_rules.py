@@ -19,9 +19,11 @@ from services.api import schedules_store
 from services.api.validation import ScheduleSpec
 from services.scheduler.active import RECONCILE, RETRY_PUBLISH, Active
 from services.scheduler.clock import FakeClock
+from services.scheduler.retrying import AGAIN_AFTER
 from shared import db
 from shared.dispatch import Message
 from shared.events import JobQueued, JobSkipped
+from shared.retries import retry_job_id
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -315,3 +317,80 @@ async def test_a_change_never_announced_is_armed_by_the_reconciliation(rig: Rig)
     await rig.at(T0 + RECONCILE)
     assert await rig.next_run(schedule) is not None
     assert [j.schedule_id for j in rig.recorder.jobs()] == [schedule]
+
+
+async def test_a_failed_job_is_retried_after_its_delay_as_often_as_its_task_says(
+    rig: Rig,
+) -> None:
+    """The history is played by hand: each job the scheduler queues is inserted as the
+    history would, then ended as the test says."""
+    task = await rig.task()
+    await rig.pool.execute(
+        "UPDATE tasks SET retry_attempts = 2, retry_delay_s = 300 WHERE id = $1", task
+    )
+
+    async def ended(job_id: str, status: str, at: datetime, left: int, of: str | None) -> None:
+        await rig.pool.execute(
+            """INSERT INTO jobs (id, task_id, trigger, type, status, due_at, queued_at,
+                                 finished_at, retries_left, retry_of)
+               VALUES ($1, $2, 'manual', 'backup', $3, $4, $4, $5, $6, $7)""",
+            job_id,
+            task,
+            status,
+            at - MINUTE,
+            at,
+            left,
+            of,
+        )
+
+    await rig.start()
+    first = str(uuid.uuid4())
+    await ended(first, "failed", T0, 2, None)
+    await rig.at(T0 + 5 * MINUTE - timedelta(seconds=1))
+    assert rig.recorder.jobs() == []
+    await rig.at(T0 + 5 * MINUTE)
+    (retry,) = rig.recorder.jobs()
+    assert (retry.job_id, retry.trigger, retry.retry_of) == (retry_job_id(first), "retry", first)
+    assert (retry.due_at, retry.retries_left, retry.task_id) == (T0 + 5 * MINUTE, 1, task)
+    # Its queued event is stored before its job-due, as every job's.
+    subjects = [m.subject for m in rig.recorder.messages]
+    assert subjects[0].endswith(".queued") and subjects[1].startswith("plakar.jobs.due."), subjects
+
+    # Not published again while the history has not recorded it.
+    await rig.at(T0 + 7 * MINUTE)
+    assert len(rig.recorder.jobs()) == 1
+
+    # It fails too: retried once more, whose failure has no retry left.
+    await ended(retry.job_id, "failed", T0 + 8 * MINUTE, 1, first)
+    rig.recorder.fail = 1  # NATS away at first: tried again shortly
+    await rig.at(T0 + 13 * MINUTE)
+    assert len(rig.recorder.jobs()) == 1
+    await rig.at(T0 + 13 * MINUTE + AGAIN_AFTER)
+    second = rig.recorder.jobs()[1]
+    assert (second.retry_of, second.retries_left) == (retry.job_id, 0)
+    await ended(second.job_id, "failed", T0 + 14 * MINUTE, 0, retry.job_id)
+    await rig.at(T0 + 30 * MINUTE)
+    assert len(rig.recorder.jobs()) == 2
+
+
+async def test_only_the_last_failed_run_of_a_task_with_a_policy_is_retried(rig: Rig) -> None:
+    """Cancelled runs are not retried, a failure a later run superseded is not, nor one of
+    a task whose policy was removed."""
+    with_policy, without = await rig.task(), await rig.task()
+    await rig.pool.execute(
+        "UPDATE tasks SET retry_attempts = 3, retry_delay_s = 60 WHERE id = $1", with_policy
+    )
+    rows = [
+        (with_policy, "failed", T0),  # superseded by the cancelled run after it
+        (with_policy, "cancelled", T0 + MINUTE),
+        (without, "failed", T0),  # its policy was removed after it was queued
+    ]
+    await rig.pool.executemany(
+        """INSERT INTO jobs (id, task_id, trigger, type, status, due_at, queued_at,
+                             finished_at, retries_left)
+           VALUES ($1, $2, 'schedule', 'backup', $3, $4, $4, $4, 3)""",
+        [(str(uuid.uuid4()), task, status, at) for task, status, at in rows],
+    )
+    await rig.start()
+    await rig.at(T0 + 10 * MINUTE)
+    assert rig.recorder.jobs() == []

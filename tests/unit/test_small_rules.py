@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.api.validation import Invalid, check_retry
 from services.runner.concurrency import recommended_concurrency
 from services.runner.plakar_output import SnapshotEntry
 from services.runner.selection import SelectionError, select_restore_snapshot
@@ -13,6 +14,8 @@ from shared.durations import DURATION_PATTERN, DurationError, format_duration, p
 from shared.events import new_id
 from shared.excludes import EXCLUDE_PATTERN, exclude_problem
 from shared.labels import LABEL_PATTERN, label_problem
+from shared.models import RetryPolicy
+from shared.retries import retry_job_id
 from shared.secrets import MASK, mask_options, redact
 
 
@@ -167,3 +170,33 @@ def test_excludes_refused(pattern: str, why: str) -> None:
 def test_the_exclude_pattern_states_part_of_the_exclude_rule(pattern: str) -> None:
     if exclude_problem(pattern) is None:
         assert re.fullmatch(EXCLUDE_PATTERN, pattern)
+
+
+def test_a_job_is_retried_by_one_job_of_its_own() -> None:
+    job = str(uuid.uuid4())
+    assert retry_job_id(job) == retry_job_id(job.upper())
+    assert retry_job_id(job) != retry_job_id(retry_job_id(job))
+    assert uuid.UUID(retry_job_id(job)).version == 5
+
+
+@pytest.mark.parametrize(
+    ("attempts", "delay", "field", "kept"),
+    [
+        (1, "1m", None, "1m"),
+        (10, "P1D", None, "1d"),
+        (3, " 90m ", None, "1h30m"),
+        (0, "5m", "retry.attempts", None),
+        (11, "5m", "retry.attempts", None),
+        (2, "30s", "retry.delay", None),
+        (2, "1d1m", "retry.delay", None),
+        (2, "soon", "retry.delay", None),
+    ],
+)
+def test_retry_policies(attempts: int, delay: str, field: str | None, kept: str | None) -> None:
+    policy = RetryPolicy(attempts=attempts, delay=delay)
+    if field is None:
+        assert check_retry(policy) == RetryPolicy(attempts=attempts, delay=kept or delay)
+    else:
+        with pytest.raises(Invalid) as refused:
+            check_retry(policy)
+        assert refused.value.field == field

@@ -70,7 +70,12 @@ async def rules(state: State) -> Rules:
             for kind, (description, slots) in TASK_TYPES.items()
         ],
         job_states=[
-            JobState(status=s, label=lifecycle.LABELS[s], terminal=s in lifecycle.TERMINAL)
+            JobState(
+                status=s,
+                label=lifecycle.LABELS[s],
+                terminal=s in lifecycle.TERMINAL,
+                retryable=s in lifecycle.RETRYABLE,
+            )
             for s in lifecycle.STATUSES
         ],
         runner_groups=RunnerGroupRules(

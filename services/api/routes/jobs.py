@@ -1,4 +1,4 @@
-"""Job history: list, details, output, cancel."""
+"""Job history: list, details, output, cancel, retry."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from services.api import cancel, store
+from services.api import cancel, retry, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
 from services.api.openapi import errors, stated
 from services.api.runner_groups import with_waiting
 from services.api.validation import Invalid, check_period
-from shared.models import CancelAnswer, CancelRequest, Job, JobPage
+from shared.models import CancelAnswer, CancelRequest, Job, JobPage, RunStarted
 
 # Lines per query when sending a job's output.
 OUTPUT_PAGE = 5000
@@ -98,3 +98,10 @@ class JobController(Controller):
         by = cancel.who(data.by if data else None)
         answer = await cancel.cancel(state.deps, await load(state.deps, job_id), by)
         return Response(answer, status_code=200 if answer.status == "cancelled" else 202)
+
+    @post("/{job_id:str}/retry", status_code=202, responses=errors(404, 409))
+    async def retry_job(self, state: State, job_id: str) -> RunStarted:
+        """A failed or cancelled job: queue a job of its task that retries it (its
+        `retry_of`). A job is retried once: 409 when it was, or for any other status."""
+        deps: Deps = state.deps
+        return RunStarted(job_id=await retry.retry(deps, await load(deps, job_id)))

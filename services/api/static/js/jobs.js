@@ -19,7 +19,7 @@ import {
 import { leaveJobUrl, showJobInUrl } from "./jobroute.js";
 import { LogView } from "./logview.js";
 import { batched, behind, coalesced, liveFeed, POLL_MS } from "./live.js";
-import { rules, terminalStates } from "./rules.js";
+import { retryableStates, rules, terminalStates } from "./rules.js";
 
 function liveBadge() {
   const el = h("span", { class: "live", role: "status" }, "connecting…");
@@ -59,13 +59,17 @@ function elapsed(job) {
   return (job.finished_at ? new Date(job.finished_at) : new Date()) - new Date(job.started_at);
 }
 
-// The schedule in words ("Every 2 min"), or "manual"; the try when it is not the first.
+// The schedule in words ("Every 2 min"), or "manual", or "retry"; whether it retries a
+// job; the try when it is not the first.
 function triggerCell(job) {
   const scheduled = job.trigger === "schedule";
   return h(
     "td",
     { class: "trigger", title: scheduled && job.schedule_id ? `schedule ${job.schedule_id}` : null },
     scheduled ? (job.schedule_description ?? "schedule (deleted)") : job.trigger,
+    job.retry_of && job.trigger !== "retry"
+      ? h("span", { class: "muted", title: `retries job ${job.retry_of}` }, " · retry")
+      : null,
     job.attempt > 1 ? h("span", { class: "muted" }, ` · try ${job.attempt}`) : null,
   );
 }
@@ -289,6 +293,7 @@ class JobView {
     this.id = jobId;
     this.cat = cat;
     this.terminal = terminalStates(r);
+    this.retryable = retryableStates(r);
     this.job = null;
     this.lastSeq = 0;
     this.stopped = false;
@@ -306,6 +311,11 @@ class JobView {
       { type: "button", class: "danger", hidden: true, onclick: () => this.doCancel() },
       "Cancel job",
     );
+    this.retry = h(
+      "button",
+      { type: "button", class: "primary small", hidden: true, onclick: () => this.doRetry() },
+      "Retry job",
+    );
     this.liveState = h("span", { class: "live" });
     this.output = new LogView("Job output");
     this.el = this.layout();
@@ -320,7 +330,7 @@ class JobView {
     return h(
       "div",
       { class: "job-view" },
-      h("header", {}, h("div", { class: "job-heading" }, this.title, this.badgeSlot), close),
+      h("header", {}, h("div", { class: "job-heading" }, this.title, this.badgeSlot), this.retry, close),
       this.message,
       this.details,
       this.progress,
@@ -374,6 +384,7 @@ class JobView {
     replace(this.title, h("span", { class: "type" }, job.type), " ", this.cat.taskLabel(job.task_id));
     replace(this.badgeSlot, badge(job.status));
     this.cancel.hidden = this.ended();
+    this.retry.hidden = !this.retryable.has(job.status) || Boolean(job.retried_by);
     if (this.ended()) this.asking?.close(); // nothing left to cancel
     replace(this.details, this.detailRows(job));
     replace(
@@ -388,6 +399,15 @@ class JobView {
   // A link to another page: following it closes the popup.
   linkOut(attrs, text) {
     return h("a", { ...attrs, onclick: () => this.close() }, text);
+  }
+
+  // Another job of the chain of retries: opened in this popup.
+  jobLink(jobId) {
+    return h(
+      "button",
+      { type: "button", class: "link mono", onclick: () => openJob(jobId, this.cat) },
+      `Job ${shortId(jobId)}`,
+    );
   }
 
   snapshotCell(job) {
@@ -425,6 +445,8 @@ class JobView {
           ? h("span", { class: "muted", title: `schedule ${job.schedule_id}` }, ` · ${job.schedule_description ?? "schedule (deleted)"}`)
           : "",
       ),
+      job.retry_of ? row("Retry of", this.jobLink(job.retry_of)) : [],
+      job.retried_by ? row("Retried by", this.jobLink(job.retried_by)) : [],
       row("Due", whenFull(job.due_at)),
       row("Started", whenFull(job.started_at)),
       row("Finished", whenFull(job.finished_at)),
@@ -577,6 +599,18 @@ class JobView {
         this.asking = null;
         resolve(ask.returnValue === "cancel");
       });
+    });
+  }
+
+  // A new job of the task, as the task is now, linked to this one; shown at once.
+  async doRetry() {
+    await busy(this.retry, async () => {
+      try {
+        const answer = await post(`/jobs/${this.id}/retry`);
+        await openJob(answer.job_id, this.cat);
+      } catch (e) {
+        replace(this.message, notice("error", e.unavailable ? unavailableText("Retrying a job") : e.message));
+      }
     });
   }
 

@@ -20,3 +20,6 @@ export const taskKind = (r, type) => r.tasks.find((k) => k.type === type) ?? nul
 
 // The states a job ends in.
 export const terminalStates = (r) => new Set(r.job_states.filter((s) => s.terminal).map((s) => s.status));
+
+// The states in which an operator may retry a job.
+export const retryableStates = (r) => new Set(r.job_states.filter((s) => s.retryable).map((s) => s.status));

@@ -328,13 +328,33 @@ function advancedOptions(task, recommended) {
     name: "window",
     hint: "Only snapshots created within this duration before the job runs.",
   });
+  const attempts = h("input", {
+    type: "number",
+    min: 1,
+    max: 10,
+    step: 1,
+    inputmode: "numeric",
+    placeholder: "never",
+    value: task?.retry?.attempts ?? "",
+  });
+  const delay = h("input", { type: "text", placeholder: "e.g. 5m, 1h", value: task?.retry?.delay ?? "5m" });
   const el = h(
     "details",
-    { class: "advanced", open: Boolean(task?.concurrency || task?.window) },
+    { class: "advanced", open: Boolean(task?.concurrency || task?.window || task?.retry) },
     h("summary", {}, "Advanced options"),
     field("Concurrency", concurrency, { name: "concurrency", hint: " " }),
     windowBox,
+    field("Retries", attempts, {
+      name: "retry.attempts",
+      hint: "How many times a failed run is tried again, unless a later run of the task came first (1 to 10). Cancelled and skipped runs never are. Empty: never.",
+    }),
+    field("Retry after", delay, {
+      name: "retry.delay",
+      hint: "How long after a failure its retry runs: 1m to 1d.",
+    }),
   );
+  const retry = () =>
+    attempts.value === "" ? null : { attempts: Number(attempts.value), delay: delay.value.trim() };
   const concurrencyHintEl = concurrency.parentElement.querySelector(".hint");
   const announced = runnerConcurrency();
   let shownType = null;
@@ -350,7 +370,7 @@ function advancedOptions(task, recommended) {
       windowBox.querySelector(".hint").textContent =
         `Only snapshots created within this duration before the job runs are ${verb}. Empty: all.`;
   };
-  return { el, concurrency, window, showFor };
+  return { el, concurrency, window, retry, showFor };
 }
 
 // What a backup leaves out: one gitignore pattern a line (the api checks each).
@@ -444,6 +464,7 @@ function taskBody({ editing, kind, own, advanced, selects, backup, restore, sche
     name: own.name.value.trim() || null,
     labels: own.labels.value.split(/[\s,]+/).filter(Boolean),
     concurrency: advanced.concurrency.value === "" ? null : Number(advanced.concurrency.value),
+    retry: advanced.retry(),
     runner_group: runOn.value(),
   };
   if (!editing) out.type = type;
