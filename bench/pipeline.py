@@ -29,8 +29,9 @@ from deploy.embedded import nats_url
 from shared import bus
 from shared import subjects as s
 from shared.db import Pool, create_pool
-from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode, new_id
+from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode
 from shared.events import utcnow as now
+from shared.ids import new_id
 from shared.job_events import JobEventSink
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 

@@ -9,11 +9,12 @@ from shared.db import Pool
 from shared.durations import format_duration
 from shared.models import Connector, RetryPolicy, Task
 
-CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group"
+CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group, freshness_s"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
-    "restore_path, restore_mode, runner_group, excludes, retry_attempts, retry_delay_s"
+    "restore_path, restore_mode, runner_group, excludes, retry_attempts, retry_delay_s, "
+    "freshness_s"
 )
 
 
@@ -26,7 +27,12 @@ def connector_from_row(row: Any) -> Connector:
         options=dict(row["options"]),
         created_at=row["created_at"],
         runner_group=row["runner_group"],
+        freshness=_duration(row["freshness_s"]),
     )
+
+
+def _duration(seconds: int | None) -> str | None:
+    return None if seconds is None else format_duration(seconds)
 
 
 def task_from_row(row: Any) -> Task:
@@ -47,6 +53,7 @@ def task_from_row(row: Any) -> Task:
         concurrency=row["concurrency"],
         runner_group=row["runner_group"],
         retry=retry_policy(row["retry_attempts"], row["retry_delay_s"]),
+        freshness=_duration(row["freshness_s"]),
         created_at=row["created_at"],
     )
 

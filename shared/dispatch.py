@@ -13,8 +13,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import bus, subjects
-from shared.events import JobDue, JobQueued, encode, new_id, utcnow
+from shared.events import JobDue, JobQueued, encode, utcnow
 from shared.groups import group_of
+from shared.ids import new_id
 from shared.models import Task, Trigger
 
 ACK_TIMEOUT_S = 5.0

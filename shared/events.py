@@ -7,25 +7,17 @@ carry several lines, each with its own `seq`, and the event's `seq` is the last.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
 import msgspec
 
+from shared.freshness import Watched
+from shared.ids import new_id
 from shared.lifecycle import JobStatus
 from shared.models import Job, Progress, Task, TaskType, Trigger
 
-
-def new_id() -> str:
-    """A random (version 4) UUID, as text: built from its hex digits rather than through
-    a `uuid.UUID`, a third of the cost, as a burst of firings makes three per job."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
 # The variant bits (10xx) put into the first digit of the fourth group.
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 def utcnow() -> datetime:
@@ -229,3 +221,30 @@ _schedule_event_decoder: msgspec.json.Decoder[AnyScheduleEvent] = msgspec.json.D
 
 def decode_schedule_event(data: bytes) -> AnyScheduleEvent:
     return _schedule_event_decoder.decode(data)
+
+
+# Freshness events: `plakar.events.freshness.<task|connector>.<id>.<lost|restored>`, told
+# by the active scheduler once per change (shared/freshness.py).
+
+
+class FreshnessEvent(msgspec.Struct, kw_only=True, tag_field="kind"):
+    event_id: str = msgspec.field(default_factory=new_id)
+    ts: datetime = msgspec.field(default_factory=utcnow)
+    watched: Watched
+    id: str
+    # Its name, and its window as its rule says it ("26h").
+    name: str | None = None
+    window: str
+    # Its last successful job's end (null: none ever); it went stale `window` after it.
+    last_success_at: datetime | None = None
+
+
+class FreshnessLost(FreshnessEvent, kw_only=True, tag="freshness.lost"):
+    """No successful job of it finished within its window: it is stale."""
+
+
+class FreshnessRestored(FreshnessEvent, kw_only=True, tag="freshness.restored"):
+    """A successful job of it finished: fresh again."""
+
+
+AnyFreshnessEvent = FreshnessLost | FreshnessRestored

@@ -9,6 +9,7 @@ import msgspec
 
 from shared.durations import DURATION_PATTERN
 from shared.excludes import EXCLUDE_PATTERN, MAX_EXCLUDE, MAX_EXCLUDES
+from shared.freshness import FreshnessState
 from shared.groups import GROUP_PATTERN
 from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
@@ -80,6 +81,10 @@ class Connector(msgspec.Struct, kw_only=True):
     initialized: bool | None = None
     # The runners that act on it (test, initialize, snapshots, files); null: the default.
     runner_group: str | None = None
+    # How recent its last successful job must be (shared/freshness.py), and whether it is
+    # now; null: no rule.
+    freshness: str | None = None
+    freshness_state: FreshnessState | None = None
 
 
 class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -88,6 +93,7 @@ class ConnectorCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     location: Location
     options: Options = {}
     runner_group: GroupName | None = None
+    freshness: Window | None = None
 
 
 class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -98,6 +104,8 @@ class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     options: Options | None = None
     # Absent: kept; null: the default group.
     runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
+    # Absent: kept; null: no rule.
+    freshness: Window | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class Task(msgspec.Struct, kw_only=True):
@@ -121,6 +129,9 @@ class Task(msgspec.Struct, kw_only=True):
     runner_group: str | None = None
     # Failed runs tried again; null: not.
     retry: RetryPolicy | None = None
+    # How recent its last successful job must be, and whether it is now; null: no rule.
+    freshness: str | None = None
+    freshness_state: FreshnessState | None = None
     created_at: datetime
 
     def connector_ids(self) -> list[str]:
@@ -146,6 +157,7 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     concurrency: Concurrency | None = None
     runner_group: GroupName | None = None
     retry: RetryPolicy | None = None
+    freshness: Window | None = None
 
 
 class TaskCreated(msgspec.Struct, kw_only=True):
@@ -311,6 +323,7 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     concurrency: Concurrency | msgspec.UnsetType | None = msgspec.UNSET
     runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
     retry: RetryPolicy | msgspec.UnsetType | None = msgspec.UNSET
+    freshness: Window | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -5,8 +5,9 @@ runners one claim per job)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
+
+from shared.ids import derived_id
 
 # Attempts a policy may give, and the delay before each: retries are for failures that
 # pass (a store offline a while); a longer wait is a schedule's business.
@@ -16,9 +17,7 @@ MAX_DELAY = timedelta(days=1)
 # Failures older than this are not retried any more (a control plane down that long).
 LOOKBACK = MAX_DELAY + timedelta(days=1)
 
-_NAMESPACE = uuid.UUID("5d0c64c8-41a5-4b0b-9d55-2f4e3f6b9a61")
-
 
 def retry_job_id(job_id: str) -> str:
     """The id of the one job that retries `job_id`."""
-    return str(uuid.uuid5(_NAMESPACE, job_id.lower()))
+    return derived_id(f"retry:{job_id.lower()}")

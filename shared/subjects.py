@@ -41,6 +41,11 @@ def schedule_event(schedule_id: str, kind: str) -> str:
     return f"plakar.events.schedule.{schedule_id}.{kind}"
 
 
+def freshness_event(watched: str, watched_id: str, kind: str) -> str:
+    """`kind` is `freshness.lost` or `freshness.restored`."""
+    return f"plakar.events.freshness.{watched}.{watched_id}.{kind.removeprefix('freshness.')}"
+
+
 # Runner groups: each has its job subject, its durable consumer on the jobs stream, and
 # its connector actions' subject (the names are checked by shared/groups.py).
 

@@ -121,8 +121,9 @@ GROUPS = {
     "test_nats_cluster": "clock",
     "test_kept_cache": "faults",
     "test_snapshot_files": "clock",
-    # Waits a retry's minute.
+    # Wait a retry's minute, a freshness window's.
     "test_retries": "clock",
+    "test_freshness": "clock",
 }
 
 

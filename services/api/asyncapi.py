@@ -15,6 +15,7 @@ from services.api.routes.streams import SCHEDULE_KINDS
 from shared import subjects as s
 from shared.events import (
     JOB_EVENT_KINDS,
+    AnyFreshnessEvent,
     AnyJobEvent,
     AnyScheduleEvent,
     EventsDropped,
@@ -38,11 +39,23 @@ def _host(url: str) -> str:
 def document(settings: Settings, api_host: str) -> dict[str, Any]:
     job_events = get_args(AnyJobEvent)
     schedule_events = get_args(AnyScheduleEvent)
+    freshness_events = get_args(AnyFreshnessEvent)
     stream_messages = get_args(StreamMessage)
-    feed = (*job_events, *schedule_events, EventsDropped)
+    feed = (*job_events, *schedule_events, *freshness_events, EventsDropped)
     channels = {
         "jobEvents": _nats_channel("job", JOB_EVENT_KINDS, job_events),
         "scheduleEvents": _nats_channel("schedule", SCHEDULE_KINDS, schedule_events),
+        "freshnessEvents": {
+            "address": "plakar.events.freshness.{watched}.{id}.{change}",
+            "servers": [{"$ref": "#/servers/nats"}],
+            "description": "A task's or a connector's freshness changed (docs/freshness.md).",
+            "parameters": {
+                "watched": {"enum": ["task", "connector"]},
+                "id": {"description": "the task's or the connector's id (UUID)"},
+                "change": {"enum": ["lost", "restored"]},
+            },
+            "messages": _messages(freshness_events),
+        },
         "jobStream": _ws_channel(
             "/jobs/{job_id}/stream",
             "The job's stored output after ?after=SEQ, then live lines and progress; the "

@@ -48,14 +48,16 @@ class Full(Exception):
 async def insert_connector(pool: Pool, body: ConnectorCreate) -> Connector:
     try:
         row = await pool.fetchrow(
-            f"""INSERT INTO connectors (id, name, role, location, options, runner_group)
-                VALUES ($1, $2, $3, $4, $5, $6) RETURNING {CONNECTOR_COLUMNS}""",
+            f"""INSERT INTO connectors (id, name, role, location, options, runner_group,
+                                        freshness_s)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {CONNECTOR_COLUMNS}""",
             uuid.uuid4(),
             body.name,
             body.role,
             body.location,
             body.options,
             body.runner_group,
+            seconds(body.freshness),
         )
     except asyncpg.UniqueViolationError as e:
         raise Duplicate from e
@@ -78,12 +80,13 @@ async def update_connector(
     location: str,
     options: dict[str, str],
     runner_group: str | None,
+    freshness: str | None,
 ) -> Connector | None:
     try:
         row = await pool.fetchrow(
             # Another location is another store: what was learned of the old one is dropped.
             f"""UPDATE connectors SET name = $2, location = $3, options = $4, runner_group = $5,
-                       updated_at = now(),
+                       freshness_s = $6, updated_at = now(),
                        initialized = CASE WHEN location = $3 THEN initialized END,
                        initialized_seen_at = CASE WHEN location = $3 THEN initialized_seen_at
                                                   ELSE now() END
@@ -93,10 +96,16 @@ async def update_connector(
             location,
             options,
             runner_group,
+            seconds(freshness),
         )
     except asyncpg.UniqueViolationError as e:
         raise Duplicate from e
     return connector_from_row(row) if row else None
+
+
+def seconds(duration: str | None) -> int | None:
+    """A duration as validated (shared/durations.py), in seconds for the database."""
+    return None if duration is None else parse_duration(duration)
 
 
 async def delete_connector(pool: Pool, connector_id: str) -> bool:
@@ -165,7 +174,8 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.runner_group,
         body.excludes,
         body.retry.attempts if body.retry else None,
-        parse_duration(body.retry.delay) if body.retry else None,
+        seconds(body.retry.delay if body.retry else None),
+        seconds(body.freshness),
     )
 
 
@@ -176,8 +186,9 @@ async def insert_task(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
                                restore_path, restore_mode, runner_group, excludes,
-                               retry_attempts, retry_delay_s)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                               retry_attempts, retry_delay_s, freshness_s)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                    $18)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
@@ -191,7 +202,8 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
                    restore_mode = $13, runner_group = $14, excludes = $15,
-                   retry_attempts = $16, retry_delay_s = $17, updated_at = now()
+                   retry_attempts = $16, retry_delay_s = $17, freshness_s = $18,
+                   updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
         *_task_args(body),

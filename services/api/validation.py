@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from shared.durations import DurationError, format_duration, parse_duration
 from shared.excludes import MAX_EXCLUDES, exclude_problem
+from shared.freshness import MAX_WINDOW, MIN_WINDOW
 from shared.groups import group_problem
 from shared.labels import MAX_LABELS, label_problem
 from shared.locations import Role
@@ -145,6 +146,19 @@ def check_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
     return RetryPolicy(attempts=policy.attempts, delay=format_duration(seconds))
 
 
+def check_freshness(value: str | None, field: str = "freshness") -> str | None:
+    """A freshness window in the compact form; None (or blank): no rule."""
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = parse_duration(value)
+    except DurationError as e:
+        raise Invalid(field, str(e)) from e
+    if not MIN_WINDOW.total_seconds() <= seconds <= MAX_WINDOW.total_seconds():
+        raise Invalid(field, "a freshness window must be between 1 minute and 366 days")
+    return format_duration(seconds)
+
+
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:
     """Validate a task against the connectors it names; returns it normalised."""
     slots = SLOTS[body.type]
@@ -209,6 +223,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         concurrency=body.concurrency,
         runner_group=runner_group,
         retry=check_retry(body.retry),
+        freshness=check_freshness(body.freshness),
     )
 
 

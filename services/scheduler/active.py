@@ -18,7 +18,7 @@ job-dues and the fired events of the whole batch (published pipelined), and one 
 write after.
 
 Between firings it queues the retries of failed jobs that their tasks' policies ask for
-(retrying.py).
+(retrying.py), and tells the changes of freshness (freshness_watch.py).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from services.scheduler import batch, journal
 from services.scheduler.clock import Clock
+from services.scheduler.freshness_watch import FreshnessWatch
 from services.scheduler.journal import Entry, Planned, Recorded, TaskState
 from services.scheduler.retrying import Retrier
 from services.scheduler.timers import Timers
@@ -85,7 +86,8 @@ class Active:
         self._task_of: dict[str, str] = {}
         self._republish_at: datetime | None = None
         self._reconcile_at: datetime | None = None
-        self.retrier = Retrier(pool, clock, publish)
+        # Looked after between firings, each when its `look_at` has come.
+        self.watches = (Retrier(pool, clock, publish), FreshnessWatch(pool, clock, publish))
 
     def changed(self, schedule_id: str) -> None:
         """Tell the actor a schedule changed (from any task: it only enqueues)."""
@@ -96,15 +98,17 @@ class Active:
         await self._arm_all()
         log.info("active: %d schedules armed", len(self.timers))
         self._reconcile_at = self.clock.now() + RECONCILE
-        self.retrier.start()
+        for watch in self.watches:
+            watch.start()
         while True:
             await self._step()
 
     async def _step(self) -> None:
         """Do the next thing: fire what is due, try publishing again, reconcile, retry
-        failed jobs, handle one message, or wait for the soonest of them."""
+        failed jobs or tell freshness changes, handle one message, or wait for the soonest
+        of them."""
         now = self.clock.now()
-        retries_at = self.retrier.look_at
+        looks = [w for w in self.watches if w.look_at is not None and now >= w.look_at]
         if due := self.timers.pop_due(now):
             await self._fire(due)
         elif self._republish_at is not None and now >= self._republish_at:
@@ -113,13 +117,13 @@ class Active:
         elif self._reconcile_at is not None and now >= self._reconcile_at:
             self._reconcile_at = now + RECONCILE
             await self._arm_many(await journal.load_stale(self.pool, self.session_id))
-        elif retries_at is not None and now >= retries_at:
-            await self.retrier.look()
+        elif looks:
+            await looks[0].look()
         elif not self.inbox.empty():
             await self._refresh(self._drain([]))
         else:
-            soonest = (self.timers.next_at(), self._republish_at, self._reconcile_at, retries_at)
-            wake = [t for t in soonest if t]
+            soonest = (self.timers.next_at(), self._republish_at, self._reconcile_at)
+            wake = [t for t in (*soonest, *(w.look_at for w in self.watches)) if t]
             message = await self.clock.race(self.inbox.get(), min(wake, default=None))
             if message is not None:
                 await self._refresh(self._drain([message.schedule_id]))

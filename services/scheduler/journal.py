@@ -245,3 +245,33 @@ async def failures_to_retry(pool: Pool, since: datetime) -> list[Failure]:
         )
         for r in rows
     ]
+
+
+async def freshness_told(pool: Pool) -> dict[tuple[str, str], str]:
+    """The freshness last told of each task and connector: (watched, id) -> state."""
+    rows = await pool.fetch("SELECT watched, id::text, state FROM freshness_journal")
+    return {(r["watched"], r["id"]): r["state"] for r in rows}
+
+
+async def record_freshness(
+    pool: Pool, told: list[tuple[str, str, str]], forgotten: list[tuple[str, str]], at: datetime
+) -> None:
+    """Record the states told ((watched, id, state)); forget those no rule asks for."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO freshness_journal (watched, id, state, changed_at)
+               SELECT w, i, s, $4 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS f(w, i, s)
+               ON CONFLICT (watched, id) DO UPDATE
+               SET state = EXCLUDED.state, changed_at = EXCLUDED.changed_at""",
+            [w for w, _, _ in told],
+            [i for _, i, _ in told],
+            [s for _, _, s in told],
+            at,
+        )
+        await conn.execute(
+            """DELETE FROM freshness_journal j
+               USING unnest($1::text[], $2::uuid[]) AS f(w, i)
+               WHERE j.watched = f.w AND j.id = f.i""",
+            [w for w, _ in forgotten],
+            [i for _, i in forgotten],
+        )

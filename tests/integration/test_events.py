@@ -152,7 +152,10 @@ def test_plakar_cp_events_prints_json_lines(stack: Stack, tmp_path: Path) -> Non
 def test_asyncapi_document(stack: Stack) -> None:
     doc = stack.get("/asyncapi.json")
     assert doc["asyncapi"] == "3.0.0"
-    assert set(doc["channels"]) == {"jobEvents", "scheduleEvents", "jobStream", "eventFeed"}
+    channels = {"jobEvents", "scheduleEvents", "freshnessEvents", "jobStream", "eventFeed"}
+    assert set(doc["channels"]) == channels
     assert doc["channels"]["jobEvents"]["address"] == "plakar.events.job.{job_id}.{kind}"
-    assert "JobFinished" in doc["components"]["schemas"]
+    freshness = doc["channels"]["freshnessEvents"]["address"]
+    assert freshness == "plakar.events.freshness.{watched}.{id}.{change}"
+    assert {"JobFinished", "FreshnessLost"} <= set(doc["components"]["schemas"])
     assert stack.endpoints["events_nats_url"].split("@")[0] not in json.dumps(doc)

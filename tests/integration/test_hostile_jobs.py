@@ -19,7 +19,7 @@ import pytest
 
 from shared import subjects as s
 from shared.dispatch import job_messages
-from shared.events import new_id
+from shared.ids import new_id
 from shared.models import Task
 from tests.support.infra import external_services
 from tests.support.stack import Stack, many_files, running_stack, stack_dir

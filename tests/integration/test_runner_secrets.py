@@ -25,7 +25,8 @@ from services.runner.job_connectors import REQUEST_TIMEOUT_S
 from shared import rpc
 from shared import subjects as s
 from shared.dispatch import job_messages
-from shared.events import decode_job_due, new_id
+from shared.events import decode_job_due
+from shared.ids import new_id
 from shared.models import Task
 from tests.support.infra import external_services
 from tests.support.procs import processes

@@ -19,10 +19,11 @@ from services.api import schedules_store
 from services.api.validation import ScheduleSpec
 from services.scheduler.active import RECONCILE, RETRY_PUBLISH, Active
 from services.scheduler.clock import FakeClock
+from services.scheduler.freshness_watch import LOOK_EVERY
 from services.scheduler.retrying import AGAIN_AFTER
 from shared import db
 from shared.dispatch import Message
-from shared.events import JobQueued, JobSkipped
+from shared.events import FreshnessLost, FreshnessRestored, JobQueued, JobSkipped
 from shared.retries import retry_job_id
 from tests.support.stack import Stack
 
@@ -394,3 +395,58 @@ async def test_only_the_last_failed_run_of_a_task_with_a_policy_is_retried(rig: 
     await rig.start()
     await rig.at(T0 + 10 * MINUTE)
     assert rig.recorder.jobs() == []
+
+
+def freshness_told(recorder: Recorder) -> list[tuple[str, str]]:
+    """The freshness changes published: (subject, kind)."""
+    found = []
+    for m in recorder.messages:
+        if ".freshness." in m.subject:
+            event = msgspec.json.decode(m.payload, type=FreshnessLost | FreshnessRestored)
+            found.append((m.subject, str(event.__struct_config__.tag)))
+    return found
+
+
+async def test_freshness_is_told_when_lost_and_when_restored_once_each(rig: Rig) -> None:
+    task, new = await rig.task(), await rig.task()
+    await rig.pool.execute(
+        "UPDATE tasks SET freshness_s = 3600, created_at = $2 WHERE id = ANY($1::uuid[])",
+        [task, new],
+        T0 - timedelta(days=1),
+    )
+
+    async def succeeded(at: datetime) -> None:
+        await rig.pool.execute(
+            """INSERT INTO jobs (id, task_id, trigger, type, status, due_at, queued_at,
+                                 finished_at)
+               VALUES ($1, $2, 'manual', 'backup', 'succeeded', $3, $3, $3)""",
+            str(uuid.uuid4()),
+            task,
+            at,
+        )
+
+    await succeeded(T0 - 10 * MINUTE)
+    await rig.start()
+    lost_new = (f"plakar.events.freshness.task.{new}.lost", "freshness.lost")
+    # Never succeeded within its hour since it was created: stale at once. The other was
+    # fresh when first judged: nothing to tell.
+    assert freshness_told(rig.recorder) == [lost_new]
+    await rig.at(T0 + 50 * MINUTE - timedelta(seconds=1))
+    assert freshness_told(rig.recorder) == [lost_new]
+    await rig.at(T0 + 50 * MINUTE)
+    lost = (f"plakar.events.freshness.task.{task}.lost", "freshness.lost")
+    assert freshness_told(rig.recorder) == [lost_new, lost]
+    await rig.at(T0 + 2 * 60 * MINUTE)
+    assert len(freshness_told(rig.recorder)) == 2  # told once
+
+    await succeeded(T0 + 2 * 60 * MINUTE + timedelta(seconds=1))
+    await rig.at(T0 + 2 * 60 * MINUTE + LOOK_EVERY + timedelta(seconds=1))
+    restored = (f"plakar.events.freshness.task.{task}.restored", "freshness.restored")
+    assert freshness_told(rig.recorder) == [lost_new, lost, restored]
+
+    # A rule removed is forgotten: set again, a task already fresh tells nothing.
+    await rig.pool.execute("UPDATE tasks SET freshness_s = NULL WHERE id = $1", task)
+    await rig.at(rig.clock.now() + LOOK_EVERY)
+    await rig.pool.execute("UPDATE tasks SET freshness_s = 3600 WHERE id = $1", task)
+    await rig.at(rig.clock.now() + LOOK_EVERY)
+    assert len(freshness_told(rig.recorder)) == 3

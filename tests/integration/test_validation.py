@@ -85,6 +85,30 @@ TASKS: list[tuple[str, dict[str, Any], int, str]] = [
         for pattern in ("[abc", "a\\", "# note", "x\ny", " lead", "!", "", "x" * 257)
     ],
     (
+        "freshness too short",
+        {"type": "check", "store_id": "{store}", "freshness": "30s"},
+        422,
+        "freshness",
+    ),
+    (
+        "freshness unreadable",
+        {"type": "check", "store_id": "{store}", "freshness": "daily"},
+        422,
+        "freshness",
+    ),
+    (
+        "retry without delay",
+        {"type": "check", "store_id": "{store}", "retry": {"attempts": 2}},
+        400,
+        "retry.delay",
+    ),
+    (
+        "retry too often",
+        {"type": "check", "store_id": "{store}", "retry": {"attempts": 11, "delay": "5m"}},
+        422,
+        "retry.attempts",
+    ),
+    (
         "too many excludes",
         {
             "type": "backup",

@@ -1,18 +1,19 @@
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.api.validation import Invalid, check_retry
+from services.api.validation import Invalid, check_freshness, check_retry
 from services.runner.concurrency import recommended_concurrency
 from services.runner.plakar_output import SnapshotEntry
 from services.runner.selection import SelectionError, select_restore_snapshot
-from shared import claims
+from shared import claims, freshness
 from shared.durations import DURATION_PATTERN, DurationError, format_duration, parse_duration
-from shared.events import new_id
 from shared.excludes import EXCLUDE_PATTERN, exclude_problem
+from shared.ids import new_id
 from shared.labels import LABEL_PATTERN, label_problem
 from shared.models import RetryPolicy
 from shared.retries import retry_job_id
@@ -200,3 +201,28 @@ def test_retry_policies(attempts: int, delay: str, field: str | None, kept: str 
         with pytest.raises(Invalid) as refused:
             check_retry(policy)
         assert refused.value.field == field
+
+
+def test_freshness_is_judged_on_the_last_success_or_the_creation() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    day = timedelta(days=1)
+    assert freshness.state(None, None, created, created + 9 * day) is None
+    assert freshness.state(day, None, created, created + day / 2) == "fresh"
+    assert freshness.state(day, None, created, created + day) == "stale"
+    success = created + 3 * day
+    assert freshness.state(day, success, created, success + day - timedelta(seconds=1)) == "fresh"
+    assert freshness.stale_at(day, success, created) == success + day
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [("26h", "1d2h"), ("1m", "1m"), ("P366D", "366d"), ("", None), (None, None)]
+)
+def test_freshness_windows_taken(given: str | None, kept: str | None) -> None:
+    assert check_freshness(given) == kept
+
+
+@pytest.mark.parametrize("given", ["30s", "367d", "soon"])
+def test_freshness_windows_refused(given: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        check_freshness(given)
+    assert refused.value.field == "freshness"

@@ -14,12 +14,14 @@ from litestar.response import Stream
 from services.api import files, schedules_store, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
+from services.api.freshness import judged_now
 from services.api.openapi import errors, stated
 from services.api.rpc import ask, read_file
 from services.api.runner_groups import with_waiting
 from services.api.validation import (
     TASK_TYPES,
     Invalid,
+    check_freshness,
     check_group,
     check_name,
     check_snapshot_id,
@@ -131,10 +133,14 @@ def masked(c: Connector) -> Connector:
 
 
 async def shown(deps: Deps, connectors: list[Connector]) -> list[Connector]:
-    """As answered: secrets masked, and what is known of each store's initialization."""
+    """As answered: secrets masked, what is known of each store's initialization, and
+    their freshness now."""
     stores = [c.id for c in connectors if c.role == "store"]
     known = await store.initialized_stores(deps.pool, stores) if stores else {}
-    return [msgspec.structs.replace(masked(c), initialized=known.get(c.id)) for c in connectors]
+    return await judged_now(
+        deps.pool,
+        [msgspec.structs.replace(masked(c), initialized=known.get(c.id)) for c in connectors],
+    )
 
 
 # Tasks a refusal to delete a connector names, at most.
@@ -220,10 +226,12 @@ class ConnectorController(Controller):
             location=location,
             options=data.options,
             runner_group=check_group(data.runner_group),
+            freshness=check_freshness(data.freshness),
         )
         await store.room_for(deps.pool, "connectors", deps.settings.max_connectors)
         try:
-            return masked(await store.insert_connector(deps.pool, body))
+            [created] = await shown(deps, [await store.insert_connector(deps.pool, body)])
+            return created
         except store.Duplicate:
             raise _duplicate(body.role) from None
 
@@ -258,9 +266,12 @@ class ConnectorController(Controller):
         group = current.runner_group
         if data.runner_group is not msgspec.UNSET:
             group = await _group_change(deps, current.id, check_group(data.runner_group))
+        freshness = current.freshness
+        if data.freshness is not msgspec.UNSET:
+            freshness = check_freshness(data.freshness)
         try:
             updated = await store.update_connector(
-                deps.pool, current.id, name, location, options, group
+                deps.pool, current.id, name, location, options, group, freshness
             )
         except store.Duplicate:
             raise _duplicate(current.role) from None

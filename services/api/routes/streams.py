@@ -24,6 +24,7 @@ from services.api.errors import ApiError
 from services.api.runner_groups import with_waiting
 from shared.events import (
     JOB_EVENT_KINDS,
+    AnyFreshnessEvent,
     AnyJobEvent,
     AnyScheduleEvent,
     EventsDropped,
@@ -37,7 +38,7 @@ from shared.events import (
 )
 from shared.lifecycle import TERMINAL, Tracked
 from shared.models import Job
-from shared.subjects import job_events
+from shared.subjects import freshness_event, job_events
 
 # Lines read from PostgreSQL per query while a client catches up.
 PAGE = 2000
@@ -52,6 +53,7 @@ RECORDED_WAIT_S = 5.0
 BATCH_PACE_S = 0.016
 
 SCHEDULE_KINDS = tuple(t.__struct_config__.tag for t in get_args(AnyScheduleEvent))
+FRESHNESS_KINDS = tuple(str(t.__struct_config__.tag) for t in get_args(AnyFreshnessEvent))
 
 _encode = msgspec.json.Encoder().encode
 
@@ -95,8 +97,10 @@ def parse_kinds(value: str | None) -> list[str]:
             subjects.append(f"plakar.events.job.*.{kind}")
         elif kind in SCHEDULE_KINDS:
             subjects.append(f"plakar.events.schedule.*.{kind}")
+        elif kind in FRESHNESS_KINDS:
+            subjects.append(freshness_event("*", "*", kind))
         else:
-            known = ", ".join((*JOB_EVENT_KINDS, *SCHEDULE_KINDS))
+            known = ", ".join((*JOB_EVENT_KINDS, *SCHEDULE_KINDS, *FRESHNESS_KINDS))
             raise BadParam(f"kinds: {kind!r} is not an event kind ({known})")
     return list(dict.fromkeys(subjects))
 

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from services.api import schedules_store, store
 from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import not_found
+from services.api.freshness import judged_now
 from services.api.openapi import errors
 from services.api.routes.schedules import announce
 from services.api.validation import ALL_SLOTS, Invalid, check_schedule, check_task
@@ -43,6 +44,12 @@ async def load(deps: Deps, task_id: str) -> Task:
     return found
 
 
+async def shown(deps: Deps, task: Task) -> Task:
+    """As answered: with its freshness now."""
+    [judged] = await judged_now(deps.pool, [task])
+    return judged
+
+
 async def run_now(deps: Deps, task: Task) -> str:
     job_id = await queue_job(deps.js, task, "manual", patience=PUBLISH_PATIENCE_S)
     # Answer once the history knows the job, so a GET right after finds it.
@@ -63,21 +70,21 @@ class TaskController(Controller):
         await store.room_for(deps.pool, "schedules", deps.settings.max_schedules, len(specs))
         if not specs:
             task = await store.insert_task(deps.pool, body)
-            return TaskCreated(task=task, job_id=await run_now(deps, task))
+            return TaskCreated(task=await shown(deps, task), job_id=await run_now(deps, task))
         # A scheduled task does not run one-off: its schedules run it.
         async with deps.pool.acquire() as conn, conn.transaction():
             task = await store.insert_task(conn, body)
             schedule_ids = await schedules_store.insert(conn, task.id, specs)
         await announce(deps, schedule_ids)
-        return TaskCreated(task=task, job_id=None)
+        return TaskCreated(task=await shown(deps, task), job_id=None)
 
     @get("/", responses=errors())
     async def list_all(self, state: State) -> list[Task]:
-        return await store.list_tasks(state.deps.pool)
+        return await judged_now(state.deps.pool, await store.list_tasks(state.deps.pool))
 
     @get("/{task_id:str}", responses=errors(404))
     async def get_one(self, state: State, task_id: str) -> Task:
-        return await load(state.deps, task_id)
+        return await shown(state.deps, await load(state.deps, task_id))
 
     @patch("/{task_id:str}", responses=errors(404, 422))
     async def update(self, state: State, task_id: str, data: TaskPatch) -> Task:
@@ -95,7 +102,7 @@ class TaskController(Controller):
         updated = await store.update_task(deps.pool, current.id, await _validated(deps, merged))
         if updated is None:
             raise not_found("task")
-        return updated
+        return await shown(deps, updated)
 
     @delete("/{task_id:str}", responses=errors(404))
     async def remove(self, state: State, task_id: str) -> None:

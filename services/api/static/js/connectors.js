@@ -18,6 +18,7 @@ import {
   utc,
   when,
 } from "./dom.js";
+import { freshnessField, staleBadge, staleNotice } from "./freshness.js";
 import { runOnField } from "./groups.js";
 import { jobList } from "./jobs.js";
 import { rules } from "./rules.js";
@@ -320,6 +321,10 @@ function connectorForm(cr, current, presetRole, onSaved) {
   const { name, role, location } = connectorFields(cr, current, presetRole);
   const options = optionsEditor(cr, { role, location, current });
   const runOn = runOnField(current?.runner_group, RUN_ON_HINT);
+  const freshness = freshnessField(
+    current?.freshness,
+    "It turns stale (red, and a freshness.lost event) when no successful job of it finished within this.",
+  );
   const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
   const roots = cr.allowed_paths.length ? ` It must be under ${cr.allowed_paths.join(", ")}.` : "";
   const form = h(
@@ -338,7 +343,7 @@ function connectorForm(cr, current, presetRole, onSaved) {
       wide: true,
     }),
     options.el,
-    h("div", { class: "grid2" }, runOn.el),
+    h("div", { class: "grid2" }, runOn.el, freshness.el),
     h(
       "div",
       { class: "actions" },
@@ -352,7 +357,13 @@ function connectorForm(cr, current, presetRole, onSaved) {
     clearErrors(form);
     const problem = options.check();
     if (problem) return showError(form, problem);
-    const body = { name: name.value, location: location.value, options: options.values(), runner_group: runOn.value() };
+    const body = {
+      name: name.value,
+      location: location.value,
+      options: options.values(),
+      runner_group: runOn.value(),
+      freshness: freshness.value(),
+    };
     if (!editing) body.role = role.value;
     busy(submit, async () => {
       try {
@@ -493,6 +504,7 @@ export async function connectorView(root, ctx) {
       { class: "page-head" },
       h("h1", { tabindex: -1 }, c.name),
       roleBadge(c.role),
+      staleBadge(c),
       h("span", { class: "spacer" }),
       actions.buttons,
       h("a", { href: `#/scheduling/tasks/new?type=${taskType}&${slot}=${id}`, class: "button" }, "New task"),
@@ -510,6 +522,7 @@ export async function connectorView(root, ctx) {
       h("dt", {}, "Created"),
       h("dd", {}, utc(c.created_at), " ", h("span", { class: "muted" }, "(", when(c.created_at), ")")),
     ),
+    staleNotice(c, "connector"),
     result,
     tabs(
       [

@@ -17,6 +17,7 @@ import {
   tabs,
   when,
 } from "./dom.js";
+import { freshnessField, staleBadge, staleNotice } from "./freshness.js";
 import { runOnField } from "./groups.js";
 import { historyView } from "./history.js";
 import { jobList, openJob } from "./jobs.js";
@@ -133,6 +134,8 @@ function taskRow(t, cat, cells) {
       "td",
       {},
       h("a", { href: `#/scheduling/tasks/${t.id}` }, cat.taskLabel(t.id)),
+      " ",
+      staleBadge(t),
       t.name ? h("div", { class: "muted small" }, cat.route(t)) : null,
     ),
     h("td", {}, h("span", { class: "type" }, t.type)),
@@ -458,13 +461,14 @@ const submitText = (editing, schedules) =>
   editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
 
 // The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
-function taskBody({ editing, kind, own, advanced, selects, backup, restore, schedules, runOn }) {
+function taskBody({ editing, kind, own, advanced, selects, backup, restore, schedules, runOn, freshness }) {
   const type = kind.type;
   const out = {
     name: own.name.value.trim() || null,
     labels: own.labels.value.split(/[\s,]+/).filter(Boolean),
     concurrency: advanced.concurrency.value === "" ? null : Number(advanced.concurrency.value),
     retry: advanced.retry(),
+    freshness: freshness.value(),
     runner_group: runOn.value(),
   };
   if (!editing) out.type = type;
@@ -492,6 +496,10 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     restore: restoreOptions(task, preset),
     selects: {},
     runOn: runOnField(task?.runner_group, RUN_ON_HINT),
+    freshness: freshnessField(
+      task?.freshness,
+      "It turns stale (red, and a freshness.lost event) when no run of it succeeded within this, whether or not any ran.",
+    ),
   };
   const typeField = typeChooser(r.tasks, kind.type, editing);
   const pickers = h("div", { class: "pickers" });
@@ -505,7 +513,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     typeField,
     h("div", { class: "grid2" }, pickers, parts.own.el),
     options,
-    h("div", { class: "grid2" }, parts.runOn.el),
+    h("div", { class: "grid2" }, parts.runOn.el, parts.freshness.el),
     parts.advanced.el,
     parts.schedules?.el,
     h("div", { class: "actions" }, submit),
@@ -660,9 +668,11 @@ export async function taskView(root, ctx) {
       { class: "page-head" },
       title,
       h("span", { class: "type" }, task.type),
+      staleBadge(task),
       h("span", { class: "spacer" }),
       taskActions(task, ctx, message),
     ),
+    staleNotice(task, "task"),
     message,
     schedules.el,
     h("section", { class: "card" }, jobs),
