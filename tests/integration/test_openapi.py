@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.stack import Stack, running_stack, stack_dir
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -36,6 +38,12 @@ def objects(stack: Stack, allowed: Path) -> dict[str, str]:
     }
 
 
+# Schemathesis runs real plakar for the actions it calls (key derivations of seconds each
+# on an encrypted store): minutes on a loaded machine. Its own bound is the run's.
+RUN_TIMEOUT_S = 540
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
 def test_the_api_answers_as_its_document_says(tmp_path: Path) -> None:
     allowed = tmp_path / "allowed"
     allowed.mkdir()
@@ -50,7 +58,7 @@ def test_the_api_answers_as_its_document_says(tmp_path: Path) -> None:
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=RUN_TIMEOUT_S,
         )
         assert run.returncode == 0, run.stdout[-30000:] + run.stderr[-5000:]
         # Nothing it sent harmed the stack.
