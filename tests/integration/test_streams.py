@@ -198,6 +198,10 @@ async def test_bad_requests_close_with_a_reason(stack: Stack) -> None:
     assert code == 4422 and "batch" in reason
     code, reason = await closed_with(stack.ws_url("/events", kinds="queued,bogus"))
     assert code == 4422 and "bogus" in reason
+    # What a close frame can carry of the reason, however long the kind asked for.
+    for hostile in ("x" * 300, "\u00e9\u2028" * 200):
+        code, reason = await closed_with(stack.ws_url("/events", kinds=hostile))
+        assert code == 4422 and reason.startswith("kinds:") and len(reason.encode()) <= 123
 
     anonymous = stack.ws_url("/events").split("?")[0]
     for url in (anonymous, anonymous + "?token=wrong"):
