@@ -4,7 +4,7 @@ the api answers as a 422 (services/api/errors.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -120,15 +120,33 @@ def _check_excludes(body: TaskCreate) -> list[str]:
         if body.excludes:
             raise Invalid("excludes", "only a backup task takes excludes")
         return []
-    if len(body.excludes) > MAX_EXCLUDES:
-        raise Invalid("excludes", f"a task takes at most {MAX_EXCLUDES} excludes")
-    excludes: list[str] = []
-    for pattern in body.excludes:
-        if problem := exclude_problem(pattern):
-            raise Invalid("excludes", problem)
-        if pattern not in excludes:
-            excludes.append(pattern)
-    return excludes
+    return _each_once(body.excludes, "excludes", MAX_EXCLUDES, exclude_problem)
+
+
+def _each_once(
+    values: list[str], field: str, most: int, problem_of: Callable[[str], str | None]
+) -> list[str]:
+    """`values` (at most `most`), each checked, each kept once in order."""
+    if len(values) > most:
+        raise Invalid(field, f"a task takes at most {most} {field}")
+    kept: list[str] = []
+    for value in values:
+        if problem := problem_of(value):
+            raise Invalid(field, problem)
+        if value not in kept:
+            kept.append(value)
+    return kept
+
+
+def _duration_within(text: str, field: str, low: timedelta, high: timedelta, what: str) -> str:
+    """A duration between `low` and `high`, in the compact form."""
+    try:
+        seconds = parse_duration(text)
+    except DurationError as e:
+        raise Invalid(field, str(e)) from e
+    if not low.total_seconds() <= seconds <= high.total_seconds():
+        raise Invalid(field, what)
+    return format_duration(seconds)
 
 
 def check_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
@@ -137,26 +155,17 @@ def check_retry(policy: RetryPolicy | None) -> RetryPolicy | None:
         return None
     if not 1 <= policy.attempts <= MAX_ATTEMPTS:
         raise Invalid("retry.attempts", f"attempts must be between 1 and {MAX_ATTEMPTS}")
-    try:
-        seconds = parse_duration(policy.delay)
-    except DurationError as e:
-        raise Invalid("retry.delay", str(e)) from e
-    if not MIN_DELAY.total_seconds() <= seconds <= MAX_DELAY.total_seconds():
-        raise Invalid("retry.delay", "a retry's delay must be between 1 minute and 1 day")
-    return RetryPolicy(attempts=policy.attempts, delay=format_duration(seconds))
+    what = "a retry's delay must be between 1 minute and 1 day"
+    delay = _duration_within(policy.delay, "retry.delay", MIN_DELAY, MAX_DELAY, what)
+    return RetryPolicy(attempts=policy.attempts, delay=delay)
 
 
 def check_freshness(value: str | None, field: str = "freshness") -> str | None:
     """A freshness window in the compact form; None (or blank): no rule."""
     if value is None or not value.strip():
         return None
-    try:
-        seconds = parse_duration(value)
-    except DurationError as e:
-        raise Invalid(field, str(e)) from e
-    if not MIN_WINDOW.total_seconds() <= seconds <= MAX_WINDOW.total_seconds():
-        raise Invalid(field, "a freshness window must be between 1 minute and 366 days")
-    return format_duration(seconds)
+    what = "a freshness window must be between 1 minute and 366 days"
+    return _duration_within(value, field, MIN_WINDOW, MAX_WINDOW, what)
 
 
 def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCreate:
@@ -179,14 +188,7 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
             )
     if body.type == "sync" and body.store_id == body.target_store_id:
         raise Invalid("target_store_id", "a sync needs two different stores")
-    if len(body.labels) > MAX_LABELS:
-        raise Invalid("labels", f"a task takes at most {MAX_LABELS} labels")
-    labels: list[str] = []
-    for label in body.labels:
-        if problem := label_problem(label):
-            raise Invalid("labels", problem)
-        if label not in labels:
-            labels.append(label)
+    labels = _each_once(body.labels, "labels", MAX_LABELS, label_problem)
     snapshot_id = body.snapshot_id
     if snapshot_id is not None:
         if body.type != "restore":

@@ -9,13 +9,12 @@ the same event, dropped by NATS."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from services.scheduler import journal
-from services.scheduler.clock import Clock
+from services.scheduler.watch import Watch
 from shared import freshness_db, subjects
-from shared.db import Pool
-from shared.dispatch import Message, Publish
+from shared.dispatch import Message
 from shared.durations import format_duration
 from shared.events import FreshnessLost, FreshnessRestored, encode
 from shared.ids import derived_id
@@ -28,17 +27,8 @@ LOOK_EVERY = timedelta(seconds=10)
 AGAIN_AFTER = timedelta(seconds=2)
 
 
-class FreshnessWatch:
-    """Part of the active scheduler's actor: `look` when `look_at` has come."""
-
-    def __init__(self, pool: Pool, clock: Clock, publish: Publish) -> None:
-        self.pool = pool
-        self.clock = clock
-        self.publish = publish
-        self.look_at: datetime | None = None
-
-    def start(self) -> None:
-        self.look_at = self.clock.now()
+class FreshnessWatch(Watch):
+    """Tells the changes of freshness of tasks and connectors."""
 
     async def look(self) -> None:
         now = self.clock.now()

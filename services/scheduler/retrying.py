@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from services.scheduler import journal
 from services.scheduler.clock import Clock
+from services.scheduler.watch import Watch
 from shared.db import Pool
 from shared.dispatch import Message, Publish, Retry, job_messages
 from shared.retries import LOOKBACK, retry_job_id
@@ -26,19 +27,13 @@ SENT_KEPT = timedelta(seconds=300)
 AGAIN_AFTER = timedelta(seconds=2)
 
 
-class Retrier:
-    """Part of the active scheduler's actor: `look` when `look_at` has come."""
+class Retrier(Watch):
+    """Queues the retries of failed jobs whose delay has passed."""
 
     def __init__(self, pool: Pool, clock: Clock, publish: Publish) -> None:
-        self.pool = pool
-        self.clock = clock
-        self.publish = publish
-        self.look_at: datetime | None = None
+        super().__init__(pool, clock, publish)
         # Failed jobs whose retry this scheduler published, and when.
         self._sent: dict[str, datetime] = {}
-
-    def start(self) -> None:
-        self.look_at = self.clock.now()
 
     async def look(self) -> None:
         """Retry the failures whose delay has passed; look again when the next is due."""
