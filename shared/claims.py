@@ -71,9 +71,12 @@ class Finish:
 Decision = Run | Drop | Wait | Finish
 
 
-def decide(existing: Claim | None, max_attempts: int, holder_alive: bool = False) -> Decision:
-    """What a runner does with a job-due message, given the job's claim and whether the
-    runner process that claimed it still announces itself (pure)."""
+def decide(
+    existing: Claim | None, max_attempts: int, holder_alive: bool = False, mine: bool = False
+) -> Decision:
+    """What a runner does with a job-due message, given the job's claim, whether the
+    runner process that claimed it is still on it, and whether that process is the one
+    deciding (pure)."""
     if existing is None:
         return Run(attempt=1)
     if existing.state == "done":
@@ -85,6 +88,10 @@ def decide(existing: Claim | None, max_attempts: int, holder_alive: bool = False
         return Finish(existing.attempt, "cancelled", f"cancelled by {existing.cancel_by}")
     if holder_alive:
         return Wait()  # taking over now would run plakar twice at once
+    if mine:
+        # This very process claimed it and none of its slots runs it: the answer to its
+        # claim was lost (NATS failing over), so that attempt never started plakar.
+        return Run(attempt=existing.attempt)
     # state == running: the runner that held it was lost.
     if existing.attempt >= max_attempts:
         return Finish(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import get_args
@@ -57,7 +58,9 @@ class Runner:
         self.nc: Client | None = None
         self.presence: bus.Presence | None = None
         self.started_at: datetime | None = None  # of this process, as its presence says
-        self.running: set[str] = set()
+        # How many of this process's slots hold each job: a message redelivered while its
+        # job runs is handled (and let go) beside the slot running it.
+        self.running: Counter[str] = Counter()
 
     async def job_connectors(self, msg: Msg, due: JobDue) -> dict[str, Connector]:
         """The connectors of a job this very process holds, as the api hands them over
@@ -261,11 +264,11 @@ class Runner:
     async def _announce(self, *, add: str | None = None, discard: str | None = None) -> None:
         """Tell the services bucket which jobs this runner process is running."""
         if add:
-            self.running.add(add)
+            self.running[add] += 1
         if discard:
-            self.running.discard(discard)
+            self.running[discard] -= 1
         assert self.presence is not None
-        await self.presence.set_jobs(list(self.running))
+        await self.presence.set_jobs(list(+self.running))
 
     async def _heartbeat(
         self,
@@ -301,8 +304,16 @@ class Runner:
             if held.problem is not None:
                 return claims.Finish(0, "failed", held.problem)
             existing = held.claim
-            alive = existing is not None and await job_claims.holder_alive(js, existing, job_id)
-            decision = claims.decide(existing, self.settings.max_attempts, alive)
+            own = (
+                existing is not None
+                and existing.runner == self.ctx.runner_id
+                and existing.runner_since == self.started_at
+            )
+            if own:
+                alive = self.running[job_id] > 1  # another slot of this process runs it
+            else:
+                alive = existing is not None and await job_claims.holder_alive(js, existing, job_id)
+            decision = claims.decide(existing, self.settings.max_attempts, alive, own)
             if not isinstance(decision, claims.Run):
                 return decision
             mine = claims.encode(

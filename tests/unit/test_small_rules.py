@@ -97,6 +97,10 @@ def test_claims() -> None:
     assert isinstance(claims.decide(last, 3), claims.Finish)
     # The holder is alive: the message came back only because NATS was away.
     assert claims.decide(running, 3, holder_alive=True) == claims.Wait()
+    # Its own claim, whose answer it never got: that attempt never ran plakar.
+    assert claims.decide(running, 3, mine=True) == claims.Run(1)
+    assert claims.decide(last, 3, mine=True) == claims.Run(3)
+    assert claims.decide(running, 3, holder_alive=True, mine=True) == claims.Wait()
     assert claims.decide(claims.Claim(state="done", attempt=1), 3) == claims.Drop()
     assert claims.decide(claims.Claim(state="cancelled", attempt=0), 3) == claims.Drop()
     lost = claims.decide(claims.Claim(state="cancelled", attempt=2, cancel_by="bob"), 3)
