@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from shared.db import Pool
 from shared.durations import format_duration
-from shared.models import Connector, RetryPolicy, Task
+from shared.models import Connector, Retention, RetryPolicy, Task
 
 CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group, freshness_s"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
     "restore_path, restore_mode, runner_group, excludes, retry_attempts, retry_delay_s, "
-    "freshness_s"
+    "freshness_s, retention"
 )
 
 
@@ -54,6 +56,7 @@ def task_from_row(row: Any) -> Task:
         runner_group=row["runner_group"],
         retry=retry_policy(row["retry_attempts"], row["retry_delay_s"]),
         freshness=_duration(row["freshness_s"]),
+        retention=msgspec.convert(row["retention"], Retention | None),
         created_at=row["created_at"],
     )
 

@@ -15,7 +15,7 @@ import msgspec
 from shared.freshness import Watched
 from shared.ids import new_id
 from shared.lifecycle import JobStatus
-from shared.models import Job, Progress, Task, TaskType, Trigger
+from shared.models import Job, Progress, PruneResult, Task, TaskType, Trigger
 
 # The variant bits (10xx) put into the first digit of the fourth group.
 
@@ -103,6 +103,8 @@ class JobFinished(JobEvent, kw_only=True, tag="finished"):
     progress: Progress | None = None
     # What the job wrote to its store, as plakar's result line says (backup, check).
     bytes_added: int | None = None
+    # What a prune kept and deleted (once it had a plan).
+    prune: PruneResult | None = None
 
 
 AnyJobEvent = JobQueued | JobSkipped | JobStarted | JobProgress | JobLog | JobFinished

@@ -112,6 +112,7 @@ def apply(tracked: Tracked | None, ev: AnyJobEvent) -> Tracked | None:
         progress=ev.progress or job.progress,
         attempt=max(job.attempt, ev.attempt),
         bytes_added=ev.bytes_added if ev.bytes_added is not None else job.bytes_added,
+        prune=ev.prune or job.prune,
     )
     progress_seq = ev.seq if ev.progress is not None else tracked.progress_seq
     return replace(tracked, job=ended, last_seq=ev.seq, progress_seq=progress_seq)

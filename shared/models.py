@@ -14,10 +14,11 @@ from shared.groups import GROUP_PATTERN
 from shared.labels import LABEL_PATTERN, MAX_LABELS
 from shared.lifecycle import JobStatus
 from shared.locations import LOCATION_PATTERN, MAX_LOCATION, MAX_OPTION_VALUE, MAX_OPTIONS, Role
+from shared.retention import MAX_COUNT
 from shared.retries import MAX_ATTEMPTS
 from shared.text import CONTROL, NOT_BLANK, ONE_LINE
 
-TaskType = Literal["backup", "restore", "sync", "check"]
+TaskType = Literal["backup", "restore", "sync", "check", "prune"]
 # What queued a job: an operator or a script (manual, a retry asked for included), a
 # schedule, or a task's retry policy.
 Trigger = Literal["manual", "schedule", "retry"]
@@ -59,6 +60,40 @@ class RetryPolicy(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     attempts: Attempts
     delay: Window
+
+
+# A prune's retention counts (shared/retention.py).
+RetentionCount = Annotated[int, _stated(minimum=1, maximum=MAX_COUNT)]
+
+
+class Retention(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Which snapshots a prune keeps (shared/retention.py); at least one count is set."""
+
+    days: RetentionCount | None = None
+    per_hour: RetentionCount | None = None
+    per_day: RetentionCount | None = None
+    per_week: RetentionCount | None = None
+    per_month: RetentionCount | None = None
+    per_year: RetentionCount | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+class PrunePlan(msgspec.Struct, kw_only=True):
+    """What a prune would do now (POST /tasks/preview): full snapshot ids, newest first.
+    Snapshots its labels do not select are in neither list: it leaves them alone."""
+
+    keep: list[str]
+    delete: list[str]
+
+
+class PruneResult(msgspec.Struct, kw_only=True):
+    """What a prune job kept and deleted: full snapshot ids, newest first. A job that
+    failed part way lists only the snapshots plakar said it deleted."""
+
+    kept: list[str]
+    deleted: list[str]
 
 
 # A backup's excludes (shared/excludes.py).
@@ -132,6 +167,8 @@ class Task(msgspec.Struct, kw_only=True):
     # How recent its last successful job must be, and whether it is now; null: no rule.
     freshness: str | None = None
     freshness_state: FreshnessState | None = None
+    # Prunes: which snapshots it keeps.
+    retention: Retention | None = None
     created_at: datetime
 
     def connector_ids(self) -> list[str]:
@@ -158,6 +195,11 @@ class TaskCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runner_group: GroupName | None = None
     retry: RetryPolicy | None = None
     freshness: Window | None = None
+    # Prunes only.
+    retention: Retention | None = None
+    # A prune deletes snapshots: it is saved only once the operator has seen its preview
+    # and says so (and again when a change alters what it deletes). Not stored.
+    confirm: bool = False
 
 
 class TaskCreated(msgspec.Struct, kw_only=True):
@@ -208,6 +250,8 @@ class Job(msgspec.Struct, kw_only=True):
     # The job it retries, and the job that retries it (null: none).
     retry_of: str | None = None
     retried_by: str | None = None
+    # Prunes that got as far as deleting: what they kept and deleted.
+    prune: PruneResult | None = None
 
 
 class JobPage(msgspec.Struct, kw_only=True):
@@ -324,6 +368,9 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runner_group: GroupName | msgspec.UnsetType | None = msgspec.UNSET
     retry: RetryPolicy | msgspec.UnsetType | None = msgspec.UNSET
     freshness: Window | msgspec.UnsetType | None = msgspec.UNSET
+    retention: Retention | msgspec.UnsetType | None = msgspec.UNSET
+    # Needed when the change alters which snapshots a prune deletes.
+    confirm: bool = False
 
 
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -487,11 +534,25 @@ class RunnerGroup(msgspec.Struct, kw_only=True):
     running: int
 
 
+class RetentionRule(msgspec.Struct, kw_only=True):
+    key: str
+    help: str
+
+
+class RetentionRules(msgspec.Struct, kw_only=True):
+    """A prune's retention counts (the `retention` of GET /rules): each from 1 to `max`."""
+
+    counts: list[RetentionRule]
+    max: int
+
+
 class Rules(msgspec.Struct, kw_only=True):
     """The rules the api applies, for forms and tools (GET /rules): connectors, the task
-    types and the connectors each takes, the states of a job, runner groups' names."""
+    types and the connectors each takes, the states of a job, runner groups' names, a
+    prune's retention counts."""
 
     connectors: ConnectorRules
     tasks: list[TaskKind]
     job_states: list[JobState]
     runner_groups: RunnerGroupRules
+    retention: RetentionRules

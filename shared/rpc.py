@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.events import JobId
-from shared.models import ActionResult, Connector, FileList, SnapshotInfo
+from shared.models import ActionResult, Connector, FileList, PrunePlan, Retention, SnapshotInfo
 
 
 class _Request(msgspec.Struct, kw_only=True, tag_field="action"):
@@ -55,7 +55,23 @@ class ReadFile(_Request, tag="read"):
     path: str
 
 
-Request = Ping | CheckConnection | InitializeStore | ListSnapshots | BrowseSnapshot | ReadFile
+class PreviewPrune(_Request, tag="prune_preview"):
+    """What a prune of the store would keep and delete now (plakar's dry run)."""
+
+    connector: Connector
+    labels: list[str]
+    retention: Retention
+
+
+Request = (
+    Ping
+    | CheckConnection
+    | InitializeStore
+    | ListSnapshots
+    | BrowseSnapshot
+    | ReadFile
+    | PreviewPrune
+)
 
 
 class _Reply(msgspec.Struct, kw_only=True, tag_field="reply"):
@@ -76,6 +92,10 @@ class Snapshots(_Reply, tag="snapshots"):
 
 class Files(_Reply, tag="files"):
     files: FileList
+
+
+class PrunePlanned(_Reply, tag="prune_plan"):
+    plan: PrunePlan
 
 
 # Raw bytes per chunk: base64 in JSON makes 512 KiB some 683 KiB, under NATS's 1 MiB
@@ -109,7 +129,7 @@ class Failed(_Reply, tag="failed"):
     message: str
 
 
-Reply = Pong | Result | Snapshots | Files | Chunk | FileEnd | Failed
+Reply = Pong | Result | Snapshots | Files | PrunePlanned | Chunk | FileEnd | Failed
 
 
 class JobConnectors(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
+import msgspec
 
 from services.api import schedules_store
 from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row, task_from_row
 from shared.db import UNAVAILABLE, Pool
 from shared.durations import parse_duration
 from shared.lifecycle import Tracked
-from shared.models import Connector, ConnectorCreate, Job, Progress, Task, TaskCreate
+from shared.models import Connector, ConnectorCreate, Job, Progress, PruneResult, Task, TaskCreate
 
 
 class InUse(Exception):
@@ -176,6 +177,7 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         body.retry.attempts if body.retry else None,
         seconds(body.retry.delay if body.retry else None),
         seconds(body.freshness),
+        msgspec.to_builtins(body.retention) if body.retention else None,
     )
 
 
@@ -186,9 +188,9 @@ async def insert_task(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
                                restore_path, restore_mode, runner_group, excludes,
-                               retry_attempts, retry_delay_s, freshness_s)
+                               retry_attempts, retry_delay_s, freshness_s, retention)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18)
+                    $18, $19)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
         *_task_args(body),
@@ -203,6 +205,7 @@ async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
                    restore_mode = $13, runner_group = $14, excludes = $15,
                    retry_attempts = $16, retry_delay_s = $17, freshness_s = $18,
+                   retention = $19,
                    updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
@@ -231,7 +234,7 @@ async def delete_task(pool: Pool, task_id: str) -> bool:
 JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
     queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
     exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added, runner_group,
-    retry_of::text, retried_by::text"""
+    retry_of::text, retried_by::text, kept_snapshots, deleted_snapshots"""
 
 
 def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
@@ -269,6 +272,9 @@ def job_from_row(row: Any) -> Job:
         runner_group=row["runner_group"],
         retry_of=row["retry_of"],
         retried_by=row["retried_by"],
+        prune=None
+        if row["kept_snapshots"] is None
+        else PruneResult(kept=row["kept_snapshots"], deleted=row["deleted_snapshots"] or []),
     )
 
 

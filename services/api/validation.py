@@ -22,12 +22,15 @@ from shared.models import (
     Connector,
     Recurrence,
     RestoreMode,
+    Retention,
     RetryPolicy,
     ScheduleCreate,
+    Task,
     TaskCreate,
     TaskType,
 )
 from shared.recurrence import MAX_INTERVAL, MIN_INTERVAL, interval_of
+from shared.retention import MAX_COUNT, RULES
 from shared.retries import MAX_ATTEMPTS, MAX_DELAY, MIN_DELAY
 from shared.text import is_not_blank
 
@@ -65,6 +68,10 @@ TASK_TYPES: dict[TaskType, tuple[str, tuple[Slot, ...]]] = {
         (Slot("store_id", "store", "From store"), Slot("target_store_id", "store", "To store")),
     ),
     "check": ("Verify the integrity of a store", (Slot("store_id", "store", "Store"),)),
+    "prune": (
+        "Delete a store's old snapshots by a retention policy",
+        (Slot("store_id", "store", "Store"),),
+    ),
 }
 SLOTS: dict[str, dict[str, Role]] = {
     kind: {slot.field: slot.role for slot in slots} for kind, (_, slots) in TASK_TYPES.items()
@@ -121,6 +128,40 @@ def _check_excludes(body: TaskCreate) -> list[str]:
             raise Invalid("excludes", "only a backup task takes excludes")
         return []
     return _each_once(body.excludes, "excludes", MAX_EXCLUDES, exclude_problem)
+
+
+def _check_retention(body: TaskCreate) -> Retention | None:
+    """A prune's retention, at least one count; other types take none."""
+    if body.type != "prune":
+        if body.retention is not None:
+            raise Invalid("retention", "only a prune task takes a retention")
+        return None
+    counts = body.retention.counts() if body.retention else {}
+    if not counts:
+        keys = ", ".join(RULES)
+        raise Invalid("retention", f"a prune task needs a retention with at least one of {keys}")
+    for key, n in counts.items():
+        if not 1 <= n <= MAX_COUNT:
+            raise Invalid(f"retention.{key}", f"{key} must be between 1 and {MAX_COUNT}")
+    return body.retention
+
+
+# What decides which snapshots a prune deletes.
+_PRUNE_SCOPE = ("store_id", "labels", "retention")
+
+
+def check_confirmed(body: TaskCreate, current: Task | None = None) -> None:
+    """A prune deletes snapshots: it is saved only when the operator confirms what its
+    preview showed, and again when a change alters what it deletes (`body` validated)."""
+    if body.type != "prune" or body.confirm:
+        return
+    if current is not None and all(getattr(body, f) == getattr(current, f) for f in _PRUNE_SCOPE):
+        return
+    raise Invalid(
+        "confirm",
+        "a prune deletes snapshots: look at what it would delete (POST /tasks/preview), "
+        'then send "confirm": true',
+    )
 
 
 def _each_once(
@@ -226,6 +267,8 @@ def check_task(body: TaskCreate, connectors: Mapping[str, Connector]) -> TaskCre
         runner_group=runner_group,
         retry=check_retry(body.retry),
         freshness=check_freshness(body.freshness),
+        retention=_check_retention(body),
+        confirm=body.confirm,
     )
 
 

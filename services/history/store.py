@@ -80,7 +80,9 @@ WITH job AS (
                     snapshot_id = COALESCE($6, snapshot_id), progress = COALESCE($7, progress),
                     progress_seq = CASE WHEN $7::jsonb IS NULL THEN progress_seq ELSE $9 END,
                     attempt = GREATEST(attempt, $8), last_seq = $9,
-                    bytes_added = COALESCE($10, bytes_added)
+                    bytes_added = COALESCE($10, bytes_added),
+                    kept_snapshots = COALESCE($11, kept_snapshots),
+                    deleted_snapshots = COALESCE($12, deleted_snapshots)
     WHERE id = $1 AND last_seq < $9 AND status IN {sql_states(MOVES_FROM)}
     RETURNING id, queued_at, connector_ids, status
 )
@@ -154,6 +156,8 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             ev.attempt,
             ev.seq,
             ev.bytes_added,
+            ev.prune.kept if ev.prune else None,
+            ev.prune.deleted if ev.prune else None,
         )
         await conn.execute(
             _ATTEMPT_FINISHED, ev.job_id, ev.attempt, ev.status, ev.ts, ev.exit_code, ev.error

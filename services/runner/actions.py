@@ -16,10 +16,19 @@ from services.runner import process
 from services.runner.job import JobFailure, RunnerContext, check_connectors
 from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import parse_dir, parse_ls
+from services.runner.prune_plan import PlanReader, PlanUnreadable
 from services.runner.workspace import workspace
 from shared import rpc
 from shared import subjects as s
-from shared.models import ActionResult, Connector, FileEntry, FileList, SnapshotInfo
+from shared.models import (
+    ActionResult,
+    Connector,
+    FileEntry,
+    FileList,
+    PrunePlan,
+    Retention,
+    SnapshotInfo,
+)
 from shared.secrets import redact, secret_values
 
 log = logging.getLogger("plakar_cp.runner")
@@ -178,6 +187,31 @@ async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> 
     return await _with_session(ctx, c, work, keep_cache=True)
 
 
+async def preview_prune(
+    ctx: RunnerContext, c: Connector, labels: list[str], retention: Retention
+) -> rpc.Reply:
+    """What a prune would keep and delete now: plakar's dry run, which deletes nothing."""
+    if wrong := _stores_only(c, "can be pruned"):
+        return wrong
+
+    async def work(sess: _Session) -> rpc.Reply:
+        argv = pa.prune_plan_argv(ctx.plakar, sess.ws, labels, retention)
+        code, lines = await sess.plakar(argv)
+        if code != 0:
+            problem = _tail(lines).removeprefix(f"{ctx.plakar}: ")
+            return rpc.Failed(reason="conflict", message=f"plakar cannot plan the prune: {problem}")
+        reader = PlanReader()
+        for line in lines:
+            reader.feed(line)
+        try:
+            plan = reader.plan()
+        except PlanUnreadable as e:
+            return rpc.Failed(reason="failed", message=str(e))
+        return rpc.PrunePlanned(plan=PrunePlan(keep=plan.keep, delete=plan.delete))
+
+    return await _with_session(ctx, c, work, keep_cache=True)
+
+
 # Sends a chunk to the api; whether it wants the next one.
 Send = Callable[[rpc.Chunk], Awaitable[bool]]
 
@@ -284,6 +318,8 @@ class Actions:
                 return await initialize(self.ctx, connector)
             if isinstance(request, rpc.ListSnapshots):
                 return await list_snapshots(self.ctx, connector)
+            if isinstance(request, rpc.PreviewPrune):
+                return await preview_prune(self.ctx, connector, request.labels, request.retention)
             if isinstance(request, rpc.ReadFile):
                 snapshot, path = request.snapshot_id, request.path
                 return await read_file(self.ctx, connector, snapshot, path, send)

@@ -28,6 +28,7 @@ from services.runner.plakar_output import (
     snapshot_of,
 )
 from services.runner.progress import ProgressTracker
+from services.runner.prune_plan import PlanReader, PlanUnreadable, RemovalReader
 from services.runner.selection import SelectionError, select_restore_snapshot
 from services.runner.workspace import workspace
 from shared import connector_check
@@ -35,7 +36,7 @@ from shared.durations import DurationError, parse_duration
 from shared.events import JobDue, JobFinished, JobStarted, utcnow
 from shared.job_events import JobEventSink
 from shared.locations import Policy, excluded_from, ignore_pattern, local_path
-from shared.models import Connector
+from shared.models import Connector, PruneResult
 from shared.secrets import redact, secret_values
 
 log = logging.getLogger("plakar_cp.runner")
@@ -149,6 +150,7 @@ async def run_job(
         snapshot_id=execution.snapshot_id,
         progress=progress,
         bytes_added=execution.tracker.bytes_added,
+        prune=execution.prune,
     )
     await sink.emit(finished)
     await sink.close()
@@ -186,12 +188,16 @@ class _Execution:
         # Who cancelled while plakar ran; a cancel arriving after it ended changes nothing.
         self.stopped_by: str | None = None
         self.tracker = ProgressTracker()
+        # A prune's plan and deletions, as plakar told them.
+        self.prune: PruneResult | None = None
 
     async def perform(self, ws: pa.Workspace, cs: pa.ConnectorSet) -> Outcome:
         task = self.due.task
         p = self.ctx.plakar
         if not security_check_disabled(ws.cache_dir):  # once per kept cache
             await self._quiet(pa.disable_security_check_argv(p, ws), "prepare plakar")
+        if task.type == "prune":
+            return await self._prune(ws)
         window = self._since(task.window)
         measuring: asyncio.Task[None] | None = None
         if task.type == "backup":
@@ -223,13 +229,56 @@ class _Execution:
             await self._name_folder(self.unnamed_folder, self.snapshot_id)
         return decide(task.type, self.exit_code or 0, out, self.stopped_by)
 
+    async def _prune(self, ws: pa.Workspace) -> Outcome:
+        """Plan with plakar's dry run, then delete exactly the planned snapshots (a backup
+        ending meanwhile changes nothing): the job records what plakar said it kept and
+        deleted."""
+        task = self.due.task
+        assert task.retention is not None
+        reader = PlanReader()
+        argv = pa.prune_plan_argv(
+            self.ctx.plakar, ws, task.labels, task.retention, self.concurrency
+        )
+        out = await self._plakar(argv, reader.feed)
+        if self.stopped_by or self.exit_code or out.prompt:
+            return decide(task.type, self.exit_code or 0, out, self.stopped_by)
+        try:
+            plan = reader.plan()
+        except PlanUnreadable as e:
+            raise JobFailure(f"{e}; nothing was deleted") from None
+        self.prune = PruneResult(kept=plan.keep, deleted=[])
+        await self.sink.log(
+            "system", f"keeping {len(plan.keep)} snapshots, deleting {len(plan.delete)}"
+        )
+        if not plan.delete:
+            return Outcome("succeeded", None)
+        if self.cancel.by:  # cancelled between the plan and the deletion
+            self.stopped_by = self.cancel.by
+            return decide(task.type, 0, out, self.stopped_by)
+        removal = RemovalReader()
+        out = await self._plakar(pa.remove_argv(self.ctx.plakar, ws, plan.delete), removal.feed)
+        deleted = removal.confirmed(plan.delete)
+        self.prune = PruneResult(kept=plan.keep, deleted=deleted)
+        outcome = decide(task.type, self.exit_code or 0, out, self.stopped_by)
+        if outcome.status == "succeeded" and len(deleted) != len(plan.delete):
+            unsure = ", ".join(i[:8] for i in plan.delete if i not in deleted)
+            return Outcome(
+                "failed",
+                f"plakar confirmed deleting {len(deleted)} of {len(plan.delete)} snapshots; "
+                f"not confirmed: {unsure}",
+            )
+        return outcome
+
     def _since(self, window: str | None) -> str | None:
         if not window:
             return None
         start = utcnow() - timedelta(seconds=parse_duration(window))
         return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    async def _plakar(self, argv: list[str]) -> OutputState:
+    async def _plakar(
+        self, argv: list[str], also: Callable[[str], None] | None = None
+    ) -> OutputState:
+        """Run plakar as the job's output; `also` reads each line too."""
         out = OutputState()
         await self.sink.log("system", "$ " + redact(" ".join(argv), self.secrets))
         # Stopped when the user cancels, or when plakar waits for terminal input.
@@ -241,6 +290,8 @@ class _Execution:
             for line in lines:
                 out.feed(line)
                 self.tracker.feed(out)
+                if also:
+                    also(line)
             await self.sink.log_lines("plakar", lines)
             await self.sink.progress(self.tracker.current())
             if out.prompt and not stop.is_set():

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.locations import within
-from shared.models import Connector, Task
+from shared.models import Connector, Retention, Task
+from shared.retention import retention_flags
 
 STORE = "store"
 TARGET = "target"
@@ -216,6 +217,31 @@ def check_argv(
         "check",
         *_filters(task.labels, window),
     ]
+
+
+def prune_plan_argv(
+    plakar: str,
+    ws: Workspace,
+    labels: Sequence[str],
+    retention: Retention,
+    concurrency: int | None = None,
+) -> list[str]:
+    """plakar's dry run of a prune (it deletes nothing without -apply), printing the full
+    id of each snapshot it reads (prune_plan.py)."""
+    return [
+        *base_argv(plakar, ws, concurrency),
+        *_trace_closing("snapshot"),
+        "at",
+        f"@{STORE}",
+        "prune",
+        *_filters(labels, None),
+        *retention_flags(retention.counts()),
+    ]
+
+
+def remove_argv(plakar: str, ws: Workspace, snapshot_ids: Sequence[str]) -> list[str]:
+    """Delete exactly these snapshots (full ids: a prefix could name more than one)."""
+    return [*base_argv(plakar, ws), "at", f"@{STORE}", "rm", "-apply", *snapshot_ids]
 
 
 def list_snapshots_argv(

@@ -29,7 +29,7 @@ _ERROR = re.compile(r"^error: ")
 # plakar asks on its terminal; without one it asks again forever.
 _PROMPT = re.compile(r"^(?P<what>[\w ]*passphrase): ?$")
 _TRACE = "trace: "
-_CLOSED = re.compile(
+CLOSED = re.compile(
     r"^trace: snapshot(?:Builder)?: (?P<full>[0-9a-f]{64}): Close\(\): (?P<id>[0-9a-f]{8})$"
 )
 _LS = re.compile(
@@ -109,7 +109,7 @@ class OutputState:
         elif m := _PROMPT.match(line):
             self.prompt = m["what"]
         elif line.startswith(_TRACE):
-            if m := _CLOSED.match(line):
+            if m := CLOSED.match(line):
                 self.full_ids[m["id"]] = m["full"]
         elif _ERROR.match(line) or (": " in line and not line.startswith(("info:", "warn:"))):
             self.error_lines.append(line)

@@ -27,7 +27,7 @@ from services.api.validation import (
     check_snapshot_id,
     check_snapshot_path,
 )
-from shared import connector_check, groups, lifecycle, locations, rpc
+from shared import connector_check, groups, lifecycle, locations, retention, rpc
 from shared.config_db import get_connector, get_connectors
 from shared.groups import group_of
 from shared.locations import Policy, Role, is_secret
@@ -45,6 +45,8 @@ from shared.models import (
     FilePreview,
     JobState,
     OptionInfo,
+    RetentionRule,
+    RetentionRules,
     Rules,
     RunnerGroupRules,
     Schedule,
@@ -84,6 +86,10 @@ async def rules(state: State) -> Rules:
             pattern=groups.GROUP_PATTERN,
             description=groups.GROUP_RULE,
             default=groups.DEFAULT_GROUP,
+        ),
+        retention=RetentionRules(
+            counts=[RetentionRule(key=k, help=text) for k, (_, text) in retention.RULES.items()],
+            max=retention.MAX_COUNT,
         ),
     )
 

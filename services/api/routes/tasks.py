@@ -12,10 +12,19 @@ from services.api.errors import not_found
 from services.api.freshness import judged_now
 from services.api.openapi import errors
 from services.api.routes.schedules import announce
-from services.api.validation import ALL_SLOTS, Invalid, check_schedule, check_task
+from services.api.rpc import ask
+from services.api.validation import (
+    ALL_SLOTS,
+    Invalid,
+    check_confirmed,
+    check_schedule,
+    check_task,
+)
+from shared import rpc
 from shared.config_db import get_connectors
 from shared.dispatch import queue_job
 from shared.models import (
+    PrunePlan,
     RunStarted,
     Task,
     TaskCreate,
@@ -66,6 +75,7 @@ class TaskController(Controller):
         deps: Deps = state.deps
         specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
         body = await _validated(deps, data)
+        check_confirmed(body)
         await store.room_for(deps.pool, "tasks", deps.settings.max_tasks)
         await store.room_for(deps.pool, "schedules", deps.settings.max_schedules, len(specs))
         if not specs:
@@ -77,6 +87,22 @@ class TaskController(Controller):
             schedule_ids = await schedules_store.insert(conn, task.id, specs)
         await announce(deps, schedule_ids)
         return TaskCreated(task=await shown(deps, task), job_id=None)
+
+    @post("/preview", status_code=200, responses=errors(409, 422, 502, 503, 504))
+    async def preview(self, state: State, data: TaskCreate) -> PrunePlan:
+        """What a prune task would keep and delete if it ran now (plakar's dry run), before
+        it is saved: nothing is deleted. `confirm` is not needed here."""
+        deps: Deps = state.deps
+        body = await _validated(deps, data)
+        if body.type != "prune" or body.store_id is None or body.retention is None:
+            raise Invalid("type", "only a prune task has a preview")
+        found = await get_connectors(deps.pool, [body.store_id])
+        # Asked of the runners the task's jobs would run on.
+        connector = msgspec.structs.replace(found[body.store_id], runner_group=body.runner_group)
+        request = rpc.PreviewPrune(
+            connector=connector, labels=body.labels, retention=body.retention
+        )
+        return (await ask(deps, request, rpc.PrunePlanned)).plan
 
     @get("/", responses=errors())
     async def list_all(self, state: State) -> list[Task]:
@@ -99,7 +125,9 @@ class TaskController(Controller):
                 for f in TaskPatch.__struct_fields__
             },
         )
-        updated = await store.update_task(deps.pool, current.id, await _validated(deps, merged))
+        body = await _validated(deps, merged)
+        check_confirmed(body, current)
+        updated = await store.update_task(deps.pool, current.id, body)
         if updated is None:
             raise not_found("task")
         return await shown(deps, updated)
