@@ -315,3 +315,55 @@ def test_the_start_time_hint_follows_the_clock(stack: Stack, page: Page, tmp_pat
     expect(hint).to_contain_text("Now it is 2030-01-01 10:00 UTC.")
     page.clock.fast_forward("02:00")
     expect(hint).to_contain_text("Now it is 2030-01-01 10:02 UTC.")
+
+
+def test_a_prune_is_saved_only_once_its_preview_is_confirmed(
+    stack: Stack, page: Page, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    store = stack.store("forms-prune-store", tmp_path / "store")
+    source = stack.connector("forms-prune-src", "source", str(src))
+    body = {"type": "backup", "source_id": source, "store_id": store}
+    made = []
+    for n in range(2):
+        (src / "f").write_text(str(n))
+        job = stack.wait_job(stack.post("/tasks", body, expect=201)["job_id"])
+        made.append(job["snapshot_id"])
+
+    go(page, stack, "/scheduling/tasks/new?type=prune")
+    page.get_by_label("Store", exact=True).select_option(
+        label=f"forms-prune-store — {tmp_path / 'store'}"
+    )
+    page.get_by_label("Name", exact=True).fill("forms-prune")
+    page.get_by_label("Per day", exact=True).fill("1")
+    confirm = page.get_by_label(re.compile("I have looked at what it deletes"))
+    expect(confirm).to_be_disabled()
+    page.get_by_role("button", name="Save and run once").click()
+    expect(page.locator('[data-field-box="confirm"] .field-error')).to_contain_text("preview")
+    assert "forms-prune" not in [t["name"] for t in stack.get("/tasks")]
+
+    page.get_by_role("button", name="Preview").click()
+    plan = page.locator(".prune-plan")
+    expect(plan).to_contain_text("Keeps 1 snapshot")
+    expect(plan).to_contain_text("Deletes 1 snapshot")
+    expect(plan.locator("li").nth(1)).to_contain_text(made[0][:8])
+    # A change of what it deletes asks for a new look.
+    page.get_by_label("Per day", exact=True).fill("2")
+    expect(confirm).to_be_disabled()
+    expect(plan).not_to_contain_text("Deletes")
+    page.get_by_label("Per day", exact=True).fill("1")
+    page.get_by_role("button", name="Preview").click()
+    expect(plan).to_contain_text("Deletes 1 snapshot")
+    confirm.check()
+    page.get_by_role("button", name="Save and run once").click()
+    expect(page).to_have_url(re.compile(r"#/scheduling/history\?created="))
+    task = next(t for t in stack.get("/tasks") if t["name"] == "forms-prune")
+    assert task["retention"] == {"per_day": 1}
+    job_id = stack.get("/jobs", task_id=task["id"])["items"][0]["id"]
+    job = stack.wait_job(job_id)
+    assert job["prune"] == {"kept": [made[1]], "deleted": [made[0]]}, job
+    go(page, stack, f"/scheduling/history?job={job_id}")
+    details = page.locator(".job-view dl.details")
+    expect(details).to_contain_text(f"Kept1 snapshot: {made[1][:8]}")
+    expect(details).to_contain_text(f"Deleted1 snapshot: {made[0][:8]}")

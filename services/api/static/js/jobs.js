@@ -10,6 +10,7 @@ import {
   duration,
   h,
   notice,
+  plural,
   progressBar,
   replace,
   shortId,
@@ -417,6 +418,21 @@ class JobView {
     return h("span", { class: "muted" }, job.type === "backup" && !this.ended() ? "when the backup ends" : "—");
   }
 
+  // A prune's kept snapshots (links to them in its store) or deleted ones (gone).
+  snapshotIds(job, ids, linked) {
+    const store = job.connector_ids[0];
+    return [
+      plural(ids.length, "snapshot"),
+      ids.length ? ": " : "",
+      ids.map((id, i) => [
+        i ? ", " : "",
+        linked && store
+          ? this.linkOut({ href: `#/connectors/${store}/snapshots/${id}`, class: "mono", title: id }, shortId(id))
+          : h("span", { class: "mono", title: id }, shortId(id)),
+      ]),
+    ];
+  }
+
   detailRows(job) {
     const cat = this.cat;
     const started = job.started_at ? new Date(job.started_at) : null;
@@ -445,6 +461,8 @@ class JobView {
           ? h("span", { class: "muted", title: `schedule ${job.schedule_id}` }, ` · ${job.schedule_description ?? "schedule (deleted)"}`)
           : "",
       ),
+      job.prune ? row("Kept", this.snapshotIds(job, job.prune.kept, true)) : [],
+      job.prune ? row("Deleted", this.snapshotIds(job, job.prune.deleted, false)) : [],
       job.retry_of ? row("Retry of", this.jobLink(job.retry_of)) : [],
       job.retried_by ? row("Retried by", this.jobLink(job.retried_by)) : [],
       row("Due", whenFull(job.due_at)),

@@ -22,6 +22,7 @@ import { runOnField } from "./groups.js";
 import { historyView } from "./history.js";
 import { jobList, openJob } from "./jobs.js";
 import { behind, liveRefresh } from "./live.js";
+import { pruneOptions } from "./prune.js";
 import { restoreOptions } from "./restore.js";
 import { rules, taskKind } from "./rules.js";
 import { attachForm, scheduleFields, scheduleTable, schedulesUnavailable } from "./schedules.js";
@@ -263,6 +264,7 @@ const LABELS_HINT = {
   restore: "Without a chosen snapshot, the latest one carrying all these labels is restored. Separate with spaces.",
   sync: "Only snapshots carrying all these labels are copied. Separate with spaces.",
   check: "Only snapshots carrying all these labels are checked. Separate with spaces.",
+  prune: "Only snapshots carrying all these labels are considered; the others are left alone. Separate with spaces.",
 };
 
 // One select per connector the type takes (its slots in the rules), of the slot's role.
@@ -461,7 +463,7 @@ const submitText = (editing, schedules) =>
   editing ? "Save changes" : schedules ? `Save with ${plural(schedules, "schedule")}` : "Save and run once";
 
 // The body of POST /tasks (new) or PATCH /tasks/{id}: the fields the type takes.
-function taskBody({ editing, kind, own, advanced, selects, backup, restore, schedules, runOn, freshness }) {
+function taskBody({ editing, kind, own, advanced, selects, backup, restore, prune, schedules, runOn, freshness }) {
   const type = kind.type;
   const out = {
     name: own.name.value.trim() || null,
@@ -475,6 +477,7 @@ function taskBody({ editing, kind, own, advanced, selects, backup, restore, sche
   for (const { field: slot } of kind.slots) out[slot] = selects[slot].value || null;
   if (type === "restore") Object.assign(out, restore.body());
   if (type === "backup") Object.assign(out, backup.body());
+  if (type === "prune") Object.assign(out, prune.body());
   if (type === "sync" || type === "check") out.window = advanced.window.value.trim() || null;
   const attached = schedules ? schedules.values() : [];
   if (attached.length) out.schedules = attached;
@@ -494,6 +497,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
     advanced: advancedOptions(task, recommended),
     backup: backupOptions(task),
     restore: restoreOptions(task, preset),
+    prune: pruneOptions(r, task),
     selects: {},
     runOn: runOnField(task?.runner_group, RUN_ON_HINT),
     freshness: freshnessField(
@@ -531,8 +535,19 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
       selects.store_id.addEventListener("change", () => parts.restore.load(selects.store_id.value));
       parts.restore.load(selects.store_id.value);
     }
+    if (kind.type === "prune") {
+      append(options, parts.prune.el);
+      parts.prune.stale();
+      selects.store_id.addEventListener("change", parts.prune.stale);
+      parts.own.labels.addEventListener("input", parts.prune.stale);
+    }
     parts.advanced.showFor(kind.type);
   };
+  // A preview asks about the task as the form would create it (no schedules: not a task field).
+  parts.prune.previewWith(() => {
+    const { schedules, ...body } = taskBody({ ...parts, kind, editing: false });
+    return body;
+  });
   typeField.addEventListener("change", (e) => {
     kind = taskKind(r, e.target.value);
     clearErrors(form);
