@@ -38,7 +38,7 @@ CASES: list[tuple[str, dict[str, Any], int, str | None]] = [
 ]
 
 TASKS: list[tuple[str, dict[str, Any], int, str]] = [
-    ("unknown type", {"type": "prune", "store_id": "{store}"}, 400, "type"),
+    ("unknown type", {"type": "archive", "store_id": "{store}"}, 400, "type"),
     ("missing store", {"type": "check"}, 422, "store_id"),
     ("missing connector", {"type": "check", "store_id": NOPE}, 422, "store_id"),
     ("not a uuid", {"type": "check", "store_id": "abc"}, 422, "store_id"),
