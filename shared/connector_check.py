@@ -44,6 +44,12 @@ async def addresses(location: str) -> list[str]:
         host = urlsplit(location).hostname
     except ValueError:
         return []
+    return await host_addresses(host or "")
+
+
+async def host_addresses(host: str) -> list[str]:
+    """Every address of a host name; none for an address, or when the name does not
+    resolve here."""
     if not host or not locations.is_host_name(host):
         return []  # an address needs no resolving; anything else is refused unresolved
     loop = asyncio.get_running_loop()

@@ -111,7 +111,7 @@ SYSTEM_DIRS = (
 )
 
 # Addresses of cloud instance metadata services that are not link-local.
-_METADATA_HOSTS = frozenset(
+METADATA_HOSTS = frozenset(
     {"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"}
 )
 _METADATA_IPS = frozenset(
@@ -230,12 +230,12 @@ def _url_problem(location: str, policy: Policy, resolve: Resolve) -> str | None:
         return "credentials do not belong in a location: use the auth_token option"
     if url.query or url.fragment:
         return "location must not have a query or a fragment"
-    if host in _METADATA_HOSTS:
+    if host in METADATA_HOSTS:
         return f"{host} is a cloud metadata service"
     if _ip(host) is None and not is_host_name(host):
         return "host must be an IP address or an ASCII host name (punycode for others)"
     for address in (host, *resolve(host)):
-        if problem := _address_problem(address):
+        if problem := address_problem(address):
             return problem
     if policy.allowed and not any(
         _under_url(url.scheme, host, port, url.path, root)
@@ -263,7 +263,7 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _address_problem(address: str) -> str | None:
+def address_problem(address: str) -> str | None:
     ip = _ip(address)
     if ip is None:
         return None  # a host name

@@ -19,6 +19,14 @@ from shared.retries import MAX_ATTEMPTS
 from shared.text import CONTROL, NOT_BLANK, ONE_LINE
 
 TaskType = Literal["backup", "restore", "sync", "check", "prune"]
+# The events a notification rule may tell (shared/notifications.py), and what each means.
+NoticeKind = Literal["job.failed", "job.recovered", "freshness.lost", "freshness.restored"]
+NOTICE_MEANINGS: dict[NoticeKind, str] = {
+    "job.failed": "a job failed",
+    "job.recovered": "a job succeeded after its task's previous run failed",
+    "freshness.lost": "a task or connector went stale: no successful run within its window",
+    "freshness.restored": "a stale task or connector is fresh again",
+}
 # What queued a job: an operator or a script (manual, a retry asked for included), a
 # schedule, or a task's retry policy.
 Trigger = Literal["manual", "schedule", "retry"]
@@ -556,3 +564,131 @@ class Rules(msgspec.Struct, kw_only=True):
     job_states: list[JobState]
     runner_groups: RunnerGroupRules
     retention: RetentionRules
+    # The events a notification rule may tell.
+    notifications: list[NoticeKindInfo]
+
+
+# Notifications (shared/notifications.py, docs/notifications.md)
+
+TargetKind = Literal["webhook", "email"]
+# An address as SMTP carries it: no name, no comment, no blank or control character.
+EMAIL_ADDRESS = r"^[^@\s<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,253}$"
+EmailAddress = Annotated[str, _stated(max_length=254, pattern=EMAIL_ADDRESS)]
+MAX_RECIPIENTS = 20
+Port = Annotated[int, _stated(minimum=1, maximum=65535)]
+Credential = Annotated[str, _stated(min_length=1, max_length=256, pattern=ONE_LINE)]
+WebhookUrl = Annotated[str, _stated(min_length=1, max_length=2048, pattern=r"^https?://")]
+
+
+class SmtpServer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Where an email target's mail goes; `password` is answered masked."""
+
+    host: Annotated[str, _stated(min_length=1, max_length=253)]
+    port: Port = 587
+    username: Credential | None = None
+    password: Credential | None = None
+    # Upgrade to TLS (STARTTLS) before signing in; off only for a server on this host.
+    starttls: bool = True
+
+
+class NotificationTarget(msgspec.Struct, kw_only=True):
+    """A webhook (`url`, `secret`) or email (`to`, `smtp`) target. Answered masked: the
+    secret, the SMTP password, and a webhook URL beyond its origin (its path often holds a
+    token)."""
+
+    id: str
+    name: str
+    kind: TargetKind
+    url: str | None = None
+    secret: str | None = None
+    to: list[str] | None = None
+    smtp: SmtpServer | None = None
+    created_at: datetime
+
+
+class TargetCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    kind: TargetKind
+    url: WebhookUrl | None = None
+    # Signs each webhook delivery (X-Plakar-Signature); none: unsigned.
+    secret: Credential | None = None
+    to: Annotated[list[EmailAddress], _stated(min_items=1, max_items=MAX_RECIPIENTS)] | None = None
+    smtp: SmtpServer | None = None
+
+
+class TargetPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields to change; a masked value (as answered) keeps the stored one."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    url: WebhookUrl | msgspec.UnsetType = msgspec.UNSET
+    secret: Credential | msgspec.UnsetType | None = msgspec.UNSET
+    to: (
+        Annotated[list[EmailAddress], _stated(min_items=1, max_items=MAX_RECIPIENTS)]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
+    smtp: SmtpServer | msgspec.UnsetType = msgspec.UNSET
+
+
+NoticeKinds = Annotated[list[NoticeKind], _stated(min_items=1)]
+
+
+class NotificationRule(msgspec.Struct, kw_only=True):
+    """Which events go to which target: those of one task, of one connector (its jobs,
+    its freshness), or of all (both null)."""
+
+    id: str
+    target_id: str
+    events: list[NoticeKind]
+    task_id: str | None = None
+    connector_id: str | None = None
+    created_at: datetime
+
+
+class RuleCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    target_id: Id
+    events: NoticeKinds
+    task_id: Id | None = None
+    connector_id: Id | None = None
+
+
+class RulePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    target_id: Id | msgspec.UnsetType = msgspec.UNSET
+    events: NoticeKinds | msgspec.UnsetType = msgspec.UNSET
+    task_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    connector_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class DeliveryAttempt(msgspec.Struct, kw_only=True):
+    attempt: int
+    at: datetime
+    ok: bool
+    # "HTTP 204", "HTTP 500", "timed out", "250 OK", …
+    detail: str
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+class Delivery(msgspec.Struct, kw_only=True):
+    """One event sent to one target: every attempt, and the next one while pending."""
+
+    id: str
+    event_id: str
+    kind: NoticeKind
+    target_id: str
+    status: DeliveryStatus
+    attempts: list[DeliveryAttempt]
+    next_at: datetime | None
+    created_at: datetime
+
+
+class TestSent(msgspec.Struct, kw_only=True):
+    """The answer to POST /notifications/targets/{id}/test."""
+
+    ok: bool
+    detail: str
+
+
+class NoticeKindInfo(msgspec.Struct, kw_only=True):
+    kind: NoticeKind
+    meaning: str

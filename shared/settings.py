@@ -86,6 +86,16 @@ class Settings:
     # connector actions it serves (shared/groups.py).
     runner_slots: int = field(default_factory=lambda: int(_env("RUNNER_SLOTS") or _default_slots()))
     runner_group: str = field(default_factory=lambda: _env("RUNNER_GROUP", "default"))
+    # Notifications: a failed delivery's first retry comes this long after it (each next
+    # one 4 times later, shared/notifications.py); new events are looked for this often;
+    # mail is sent from this address.
+    notify_retry_base_s: float = field(
+        default_factory=lambda: float(_env("NOTIFY_RETRY_BASE", "30"))
+    )
+    notify_poll_s: float = field(default_factory=lambda: float(_env("NOTIFY_POLL", "1")))
+    notify_from: str = field(
+        default_factory=lambda: _env("NOTIFY_FROM") or f"plakar-control-plane@{socket.getfqdn()}"
+    )
 
     def policy(self) -> Policy:
         """The connector rules of this installation (see shared/locations.py)."""

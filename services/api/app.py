@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,10 +23,12 @@ from services.api.deps import Deps
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.headers import with_headers
 from services.api.job_connectors import JobConnectorsServer
+from services.api.notify.deliverer import Deliverer
 from services.api.openapi import StrictStructs
 from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
+from services.api.routes.notifications import NotificationController
 from services.api.routes.runner_groups import runner_groups
 from services.api.routes.schedules import ScheduleController
 from services.api.routes.session import close_session, open_session, session_info
@@ -60,9 +64,13 @@ def _litestar(settings: Settings) -> Litestar:
         await presence.start()
         connectors = JobConnectorsServer(pool, nc, js)
         await connectors.start()
+        deliverer = asyncio.create_task(Deliverer(pool, settings).run())
         try:
             yield
         finally:
+            deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliverer
             await connectors.stop()
             await presence.stop()
             await bus.close(nc)
@@ -81,6 +89,7 @@ def _litestar(settings: Settings) -> Litestar:
             TaskController,
             JobController,
             ScheduleController,
+            NotificationController,
             runner_groups,
             job_stream,
             events,

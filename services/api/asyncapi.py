@@ -21,6 +21,7 @@ from shared.events import (
     EventsDropped,
     StreamMessage,
 )
+from shared.notifications import SIGNATURE_HEADER, Notice
 from shared.settings import Settings, nats_seeds
 
 REF = "#/components/schemas/{name}"
@@ -41,6 +42,7 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
     schedule_events = get_args(AnyScheduleEvent)
     freshness_events = get_args(AnyFreshnessEvent)
     stream_messages = get_args(StreamMessage)
+    notices = get_args(Notice)
     feed = (*job_events, *schedule_events, *freshness_events, EventsDropped)
     channels = {
         "jobEvents": _nats_channel("job", JOB_EVENT_KINDS, job_events),
@@ -75,6 +77,31 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
             feed,
         ),
     }
+    webhook = {
+        "address": "{url}",
+        "servers": [{"$ref": "#/servers/webhook"}],
+        "description": (
+            "A notification target's URL: a JSON POST of one notice (docs/notifications.md). "
+            f"Headers: X-Plakar-Event (its kind, or `test`), X-Plakar-Delivery (the same on "
+            f"each attempt of one delivery), and {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 "
+            "of the body, keyed by the target's secret> when it has one. A 2xx answer "
+            "delivers it; anything else (a redirect too) is tried again later."
+        ),
+        "parameters": {"url": {"description": "the target's url"}},
+        "bindings": {"http": {"method": "POST"}},
+        "messages": _messages(notices),
+    }
+    operations = {
+        f"receive{name[0].upper()}{name[1:]}": {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{name}"},
+        }
+        for name in channels
+    }
+    operations["sendNotification"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/notifications"},
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -87,15 +114,9 @@ def document(settings: Settings, api_host: str) -> dict[str, Any]:
         },
         "defaultContentType": "application/json",
         "servers": _servers(settings, api_host),
-        "channels": channels,
-        "operations": {
-            f"receive{name[0].upper()}{name[1:]}": {
-                "action": "receive",
-                "channel": {"$ref": f"#/channels/{name}"},
-            }
-            for name in channels
-        },
-        "components": _components((*feed, *stream_messages)),
+        "channels": {**channels, "notifications": webhook},
+        "operations": operations,
+        "components": _components(tuple(dict.fromkeys((*feed, *stream_messages, *notices)))),
     }
 
 
@@ -108,6 +129,12 @@ def _servers(settings: Settings, api_host: str) -> dict[str, Any]:
                 "Readers' account (events_nats_url in endpoints.json): subscribe, and "
                 "replay the PLAKAR_EVENTS stream with JetStream consumers of one's own."
             ),
+        },
+        "webhook": {
+            "host": "{receiver}",
+            "protocol": "https",
+            "description": "A webhook target's receiver (http or https, as its url says).",
+            "variables": {"receiver": {"description": "host[:port] of the target's url"}},
         },
         "api": {
             "host": api_host,

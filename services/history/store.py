@@ -8,6 +8,7 @@ import asyncpg
 import msgspec
 
 from services.history.projection import Batch
+from shared import notifications_db
 from shared.events import (
     AnyJobEvent,
     JobFinished,
@@ -17,6 +18,7 @@ from shared.events import (
     JobStarted,
 )
 from shared.lifecycle import MOVES_FROM, sql_states
+from shared.notifications import job_notice
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]"
 
@@ -87,6 +89,22 @@ WITH job AS (
     RETURNING id, queued_at, connector_ids, status
 )
 {_CONNECTORS_FOLLOW}"""
+
+# What a job's end may tell (shared/notifications.py): its task, and its task's run queued
+# before it that ended.
+_TOLD_OF = """
+SELECT j.task_id::text AS task_id, t.name AS task_name, j.type, j.connector_ids::text[],
+       prev.id::text AS previous_id, prev.status AS previous_status
+FROM jobs j
+LEFT JOIN tasks t ON t.id = j.task_id
+LEFT JOIN LATERAL (
+    SELECT p.id, p.status FROM jobs p
+    WHERE p.task_id = j.task_id AND p.id <> j.id AND p.status IN ('succeeded', 'failed')
+      AND p.queued_at < j.queued_at
+    ORDER BY p.queued_at DESC LIMIT 1
+) prev ON true
+WHERE j.id = $1 AND j.status = $2
+"""
 
 _ATTEMPT_FINISHED = """
 UPDATE job_attempts SET status = $3, finished_at = $4, exit_code = $5, error = $6
@@ -162,3 +180,19 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
         await conn.execute(
             _ATTEMPT_FINISHED, ev.job_id, ev.attempt, ev.status, ev.ts, ev.exit_code, ev.error
         )
+        await _tell(conn, ev)
+
+
+async def _tell(conn: Conn, ev: JobFinished) -> None:
+    """Record what the job's end tells, if anything (a failure, a recovery)."""
+    if ev.status not in ("failed", "succeeded"):
+        return
+    row = await conn.fetchrow(_TOLD_OF, ev.job_id, ev.status)
+    if row is None:  # another end was projected for it
+        return
+    previous = (row["previous_id"], row["previous_status"]) if row["previous_id"] else None
+    notice = job_notice(
+        ev, row["task_id"], row["task_name"], row["type"], row["connector_ids"], previous
+    )
+    if notice is not None:
+        await notifications_db.record(conn, [(notice, row["task_id"], row["connector_ids"])])

@@ -18,6 +18,7 @@ from shared.dispatch import Message
 from shared.durations import format_duration
 from shared.events import FreshnessLost, FreshnessRestored, encode
 from shared.ids import derived_id
+from shared.notifications import Notice
 
 log = logging.getLogger("plakar_cp.scheduler")
 
@@ -36,6 +37,7 @@ class FreshnessWatch(Watch):
         told = await journal.freshness_told(self.pool)
         changed: list[tuple[str, str, str]] = []
         messages: list[Message] = []
+        notices: list[tuple[Notice, str | None, list[str]]] = []
         soonest = now + LOOK_EVERY
         for j in judged:
             state = j.state(now)
@@ -63,6 +65,8 @@ class FreshnessWatch(Watch):
                     subjects.freshness_event(j.watched, j.id, tag), encode(event), event.event_id
                 )
             )
+            task = j.id if j.watched == "task" else None
+            notices.append((event, task, [j.id] if j.watched == "connector" else []))
         self.look_at = soonest
         present = {(j.watched, j.id) for j in judged}
         forgotten = [key for key in told if key not in present]
@@ -74,6 +78,6 @@ class FreshnessWatch(Watch):
             log.warning("publishing freshness changes failed (%s); again shortly", e)
             self.look_at = now + AGAIN_AFTER
             return
-        await journal.record_freshness(self.pool, changed, forgotten, now)
+        await journal.record_freshness(self.pool, changed, forgotten, now, notices)
         for m in messages:
             log.info("%s", m.subject)

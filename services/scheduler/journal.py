@@ -8,10 +8,12 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from shared import notifications_db
 from shared.config_db import TASK_COLUMNS, task_from_row
 from shared.db import Pool
 from shared.lifecycle import ACTIVE, sql_states
 from shared.models import Task
+from shared.notifications import Notice
 from shared.recurrence import Firing, Rule
 
 
@@ -254,10 +256,16 @@ async def freshness_told(pool: Pool) -> dict[tuple[str, str], str]:
 
 
 async def record_freshness(
-    pool: Pool, told: list[tuple[str, str, str]], forgotten: list[tuple[str, str]], at: datetime
+    pool: Pool,
+    told: list[tuple[str, str, str]],
+    forgotten: list[tuple[str, str]],
+    at: datetime,
+    notices: list[tuple[Notice, str | None, list[str]]],
 ) -> None:
-    """Record the states told ((watched, id, state)); forget those no rule asks for."""
+    """Record the states told ((watched, id, state)), and the events told for the
+    notifications; forget those no rule asks for."""
     async with pool.acquire() as conn, conn.transaction():
+        await notifications_db.record(conn, notices)
         await conn.execute(
             """INSERT INTO freshness_journal (watched, id, state, changed_at)
                SELECT w, i, s, $4 FROM unnest($1::text[], $2::uuid[], $3::text[]) AS f(w, i, s)

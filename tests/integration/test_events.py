@@ -153,9 +153,18 @@ def test_asyncapi_document(stack: Stack) -> None:
     doc = stack.get("/asyncapi.json")
     assert doc["asyncapi"] == "3.0.0"
     channels = {"jobEvents", "scheduleEvents", "freshnessEvents", "jobStream", "eventFeed"}
-    assert set(doc["channels"]) == channels
+    assert set(doc["channels"]) == {*channels, "notifications"}
     assert doc["channels"]["jobEvents"]["address"] == "plakar.events.job.{job_id}.{kind}"
     freshness = doc["channels"]["freshnessEvents"]["address"]
     assert freshness == "plakar.events.freshness.{watched}.{id}.{change}"
     assert {"JobFinished", "FreshnessLost"} <= set(doc["components"]["schemas"])
+    # What a webhook receives, sent by the control plane.
+    assert doc["operations"]["sendNotification"]["action"] == "send"
+    webhook = set(doc["channels"]["notifications"]["messages"])
+    assert webhook == {
+        "JobFailedNotice",
+        "JobRecoveredNotice",
+        "FreshnessLost",
+        "FreshnessRestored",
+    }
     assert stack.endpoints["events_nats_url"].split("@")[0] not in json.dumps(doc)

@@ -1,6 +1,7 @@
 """Freshness for real: a task and its store whose last success is older than their window
 turn stale (the api says so, the UI shows them red, the scheduler tells `freshness.lost`
-on NATS and the event feed), and fresh again with a new success (`freshness.restored`)."""
+on NATS, the event feed and a webhook its rule names), and fresh again with a new success
+(`freshness.restored`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.receivers import webhook_receiver
 from tests.support.stack import Stack, many_files
 from tests.support.ui import signed_in
 
@@ -42,7 +44,13 @@ def test_a_task_and_its_store_go_stale_and_fresh_again(
     assert stack.get(f"/tasks/{task}")["freshness_state"] == "fresh"
     assert stack.get(f"/connectors/{store}")["freshness_state"] == "fresh"
 
-    with connect(stack.ws_url("/events", kinds="freshness.lost,freshness.restored")) as ws:
+    kinds = "freshness.lost,freshness.restored"
+    with webhook_receiver() as receiver, connect(stack.ws_url("/events", kinds=kinds)) as ws:
+        # Told to a webhook too, by a rule for the task: whether or not anything ran.
+        hook = {"name": "fresh-hook", "kind": "webhook", "url": receiver.url}
+        target = stack.post("/notifications/targets", hook, expect=201)["id"]
+        rule = {"target_id": target, "events": kinds.split(","), "task_id": task}
+        stack.post("/notifications/rules", rule, expect=201)
         lost = next_event(ws, "freshness.lost", task)
         assert (lost["watched"], lost["name"], lost["window"]) == ("task", "fresh-task", "1m")
         assert lost["last_success_at"] == job["finished_at"]
@@ -66,5 +74,12 @@ def test_a_task_and_its_store_go_stale_and_fresh_again(
         again = stack.post(f"/tasks/{task}/run", expect=202)["job_id"]
         assert stack.wait_job(again)["status"] == "succeeded"
         assert stack.get(f"/tasks/{task}")["freshness_state"] == "fresh"
-        assert next_event(ws, "freshness.restored", task)["watched"] == "task"
+        restored = next_event(ws, "freshness.restored", task)
+        assert restored["watched"] == "task"
         next_event(ws, "freshness.restored", store)
+
+        # The webhook got the very events published on NATS, the store's none (no rule).
+        told = [json.loads(p.body) for p in receiver.wait(2)]
+        stack.client.delete(f"/notifications/targets/{target}")
+        assert told == [lost, restored]
+        assert [p.headers["X-Plakar-Event"] for p in receiver.posted] == kinds.split(",")

@@ -29,7 +29,14 @@ def objects(stack: Stack, allowed: Path) -> dict[str, str]:
     schedule_id = stack.post(f"/tasks/{task_id}/schedules", schedule, expect=201)["id"]
     job = stack.wait_job(stack.post(f"/tasks/{task_id}/run", expect=202)["job_id"])
     assert job["status"] == "succeeded", job
+    # Nothing listens on port 9 here: a test sending fails at once.
+    hook = {"name": "st-hook", "kind": "webhook", "url": "http://127.0.0.1:9/hook"}
+    target_id = stack.post("/notifications/targets", hook, expect=201)["id"]
+    rule = {"target_id": target_id, "events": ["job.failed"], "task_id": task_id}
+    rule_id = stack.post("/notifications/rules", rule, expect=201)["id"]
     return {
+        "ST_TARGET_ID": target_id,
+        "ST_RULE_ID": rule_id,
         "ST_CONNECTOR_ID": store,
         "ST_TASK_ID": task_id,
         "ST_SCHEDULE_ID": schedule_id,

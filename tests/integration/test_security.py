@@ -415,6 +415,8 @@ def test_each_service_has_a_database_role_of_its_own(stack: Stack, tmp_path: Pat
                     ("program", f"COPY (SELECT 1) TO PROGRAM 'touch {tmp_path}/pwned'"),
                     ("read-jobs", "SELECT count(*) FROM jobs"),
                     ("write-connectors", "UPDATE connectors SET name = name WHERE false"),
+                    # Notification targets hold secrets: the api alone reads them.
+                    ("read-targets", "SELECT count(*) FROM notification_targets"),
                     ("create", "CREATE TABLE evil (x int)"),
                 ):
                     try:
@@ -434,6 +436,7 @@ def test_each_service_has_a_database_role_of_its_own(stack: Stack, tmp_path: Pat
     assert {k for k, v in outcome.items() if v == "allowed"} == {
         "plakar_api:read-jobs",
         "plakar_api:write-connectors",
+        "plakar_api:read-targets",
         "plakar_scheduler:read-jobs",
         "plakar_history:read-jobs",
     }

@@ -248,6 +248,9 @@ def running_stack(
         env={
             **os.environ,
             "PLAKAR_CP_ACK_WAIT": "6",
+            # Notifications looked for and tried again within a test's patience.
+            "PLAKAR_CP_NOTIFY_POLL": "0.2",
+            "PLAKAR_CP_NOTIFY_RETRY_BASE": "0.5",
             "PLAKAR_CP_RUNNER_SLOTS": "1",
             **(env or {}),
         },

@@ -32,6 +32,7 @@ from shared.config_db import get_connector, get_connectors
 from shared.groups import group_of
 from shared.locations import Policy, Role, is_secret
 from shared.models import (
+    NOTICE_MEANINGS,
     SNAPSHOT_PATH,
     SNAPSHOT_REF,
     ActionResult,
@@ -44,6 +45,7 @@ from shared.models import (
     FileList,
     FilePreview,
     JobState,
+    NoticeKindInfo,
     OptionInfo,
     RetentionRule,
     RetentionRules,
@@ -87,6 +89,7 @@ async def rules(state: State) -> Rules:
             description=groups.GROUP_RULE,
             default=groups.DEFAULT_GROUP,
         ),
+        notifications=[NoticeKindInfo(kind=k, meaning=m) for k, m in NOTICE_MEANINGS.items()],
         retention=RetentionRules(
             counts=[RetentionRule(key=k, help=text) for k, (_, text) in retention.RULES.items()],
             max=retention.MAX_COUNT,

@@ -6,6 +6,7 @@ import { connectorView, connectorsView, editConnectorView, newConnectorView } fr
 import { append, h, notice, plural, replace, tick } from "./dom.js";
 import { jobInHash } from "./jobroute.js";
 import { closeJob, openJob } from "./jobs.js";
+import { notificationsView } from "./notifications.js";
 import { snapshotView } from "./snapshot.js";
 import { newTaskView, schedulingView, taskView } from "./tasks.js";
 
@@ -19,6 +20,7 @@ const ROUTES = [
   [/^\/scheduling(?:\/(tasks|history))?$/, schedulingView, "scheduling"],
   [/^\/scheduling\/tasks\/new$/, newTaskView, "scheduling"],
   [new RegExp(`^/scheduling/tasks/${ID}$`), taskView, "scheduling"],
+  [/^\/notifications$/, notificationsView, "notifications"],
 ];
 const HOME = "#/scheduling/history";
 

@@ -1,0 +1,1 @@
+"""Notifications: targets and rules (the api's), their fan-out and delivery."""
