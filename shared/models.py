@@ -692,3 +692,34 @@ class TestSent(msgspec.Struct, kw_only=True):
 class NoticeKindInfo(msgspec.Struct, kw_only=True):
     kind: NoticeKind
     meaning: str
+
+
+# API tokens and their roles (services/api/roles.py, docs/api.md)
+
+# What a token may do: read (viewer), also run and stop jobs (operator), everything (admin).
+AccessRole = Literal["viewer", "operator", "admin"]
+
+
+class ApiToken(msgspec.Struct, kw_only=True):
+    """A token as listed: never the token itself (only its hash is kept)."""
+
+    id: str
+    name: str
+    role: AccessRole
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    role: AccessRole
+
+
+class TokenCreated(msgspec.Struct, kw_only=True):
+    """The answer to POST /tokens: the token, shown this once."""
+
+    id: str
+    name: str
+    role: AccessRole
+    token: str

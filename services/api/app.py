@@ -16,6 +16,7 @@ from litestar.response import File
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp
 
+from services.api import tokens
 from services.api.asyncapi import asyncapi
 from services.api.auth import PUBLIC, TokenAuth
 from services.api.bodies import strict_body
@@ -25,6 +26,7 @@ from services.api.headers import with_headers
 from services.api.job_connectors import JobConnectorsServer
 from services.api.notify.deliverer import Deliverer
 from services.api.openapi import StrictStructs
+from services.api.roles import role_guard
 from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
@@ -34,6 +36,7 @@ from services.api.routes.schedules import ScheduleController
 from services.api.routes.session import close_session, open_session, session_info
 from services.api.routes.streams import events, job_stream
 from services.api.routes.tasks import TaskController
+from services.api.routes.tokens import TokenController
 from shared import bus
 from shared.db import create_pool
 from shared.settings import Settings
@@ -60,6 +63,7 @@ def _litestar(settings: Settings) -> Litestar:
         nc = await bus.connect(settings.nats_url, "api")
         js = nc.jetstream()
         app.state.deps = Deps(settings=settings, pool=pool, nc=nc, js=js)
+        await tokens.ensure_first_admin(pool, settings.api_token)
         presence = bus.Presence(js, "api", settings.instance_id)
         await presence.start()
         connectors = JobConnectorsServer(pool, nc, js)
@@ -90,6 +94,7 @@ def _litestar(settings: Settings) -> Litestar:
             JobController,
             ScheduleController,
             NotificationController,
+            TokenController,
             runner_groups,
             job_stream,
             events,
@@ -99,6 +104,7 @@ def _litestar(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         before_request=strict_body,
         middleware=[DefineMiddleware(TokenAuth, exclude=PUBLIC)],
+        guards=[role_guard],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="Plakar Control Plane", version="1"),
         plugins=[StrictStructs()],

@@ -11,7 +11,6 @@ WebSockets from another origin are refused whatever authenticates them.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -21,7 +20,8 @@ from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from services.api import sessions
+from services.api import sessions, tokens
+from services.api.tokens import Holder
 
 COOKIE = "plakar_cp_session"
 CSRF_HEADER = "x-plakar-csrf"
@@ -29,6 +29,8 @@ CSRF_HEADER = "x-plakar-csrf"
 # authenticate) and the UI's static shell.
 PUBLIC = [r"^/api/v1/health(/live)?$", r"^/$", r"^/ui/"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A longer "token" is none of ours (they are 47 characters): not even hashed.
+MAX_TOKEN = 256
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Caller:
     via: Literal["token", "session"]
     # Who it is for per-caller limits: the session's key, or a digest of the token.
     key: str
+    # The token (or the token that opened the session): its name and role.
+    holder: Holder
 
 
 Connection = ASGIConnection[Any, Any, Any, Any]
@@ -43,20 +47,22 @@ Connection = ASGIConnection[Any, Any, Any, Any]
 
 async def identify(conn: Connection) -> Caller | None:
     """The caller, or None when no valid credential is presented."""
-    expected: str = conn.app.state.deps.settings.api_token
+    pool = conn.app.state.deps.pool
     header = conn.headers.get("authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None and _websocket(conn):
         token = conn.query_params.get("token")
     if token is not None:
-        if hmac.compare_digest(token.encode(), expected.encode()):
-            return Caller("token", hashlib.sha256(token.encode()).hexdigest()[:16])
-        return None
+        # Looked up by its hash: no timing of a comparison tells anything of a token.
+        found = await tokens.holder(pool, token) if len(token) <= MAX_TOKEN else None
+        if found is None:
+            return None
+        return Caller("token", hashlib.sha256(token.encode()).hexdigest()[:16], found)
     cookie = conn.cookies.get(COOKIE)
     if cookie:
-        found = await sessions.find(conn.app.state.deps.pool, cookie)
-        if found:
-            return Caller("session", found[0])
+        session = await sessions.find(pool, cookie)
+        if session:
+            return Caller("session", session[0], session[2])
     return None
 
 

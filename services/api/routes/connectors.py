@@ -16,6 +16,7 @@ from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
 from services.api.freshness import judged_now
 from services.api.openapi import errors, stated
+from services.api.roles import OPERATOR
 from services.api.rpc import ask, read_file
 from services.api.runner_groups import with_waiting
 from services.api.validation import (
@@ -300,7 +301,7 @@ class ConnectorController(Controller):
         if not removed:
             raise not_found("connector")
 
-    @post("/{connector_id:str}/test", status_code=200, responses=RUNNER)
+    @post("/{connector_id:str}/test", status_code=200, responses=RUNNER, opt=OPERATOR)
     async def test(self, state: State, connector_id: str) -> ActionResult:
         c = await load(state.deps, connector_id)
         result = (await ask(state.deps, rpc.CheckConnection(connector=c), rpc.Result)).result

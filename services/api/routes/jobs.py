@@ -15,6 +15,7 @@ from services.api import cancel, retry, store
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
 from services.api.openapi import errors, stated
+from services.api.roles import OPERATOR
 from services.api.runner_groups import with_waiting
 from services.api.validation import Invalid, check_period
 from shared.models import CancelAnswer, CancelRequest, Job, JobPage, RunStarted
@@ -89,7 +90,7 @@ class JobController(Controller):
 
         return Stream(pages(), media_type="text/plain; charset=utf-8")
 
-    @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422))
+    @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422), opt=OPERATOR)
     async def cancel_job(
         self, state: State, job_id: str, data: CancelRequest | None = None
     ) -> Response[CancelAnswer]:
@@ -99,7 +100,7 @@ class JobController(Controller):
         answer = await cancel.cancel(state.deps, await load(state.deps, job_id), by)
         return Response(answer, status_code=200 if answer.status == "cancelled" else 202)
 
-    @post("/{job_id:str}/retry", status_code=202, responses=errors(404, 409))
+    @post("/{job_id:str}/retry", status_code=202, responses=errors(404, 409), opt=OPERATOR)
     async def retry_job(self, state: State, job_id: str) -> RunStarted:
         """A failed or cancelled job: queue a job of its task that retries it (its
         `retry_of`). A job is retried once: 409 when it was, or for any other status."""

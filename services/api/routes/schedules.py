@@ -6,13 +6,15 @@ from __future__ import annotations
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.datastructures import State
 
 from services.api import schedules_store, store
+from services.api.auth import Caller
 from services.api.deps import Deps, parse_id
-from services.api.errors import not_found
+from services.api.errors import ApiError, not_found
 from services.api.openapi import errors
+from services.api.roles import OPERATOR, allows
 from services.api.validation import check_schedule
 from shared import subjects
 from shared.events import ScheduleChanged, encode
@@ -81,9 +83,17 @@ class ScheduleController(Controller):
     async def get_one(self, state: State, schedule_id: str) -> Schedule:
         return await load(state.deps, schedule_id)
 
-    @patch("/schedules/{schedule_id:str}", responses=errors(404, 422))
-    async def update(self, state: State, schedule_id: str, data: SchedulePatch) -> Schedule:
-        deps: Deps = state.deps
+    @patch("/schedules/{schedule_id:str}", responses=errors(404, 422), opt=OPERATOR)
+    async def update(
+        self, request: Request[Caller, None, State], schedule_id: str, data: SchedulePatch
+    ) -> Schedule:
+        """An operator may only turn a schedule on or off (`enabled`); an admin change
+        anything."""
+        deps: Deps = request.app.state.deps
+        role = request.user.holder.role
+        others = [f for f in SchedulePatch.__struct_fields__ if f != "enabled"]
+        if not allows(role, "admin") and any(getattr(data, f) is not msgspec.UNSET for f in others):
+            raise ApiError(403, f"the {role} role may only turn a schedule on or off (enabled)")
         current = await load(deps, schedule_id)
         spec = check_schedule(_merged(current, data))
         if not await schedules_store.update(deps.pool, current.id, spec):

@@ -12,12 +12,17 @@ from services.api import sessions
 from services.api.auth import COOKIE, Caller
 from services.api.errors import ApiError
 from services.api.openapi import errors
+from services.api.roles import VIEWER
+from shared.models import AccessRole
 
 
 class SessionInfo(msgspec.Struct, kw_only=True):
     # How this request was authenticated: "session" (the cookie) or "token".
     via: str
     expires_at: datetime | None = None
+    # The token's (or the session's token's) name and role: what the UI offers.
+    token_name: str | None = None
+    role: AccessRole | None = None
 
 
 def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> Cookie:
@@ -32,15 +37,21 @@ def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> 
     )
 
 
-@post("/api/v1/session", status_code=201, tags=["session"], responses=errors())
+def _info(caller: Caller, expires: datetime | None = None) -> SessionInfo:
+    holder = caller.holder
+    return SessionInfo(via=caller.via, expires_at=expires, token_name=holder.name, role=holder.role)
+
+
+@post("/api/v1/session", status_code=201, tags=["session"], responses=errors(), opt=VIEWER)
 async def open_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
-    """Trade the API token (`Authorization: Bearer`) for a session cookie."""
+    """Trade an API token (`Authorization: Bearer`) for a session cookie, of its role."""
     if request.user.via != "token":
         raise ApiError(403, "a session is opened with the API token")
-    value, expires = await sessions.create(request.app.state.deps.pool)
+    caller = request.user
+    value, expires = await sessions.create(request.app.state.deps.pool, caller.holder.id)
     max_age = int(sessions.LIFETIME.total_seconds())
     return Response(
-        SessionInfo(via="session", expires_at=expires),
+        msgspec.structs.replace(_info(caller, expires), via="session"),
         status_code=201,
         cookies=[_cookie(request, value, max_age)],
     )
@@ -51,13 +62,13 @@ async def session_info(request: Request[Caller, None, State]) -> SessionInfo:
     """200 while the caller is signed in (the UI asks at start), 401 otherwise."""
     if request.user.via == "session":
         found = await sessions.find(request.app.state.deps.pool, request.cookies.get(COOKIE, ""))
-        return SessionInfo(via="session", expires_at=found[1] if found else None)
-    return SessionInfo(via="token")
+        return _info(request.user, found[1] if found else None)
+    return _info(request.user)
 
 
-@delete("/api/v1/session", status_code=200, tags=["session"], responses=errors())
+@delete("/api/v1/session", status_code=200, tags=["session"], responses=errors(), opt=VIEWER)
 async def close_session(request: Request[Caller, None, State]) -> Response[SessionInfo]:
     """Sign out: the session ends here and its cookie is cleared."""
     if value := request.cookies.get(COOKIE):
         await sessions.delete(request.app.state.deps.pool, value)
-    return Response(SessionInfo(via=request.user.via), cookies=[_cookie(request, "", 0)])
+    return Response(_info(request.user), cookies=[_cookie(request, "", 0)])

@@ -11,6 +11,7 @@ from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import not_found
 from services.api.freshness import judged_now
 from services.api.openapi import errors
+from services.api.roles import OPERATOR
 from services.api.routes.schedules import announce
 from services.api.rpc import ask
 from services.api.validation import (
@@ -137,7 +138,7 @@ class TaskController(Controller):
         if not await store.delete_task(state.deps.pool, parse_id(task_id, "task")):
             raise not_found("task")
 
-    @post("/{task_id:str}/run", status_code=202, responses=errors(404))
+    @post("/{task_id:str}/run", status_code=202, responses=errors(404), opt=OPERATOR)
     async def run(self, state: State, task_id: str) -> RunStarted:
         deps: Deps = state.deps
         return RunStarted(job_id=await run_now(deps, await load(deps, task_id)))

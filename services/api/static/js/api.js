@@ -11,6 +11,7 @@ export async function openSession(token) {
   });
   if (response.status === 401) throw new ApiError(401, "the API token was refused");
   if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`);
+  return response.json();
 }
 
 export async function closeSession() {

@@ -128,17 +128,24 @@ function signIn(message) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await openSession(input.value.trim());
+      signedInAs(await openSession(input.value.trim()));
     } catch (err) {
       signIn(err.message);
       return;
     }
-    signedIn = true;
     route();
     health();
   });
   replace(main, form);
   input.focus();
+}
+
+// The session's token and role: what the pages offer follows the role (dom.js `may`).
+function signedInAs(session) {
+  signedIn = true;
+  document.body.dataset.role = session.role;
+  const who = document.getElementById("signed-in-as");
+  replace(who, `${session.token_name} · ${session.role}`);
 }
 
 whenUnauthorized(() => {
@@ -201,8 +208,7 @@ async function start() {
     }
   }
   try {
-    await get("/session");
-    signedIn = true;
+    signedInAs(await get("/session"));
   } catch {
     signedIn = false;
   }

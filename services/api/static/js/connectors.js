@@ -109,7 +109,11 @@ export async function connectorsView(root, ctx) {
       "div",
       { class: "page-head" },
       h("h1", { tabindex: -1 }, "Connectors"),
-      h("a", { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary" }, "New connector"),
+      h(
+        "a",
+        { href: `#/connectors/new${role ? `?role=${role}` : ""}`, class: "button primary", dataset: { needs: "admin" } },
+        "New connector",
+      ),
     ),
     tabs(
       [["", "All"], ...Object.keys(ROLES).map((r) => [r, `${capitalize(r)}s`])].map(([r, label]) => [
@@ -325,7 +329,11 @@ function connectorForm(cr, current, presetRole, onSaved) {
     current?.freshness,
     "It turns stale (red, and a freshness.lost event) when no successful job of it finished within this.",
   );
-  const submit = h("button", { type: "submit", class: "primary" }, editing ? "Save changes" : "Create connector");
+  const submit = h(
+    "button",
+    { type: "submit", class: "primary", dataset: { needs: "admin" } },
+    editing ? "Save changes" : "Create connector",
+  );
   const roots = cr.allowed_paths.length ? ` It must be under ${cr.allowed_paths.join(", ")}.` : "";
   const form = h(
     "form",
@@ -466,13 +474,16 @@ function connectorActions(c, result) {
     return button;
   };
   const initialize = c.role === "store" ? act("Initialize", "initialize", initializeText(c)) : null;
+  if (initialize) initialize.dataset.needs = "admin";
   const show = (known) => {
     replace(state, STORE_STATES.get(known));
     initialize.hidden = known === true;
   };
   if (initialize) show(c.initialized ?? null);
   const details = initialize ? [h("dt", {}, "Store"), state] : [];
-  return { buttons: [act("Test connection", "test"), initialize], details };
+  const test = act("Test connection", "test");
+  test.dataset.needs = "operator";
+  return { buttons: [test, initialize], details };
 }
 
 export async function connectorView(root, ctx) {
@@ -482,7 +493,7 @@ export async function connectorView(root, ctx) {
   const cat = ctx.cat;
   const result = h("div", { class: "action-slot" });
   const actions = connectorActions(c, result);
-  const remove = h("button", { type: "button", class: "danger" }, "Delete");
+  const remove = h("button", { type: "button", class: "danger", dataset: { needs: "admin" } }, "Delete");
   remove.addEventListener("click", () => {
     if (!confirm(`Delete the ${c.role} "${c.name}"? Its data is not touched.`)) return;
     busy(remove, async () => {
@@ -507,8 +518,12 @@ export async function connectorView(root, ctx) {
       staleBadge(c),
       h("span", { class: "spacer" }),
       actions.buttons,
-      h("a", { href: `#/scheduling/tasks/new?type=${taskType}&${slot}=${id}`, class: "button" }, "New task"),
-      h("a", { href: `#/connectors/${id}/edit`, class: "button" }, "Edit"),
+      h(
+        "a",
+        { href: `#/scheduling/tasks/new?type=${taskType}&${slot}=${id}`, class: "button", dataset: { needs: "admin" } },
+        "New task",
+      ),
+      h("a", { href: `#/connectors/${id}/edit`, class: "button", dataset: { needs: "admin" } }, "Edit"),
       remove,
     ),
     h(

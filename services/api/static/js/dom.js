@@ -104,6 +104,12 @@ export function bytes(n) {
 
 export const shortId = (id) => (id ? id.slice(0, 8) : "");
 
+// Whether the signed-in role may do what needs `role` (the api's GET /session says which
+// it is; the api refuses anything else with 403 whatever the page shows). Elements marked
+// `data-needs` are hidden from roles below it (app.css).
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+export const may = (role) => RANK[document.body.dataset.role ?? "viewer"] >= RANK[role];
+
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 export function badge(status) {

@@ -309,12 +309,18 @@ class JobView {
     this.message = h("div", { class: "job-message" });
     this.cancel = h(
       "button",
-      { type: "button", class: "danger", hidden: true, onclick: () => this.doCancel() },
+      { type: "button", class: "danger", hidden: true, dataset: { needs: "operator" }, onclick: () => this.doCancel() },
       "Cancel job",
     );
     this.retry = h(
       "button",
-      { type: "button", class: "primary small", hidden: true, onclick: () => this.doRetry() },
+      {
+        type: "button",
+        class: "primary small",
+        hidden: true,
+        dataset: { needs: "operator" },
+        onclick: () => this.doRetry(),
+      },
       "Retry job",
     );
     this.liveState = h("span", { class: "live" });

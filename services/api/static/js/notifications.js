@@ -41,7 +41,7 @@ function targetForm(onSaved) {
   const submit = h("button", { type: "submit", class: "primary" }, "Add target");
   const form = h(
     "form",
-    { class: "form card", novalidate: true, "aria-label": "New notification target" },
+    { class: "form card", novalidate: true, "aria-label": "New notification target", dataset: { needs: "admin" } },
     h("div", { class: "form-error" }),
     h("div", { class: "grid2" }, field("Name", name, { name: "name" }), field("Kind", kind, { name: "kind" })),
     webhook,
@@ -105,7 +105,7 @@ function ruleForm(r, cat, targets, onSaved) {
   const submit = h("button", { type: "submit", class: "primary", disabled: !targets.length }, "Add rule");
   const form = h(
     "form",
-    { class: "form card", novalidate: true, "aria-label": "New notification rule" },
+    { class: "form card", novalidate: true, "aria-label": "New notification rule", dataset: { needs: "admin" } },
     h("div", { class: "form-error" }),
     h("div", { class: "grid2" }, field("Target", target, { name: "target_id" })),
     h(
@@ -156,7 +156,7 @@ function targetTable(targets, reload) {
       {},
       targets.map((t) => {
         const result = h("span", { class: "test-result", role: "status" });
-        const test = h("button", { type: "button", class: "ghost small" }, "Send test");
+        const test = h("button", { type: "button", class: "ghost small", dataset: { needs: "admin" } }, "Send test");
         test.addEventListener("click", () =>
           busy(test, async () => {
             try {
@@ -167,7 +167,7 @@ function targetTable(targets, reload) {
             }
           }),
         );
-        const remove = h("button", { type: "button", class: "ghost small danger" }, "Delete");
+        const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
         remove.addEventListener("click", () =>
           busy(remove, async () => {
             if (!confirm(`Delete the target ${t.name}, its rules and its deliveries?`)) return;
@@ -203,7 +203,7 @@ function ruleTable(rules, targets, cat, reload) {
       "tbody",
       {},
       rules.map((r) => {
-        const remove = h("button", { type: "button", class: "ghost small danger" }, "Delete");
+        const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
         remove.addEventListener("click", () =>
           busy(remove, async () => {
             await del(`/notifications/rules/${r.id}`);

@@ -1,7 +1,7 @@
 // Schedules: the attach-schedule fields, and schedule tables.
 
 import { del, patch, post, unavailableText } from "./api.js";
-import { busy, clearErrors, field, h, nextId, notice, replace, showError, utc, when } from "./dom.js";
+import { busy, clearErrors, field, h, may, nextId, notice, replace, showError, utc, when } from "./dom.js";
 
 const RECURRENCES = [
   ["twice_daily", "Twice daily (every 12 h)"],
@@ -135,7 +135,7 @@ export function scheduleFields(prefix = "", current = null) {
 // A form of one schedule: `send(body)` saves it; `onDone` after, `onCancel` on Cancel.
 function scheduleForm({ title, current = null, submitText, send, onDone, onCancel }) {
   const fields = scheduleFields("", current);
-  const submit = h("button", { type: "submit", class: "primary" }, submitText);
+  const submit = h("button", { type: "submit", class: "primary", dataset: { needs: "admin" } }, submitText);
   const cancel = h("button", { type: "button", class: "ghost", onclick: onCancel }, "Cancel");
   const form = h(
     "form",
@@ -240,6 +240,7 @@ function scheduleFacts(s, cat, { showTask, onChange, columns }) {
     class: "switch",
     checked: s.enabled,
     "aria-label": `Schedule ${s.description} enabled`,
+    disabled: !may("operator"),
   });
   toggle.addEventListener("change", async () => {
     toggle.disabled = true;
@@ -250,10 +251,10 @@ function scheduleFacts(s, cat, { showTask, onChange, columns }) {
       toggle.checked = !toggle.checked;
       replace(problem, e.message);
     } finally {
-      toggle.disabled = false;
+      toggle.disabled = !may("operator");
     }
   });
-  const remove = h("button", { type: "button", class: "ghost small danger-text" }, "Delete");
+  const remove = h("button", { type: "button", class: "ghost small danger-text", dataset: { needs: "admin" } }, "Delete");
   remove.addEventListener("click", () => {
     if (!confirm(`Delete the schedule "${s.description}"? Past jobs stay in the history.`)) return;
     busy(remove, async () => {
@@ -267,7 +268,7 @@ function scheduleFacts(s, cat, { showTask, onChange, columns }) {
   });
   const edit = h(
     "button",
-    { type: "button", class: "ghost small", "aria-label": `Edit the schedule ${s.description}` },
+    { type: "button", class: "ghost small", "aria-label": `Edit the schedule ${s.description}`, dataset: { needs: "admin" } },
     "Edit",
   );
   const row = h(

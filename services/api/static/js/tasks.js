@@ -33,7 +33,7 @@ function header(current) {
       "div",
       { class: "page-head" },
       h("h1", { tabindex: -1 }, "Scheduling"),
-      h("a", { href: "#/scheduling/tasks/new", class: "button primary" }, "New task"),
+      h("a", { href: "#/scheduling/tasks/new", class: "button primary", dataset: { needs: "admin" } }, "New task"),
     ),
     tabs(
       [
@@ -126,7 +126,7 @@ const lastJobCell = (job) =>
 
 // `cells`: where taskTable puts the task's facts (its schedules, its last job).
 function taskRow(t, cat, cells) {
-  const run = h("button", { type: "button", class: "small" }, "Run now");
+  const run = h("button", { type: "button", class: "small", dataset: { needs: "operator" } }, "Run now");
   run.addEventListener("click", () => busy(run, () => runNow(t.id, cat, run)));
   return h(
     "tr",
@@ -508,7 +508,7 @@ function taskForm({ cat, r, task = null, preset = new URLSearchParams(), recomme
   const typeField = typeChooser(r.tasks, kind.type, editing);
   const pickers = h("div", { class: "pickers" });
   const options = h("div", { class: "type-options" });
-  const submit = h("button", { type: "submit", class: "primary" }, submitText(editing, 0));
+  const submit = h("button", { type: "submit", class: "primary", dataset: { needs: "admin" } }, submitText(editing, 0));
   parts.schedules = editing ? null : schedulesEditor((n) => (submit.textContent = submitText(editing, n)));
   const form = h(
     "form",
@@ -596,7 +596,7 @@ export async function newTaskView(root, ctx) {
 function taskSchedules(id, cat) {
   const list = h("div", {}, h("p", { class: "muted" }, "Loading schedules…"));
   const attachSlot = h("div");
-  const attachButton = h("button", { type: "button", class: "ghost" }, "+ Attach a schedule");
+  const attachButton = h("button", { type: "button", class: "ghost", dataset: { needs: "admin" } }, "+ Attach a schedule");
   const load = async () => {
     try {
       const items = await get(`/schedules${query({ task_id: id })}`);
@@ -625,9 +625,9 @@ function taskSchedules(id, cat) {
 // Run now and Delete, for the head of a task's page; `message` shows what went wrong.
 function taskActions(task, ctx, message) {
   const cat = ctx.cat;
-  const run = h("button", { type: "button", class: "primary" }, "Run now");
+  const run = h("button", { type: "button", class: "primary", dataset: { needs: "operator" } }, "Run now");
   run.addEventListener("click", () => busy(run, () => runNow(task.id, cat, run)));
-  const remove = h("button", { type: "button", class: "danger" }, "Delete task");
+  const remove = h("button", { type: "button", class: "danger", dataset: { needs: "admin" } }, "Delete task");
   remove.addEventListener("click", () => {
     if (!confirm(`Delete the task "${cat.taskTitle(task)}" and its schedules? Its jobs stay in the history.`)) return;
     busy(remove, async () => {
