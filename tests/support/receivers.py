@@ -20,7 +20,8 @@ from deploy.embedded import free_port
 
 @dataclass
 class Posted:
-    at: float
+    at: float  # monotonic
+    wall: float
     path: str
     headers: dict[str, str]
     body: bytes
@@ -59,7 +60,9 @@ def webhook_receiver(statuses: list[int] | None = None) -> Iterator[WebhookRecei
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with lock:
                 receiver.posted.append(
-                    Posted(time.monotonic(), self.path, dict(self.headers.items()), body)
+                    Posted(
+                        time.monotonic(), time.time(), self.path, dict(self.headers.items()), body
+                    )
                 )
                 status = receiver.statuses.pop(0) if receiver.statuses else 204
             self.send_response(status)
