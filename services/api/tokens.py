@@ -3,6 +3,7 @@ created). The token `plakar-cp up` prints is the first admin token."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import time
@@ -12,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Pool
+from shared.db import UNAVAILABLE, Pool
 from shared.models import AccessRole, ApiToken
 
 FIRST_ADMIN = "admin (plakar-cp up)"
@@ -53,21 +54,47 @@ async def ensure_first_admin(pool: Pool, token: str) -> None:
 
 
 _touched: dict[str, float] = {}
+# Tokens recently found valid, by hash: asked again after FRESH_S (a revocation made
+# through another api process takes effect within it), and trusted as last found while
+# PostgreSQL is away, so that health, cancels and the job streams answer through its
+# restart as they did before tokens lived in it.
+FRESH_S = 5.0
+_known: dict[bytes, tuple[Holder, float]] = {}
 
 
 async def holder(pool: Pool, token: str) -> Holder | None:
     """The holder of a token that is not revoked; None for any other string."""
-    row = await pool.fetchrow(
-        """SELECT id::text, name, role FROM api_tokens
-           WHERE hash = $1 AND revoked_at IS NULL""",
-        hash_token(token),
-    )
+    key = hash_token(token)
+    known = _known.get(key)
+    if known is not None and time.monotonic() - known[1] < FRESH_S:
+        return known[0]
+    try:
+        row = await pool.fetchrow(
+            """SELECT id::text, name, role FROM api_tokens
+               WHERE hash = $1 AND revoked_at IS NULL""",
+            key,
+        )
+    except UNAVAILABLE:
+        if known is not None:
+            return known[0]
+        raise
     if row is None:
+        _known.pop(key, None)
         return None
-    if time.monotonic() - _touched.get(row["id"], -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
-        _touched[row["id"]] = time.monotonic()
-        await pool.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", row["id"])
-    return Holder(row["id"], row["name"], row["role"])
+    found = Holder(row["id"], row["name"], row["role"])
+    _known[key] = (found, time.monotonic())
+    if time.monotonic() - _touched.get(found.id, -TOUCH_EVERY_S) >= TOUCH_EVERY_S:
+        _touched[found.id] = time.monotonic()
+        with contextlib.suppress(*UNAVAILABLE):  # told next time
+            await pool.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1", found.id)
+    return found
+
+
+def forget(token_id: str) -> None:
+    """A token revoked here is refused here at once."""
+    for key, (known, _) in list(_known.items()):
+        if known.id == token_id:
+            del _known[key]
 
 
 _COLUMNS = "id::text, name, role, created_at, last_used_at, revoked_at"
@@ -120,4 +147,5 @@ async def revoke(pool: Pool, token_id: str) -> ApiToken | None:
             token_id,
         )
         await conn.execute("DELETE FROM sessions WHERE token_id = $1", token_id)
+    forget(token_id)
     return _token(row)
