@@ -50,9 +50,11 @@ def job_messages(
     schedule_id: str | None = None,
     due_at: datetime | None = None,
     retry: Retry | None = None,
+    requested_by: str | None = None,
 ) -> tuple[Message, Message]:
     """The queued event and the job-due of a job, to be stored in that order. A job that
-    retries none has the retries of its task's policy."""
+    retries none has the retries of its task's policy. `requested_by`: the token that
+    asked for it by hand."""
     due = due_at or utcnow()
     if retry is None:
         retry = Retry("", task.retry.attempts if task.retry else 0)
@@ -69,6 +71,7 @@ def job_messages(
         runner_group=task.runner_group,
         retry_of=retry.of or None,
         retries_left=retry.left,
+        requested_by=requested_by,
     )
     message = JobDue(job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due, task=task)
     # Both ids are derived from the job, so a repeated publish is deduplicated.
@@ -88,12 +91,19 @@ async def queue_job(
     job_id: str | None = None,
     retry: Retry | None = None,
     patience: float = 0.0,
+    requested_by: str | None = None,
 ) -> str:
     """Publish a job; with the same job_id, publishing again changes nothing. While
     NATS is away, each message is published again for up to `patience` seconds."""
     job_id = job_id or new_id()
     messages = job_messages(
-        task, trigger, job_id, schedule_id=schedule_id, due_at=due_at, retry=retry
+        task,
+        trigger,
+        job_id,
+        schedule_id=schedule_id,
+        due_at=due_at,
+        retry=retry,
+        requested_by=requested_by,
     )
     for m in messages:
         await bus.publish(js, m.subject, m.payload, m.msg_id, patience=patience)

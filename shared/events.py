@@ -62,6 +62,8 @@ class JobQueued(JobEvent, kw_only=True, tag="queued"):
     # fails (its task's retry policy).
     retry_of: str | None = None
     retries_left: int = 0
+    # The token that asked for it by hand (null: a schedule or a policy queued it).
+    requested_by: str | None = None
 
 
 class JobSkipped(JobQueued, kw_only=True, tag="skipped"):

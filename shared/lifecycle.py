@@ -81,6 +81,7 @@ def apply(tracked: Tracked | None, ev: AnyJobEvent) -> Tracked | None:
             connector_ids=list(ev.connector_ids),
             runner_group=ev.runner_group,
             retry_of=ev.retry_of,
+            requested_by=ev.requested_by,
         )
         return Tracked(job=job, last_seq=ev.seq)
     if tracked is None or isinstance(ev, e.JobLog) or tracked.job.status not in ACTIVE:

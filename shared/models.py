@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -260,6 +260,8 @@ class Job(msgspec.Struct, kw_only=True):
     retried_by: str | None = None
     # Prunes that got as far as deleting: what they kept and deleted.
     prune: PruneResult | None = None
+    # The token that asked for it by hand (run, retry); null: its schedule or policy.
+    requested_by: str | None = None
 
 
 class JobPage(msgspec.Struct, kw_only=True):
@@ -384,7 +386,7 @@ class TaskPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class CancelRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Body of POST /jobs/{id}/cancel (optional)."""
 
-    # Who cancels, as the job's output will say; "api token" when absent.
+    # Who cancels, as the job's output will say; the caller's token's name when absent.
     by: Annotated[str, _stated(min_length=1, max_length=64, pattern=NOT_BLANK)] | None = None
 
 
@@ -723,3 +725,26 @@ class TokenCreated(msgspec.Struct, kw_only=True):
     name: str
     role: AccessRole
     token: str
+
+
+class AuditRecord(msgspec.Struct, kw_only=True):
+    """One change made through the api (GET /audit): who, when, what, and the object
+    before and after it (null: it did not exist, or the action changes no field)."""
+
+    seq: int
+    at: datetime
+    token_id: str | None
+    token_name: str
+    role: AccessRole
+    via: Literal["token", "session"]
+    # "<kind>.<verb>": connector.create, task.run, job.cancel, token.revoke, session.open, …
+    action: str
+    object_kind: str
+    object_id: str | None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    items: list[AuditRecord]
+    next_cursor: str | None

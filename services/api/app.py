@@ -27,6 +27,7 @@ from services.api.job_connectors import JobConnectorsServer
 from services.api.notify.deliverer import Deliverer
 from services.api.openapi import StrictStructs
 from services.api.roles import role_guard
+from services.api.routes.audit import audit_trail
 from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
@@ -95,6 +96,7 @@ def _litestar(settings: Settings) -> Litestar:
             ScheduleController,
             NotificationController,
             TokenController,
+            audit_trail,
             runner_groups,
             job_stream,
             events,

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -43,6 +45,8 @@ class Caller:
 
 
 Connection = ASGIConnection[Any, Any, Any, Any]
+# A request as handlers see it: its caller, and the app's state.
+CallerRequest = Request[Caller, None, State]
 
 
 async def identify(conn: Connection) -> Caller | None:

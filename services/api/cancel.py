@@ -21,7 +21,6 @@ from shared.models import CancelAnswer, Job
 from shared.text import is_not_blank
 
 # Shown in the job's output when the request does not name who cancels.
-DEFAULT_BY = "api token"
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,11 @@ def plan(
     return StopRunning()
 
 
-def who(by: str | None) -> str:
-    """The name to record for the canceller: one line, at most 64 characters."""
+def who(by: str | None, token_name: str) -> str:
+    """The name to record for the canceller: `by` as given (one line, at most 64
+    characters), else the name of the caller's token."""
     if by is None:
-        return DEFAULT_BY
+        return token_name
     if len(by) > 64 or not is_not_blank(by):
         raise Invalid("by", "by must be one line of 1 to 64 characters, not all blank")
     return by.strip()

@@ -12,7 +12,7 @@ from shared.models import Job
 from shared.retries import retry_job_id
 
 
-async def retry(deps: Deps, job: Job) -> str:
+async def retry(deps: Deps, job: Job, requested_by: str | None = None) -> str:
     """Queue the job that retries `job`; answers its id. It is one job however many
     times it is asked for, and the same as the task's retry policy would queue: the
     first asked stands."""
@@ -33,6 +33,7 @@ async def retry(deps: Deps, job: Job) -> str:
         job_id=job_id,
         retry=Retry(job.id, left),
         patience=PUBLISH_PATIENCE_S,
+        requested_by=requested_by,
     )
     await store.wait_for_job(deps.pool, job_id)
     return job_id

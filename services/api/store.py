@@ -234,7 +234,7 @@ async def delete_task(pool: Pool, task_id: str) -> bool:
 JOB_COLUMNS = """id::text, task_id::text, schedule_id::text, trigger, type, status, due_at,
     queued_at, started_at, finished_at, attempt, runner, concurrency, progress, snapshot_id,
     exit_code, error, reason, connector_ids::text[], store_id::text, bytes_added, runner_group,
-    retry_of::text, retried_by::text, kept_snapshots, deleted_snapshots"""
+    retry_of::text, retried_by::text, kept_snapshots, deleted_snapshots, requested_by"""
 
 
 def snapshot_url(store_id: str | None, snapshot_id: str | None) -> str | None:
@@ -275,6 +275,7 @@ def job_from_row(row: Any) -> Job:
         prune=None
         if row["kept_snapshots"] is None
         else PruneResult(kept=row["kept_snapshots"], deleted=row["deleted_snapshots"] or []),
+        requested_by=row["requested_by"],
     )
 
 

@@ -32,8 +32,8 @@ _QUEUED = """
 WITH job AS (
     INSERT INTO jobs (id, task_id, schedule_id, trigger, type, status, due_at, queued_at,
                       connector_ids, reason, finished_at, last_seq, store_id, runner_group,
-                      retry_of, retries_left)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14, $15, $16)
+                      retry_of, retries_left, requested_by)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10, $11, $12, $13, $14, $15, $16, $17)
     ON CONFLICT DO NOTHING
     RETURNING id, queued_at, connector_ids, task_id, status, retry_of
 ),
@@ -153,6 +153,7 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             ev.runner_group,
             ev.retry_of,
             ev.retries_left,
+            ev.requested_by,
         )
     elif isinstance(ev, JobStarted):
         await conn.execute(

@@ -47,10 +47,10 @@ def test_cancel_running_queued_and_finished_jobs(stack: Stack, tmp_path: Path) -
     asked = time.monotonic()
     first = stack.post(f"/jobs/{running[0]}/cancel", {"by": "ann"}, expect=202)
     assert first["status"] == "cancelling"
-    assert stack.post(f"/jobs/{running[1]}/cancel", expect=202)["by"] == "api token"
+    assert stack.post(f"/jobs/{running[1]}/cancel", expect=202)["by"] == "admin (plakar-cp up)"
     assert "being cancelled" in stack.post(f"/jobs/{running[0]}/cancel", expect=409)["error"]
 
-    for job_id, who in zip(running, ("ann", "api token"), strict=True):
+    for job_id, who in zip(running, ("ann", "admin (plakar-cp up)"), strict=True):
         job = stack.wait_job(job_id, timeout=30)
         assert job["status"] == "cancelled", job
         took = time.monotonic() - asked

@@ -197,11 +197,11 @@ def test_cancel_plan() -> None:
 
 
 def test_who_cancels() -> None:
-    assert cancel.who(None) == "api token"
-    assert cancel.who("  ann ") == "ann"
+    assert cancel.who(None, "ops token") == "ops token"
+    assert cancel.who("  ann ", "ops token") == "ann"
     for wrong in ("", "   ", "a\nb", "x" * 65):
         with pytest.raises(Invalid) as e:
-            cancel.who(wrong)
+            cancel.who(wrong, "ops token")
         assert e.value.field == "by"
 
 

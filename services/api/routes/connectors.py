@@ -11,7 +11,8 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from services.api import files, schedules_store, store
+from services.api import audit, files, schedules_store, store
+from services.api.auth import CallerRequest
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
 from services.api.freshness import judged_now
@@ -226,8 +227,8 @@ class ConnectorController(Controller):
     tags = ["connectors"]
 
     @post("/", responses=errors(409, 422))
-    async def create(self, state: State, data: ConnectorCreate) -> Connector:
-        deps: Deps = state.deps
+    async def create(self, request: CallerRequest, data: ConnectorCreate) -> Connector:
+        deps: Deps = request.app.state.deps
         location = data.location
         await _check(deps, data.role, location, data.options)
         body = ConnectorCreate(
@@ -241,9 +242,10 @@ class ConnectorController(Controller):
         await store.room_for(deps.pool, "connectors", deps.settings.max_connectors)
         try:
             [created] = await shown(deps, [await store.insert_connector(deps.pool, body)])
-            return created
         except store.Duplicate:
             raise _duplicate(body.role) from None
+        await audit.record(deps.pool, request.user, "connector.create", created.id, after=created)
+        return created
 
     @get("/", responses=errors())
     async def list_all(
@@ -261,8 +263,10 @@ class ConnectorController(Controller):
         return found
 
     @patch("/{connector_id:str}", responses=errors(404, 409, 422))
-    async def update(self, state: State, connector_id: str, data: ConnectorPatch) -> Connector:
-        deps: Deps = state.deps
+    async def update(
+        self, request: CallerRequest, connector_id: str, data: ConnectorPatch
+    ) -> Connector:
+        deps: Deps = request.app.state.deps
         current = await load(deps, connector_id)
         options = dict(current.options)
         for key, value in (data.options or {}).items():
@@ -287,19 +291,22 @@ class ConnectorController(Controller):
             raise _duplicate(current.role) from None
         if updated is None:
             raise not_found("connector")
-        [found] = await shown(deps, [updated])
+        [before, found] = await shown(deps, [current, updated])
+        await audit.record(deps.pool, request.user, "connector.update", current.id, before, found)
         return found
 
     @delete("/{connector_id:str}", responses=errors(404, 409))
-    async def remove(self, state: State, connector_id: str) -> None:
-        deps: Deps = state.deps
+    async def remove(self, request: CallerRequest, connector_id: str) -> None:
+        deps: Deps = request.app.state.deps
         cid = parse_id(connector_id, "connector")
+        [before] = await shown(deps, [await load(deps, cid)])
         try:
             removed = await store.delete_connector(deps.pool, cid)
         except store.InUse:
             raise conflict(await _in_use(deps, cid)) from None
         if not removed:
             raise not_found("connector")
+        await audit.record(deps.pool, request.user, "connector.delete", cid, before)
 
     @post("/{connector_id:str}/test", status_code=200, responses=RUNNER, opt=OPERATOR)
     async def test(self, state: State, connector_id: str) -> ActionResult:
@@ -309,13 +316,15 @@ class ConnectorController(Controller):
         return result
 
     @post("/{connector_id:str}/initialize", status_code=200, responses=RUNNER)
-    async def initialize(self, state: State, connector_id: str) -> ActionResult:
-        c = await load(state.deps, connector_id)
+    async def initialize(self, request: CallerRequest, connector_id: str) -> ActionResult:
+        deps: Deps = request.app.state.deps
+        c = await load(deps, connector_id)
         if c.role != "store":
             raise conflict("only a store can be initialized", "role")
-        request = rpc.InitializeStore(connector=c)
-        result = (await ask(state.deps, request, rpc.Result)).result
-        await _learned(state.deps, c, result)
+        result = (await ask(deps, rpc.InitializeStore(connector=c), rpc.Result)).result
+        await _learned(deps, c, result)
+        outcome = {"ok": result.ok, "message": result.message}
+        await audit.record(deps.pool, request.user, "connector.initialize", c.id, after=outcome)
         if not result.ok:  # plakar found a store there already, and left it alone
             raise conflict(result.message)
         return result

@@ -11,7 +11,8 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from services.api import cancel, retry, store
+from services.api import audit, cancel, retry, store
+from services.api.auth import CallerRequest
 from services.api.deps import Deps, parse_id
 from services.api.errors import not_found
 from services.api.openapi import errors, stated
@@ -92,17 +93,24 @@ class JobController(Controller):
 
     @post("/{job_id:str}/cancel", status_code=202, responses=errors(404, 409, 422), opt=OPERATOR)
     async def cancel_job(
-        self, state: State, job_id: str, data: CancelRequest | None = None
+        self, request: CallerRequest, job_id: str, data: CancelRequest | None = None
     ) -> Response[CancelAnswer]:
         """Queued: ends `cancelled` now (200). Running: plakar is stopped and the job
-        ends `cancelled` shortly (202). Finished or already being cancelled: 409."""
-        by = cancel.who(data.by if data else None)
-        answer = await cancel.cancel(state.deps, await load(state.deps, job_id), by)
+        ends `cancelled` shortly (202). Finished or already being cancelled: 409. The job
+        says who cancelled it: `by` when given, else the caller's token."""
+        deps: Deps = request.app.state.deps
+        by = cancel.who(data.by if data else None, request.user.holder.name)
+        job = await load(deps, job_id)
+        answer = await cancel.cancel(deps, job, by)
+        await audit.record(deps.pool, request.user, "job.cancel", job.id, after=answer)
         return Response(answer, status_code=200 if answer.status == "cancelled" else 202)
 
     @post("/{job_id:str}/retry", status_code=202, responses=errors(404, 409), opt=OPERATOR)
-    async def retry_job(self, state: State, job_id: str) -> RunStarted:
+    async def retry_job(self, request: CallerRequest, job_id: str) -> RunStarted:
         """A failed or cancelled job: queue a job of its task that retries it (its
         `retry_of`). A job is retried once: 409 when it was, or for any other status."""
-        deps: Deps = state.deps
-        return RunStarted(job_id=await retry.retry(deps, await load(deps, job_id)))
+        deps: Deps = request.app.state.deps
+        job = await load(deps, job_id)
+        retried = await retry.retry(deps, job, request.user.holder.name)
+        await audit.record(deps.pool, request.user, "job.retry", job.id, after={"job_id": retried})
+        return RunStarted(job_id=retried)

@@ -13,7 +13,9 @@ from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from services.api import audit
 from services.api import store as api_store
+from services.api.auth import CallerRequest
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
 from services.api.notify import store
@@ -136,8 +138,11 @@ class NotificationController(Controller):
         return [masked(t) for t in await store.list_targets(state.deps.pool)]
 
     @post("/targets", responses=errors(409, 422))
-    async def create_target(self, state: State, data: TargetCreate) -> NotificationTarget:
-        return masked(await _saved(state.deps, await _checked(data), None))
+    async def create_target(self, request: CallerRequest, data: TargetCreate) -> NotificationTarget:
+        deps: Deps = request.app.state.deps
+        created = masked(await _saved(deps, await _checked(data), None))
+        await audit.record(deps.pool, request.user, "target.create", created.id, after=created)
+        return created
 
     @get("/targets/{target_id:str}", responses=errors(404))
     async def get_target(self, state: State, target_id: str) -> NotificationTarget:
@@ -145,19 +150,26 @@ class NotificationController(Controller):
 
     @patch("/targets/{target_id:str}", responses=errors(404, 409, 422))
     async def update_target(
-        self, state: State, target_id: str, data: TargetPatch
+        self, request: CallerRequest, target_id: str, data: TargetPatch
     ) -> NotificationTarget:
         """Changes the fields given; a masked value (as answered) keeps the stored one.
         The kind cannot change."""
-        current = await _load_target(state.deps, target_id)
+        deps: Deps = request.app.state.deps
+        current = await _load_target(deps, target_id)
         body = await _checked(_merged(current, data))
-        return masked(await _saved(state.deps, body, current.id))
+        updated = masked(await _saved(deps, body, current.id))
+        before = masked(current)
+        await audit.record(deps.pool, request.user, "target.update", current.id, before, updated)
+        return updated
 
     @delete("/targets/{target_id:str}", responses=errors(404))
-    async def delete_target(self, state: State, target_id: str) -> None:
+    async def delete_target(self, request: CallerRequest, target_id: str) -> None:
         """Its rules and deliveries go with it."""
-        if not await store.delete_target(state.deps.pool, parse_id(target_id, "target")):
+        deps: Deps = request.app.state.deps
+        current = await _load_target(deps, target_id)
+        if not await store.delete_target(deps.pool, current.id):
             raise not_found("target")
+        await audit.record(deps.pool, request.user, "target.delete", current.id, masked(current))
 
     @post("/targets/{target_id:str}/test", status_code=200, responses=errors(404))
     async def test_target(self, state: State, target_id: str) -> TestSent:
@@ -184,7 +196,7 @@ class NotificationController(Controller):
         return await store.list_rules(state.deps.pool)
 
     @post("/rules", responses=errors(422))
-    async def create_rule(self, state: State, data: RuleCreate) -> NotificationRule:
+    async def create_rule(self, request: CallerRequest, data: RuleCreate) -> NotificationRule:
         """A rule naming neither a task nor a connector tells of every one."""
         draft = NotificationRule(
             id="",
@@ -194,33 +206,43 @@ class NotificationController(Controller):
             connector_id=data.connector_id,
             created_at=datetime.now(UTC),
         )
-        rule = await _checked_rule(state.deps, draft)
-        return await store.insert_rule(
-            state.deps.pool, rule.target_id, list(rule.events), rule.task_id, rule.connector_id
+        deps: Deps = request.app.state.deps
+        rule = await _checked_rule(deps, draft)
+        created = await store.insert_rule(
+            deps.pool, rule.target_id, list(rule.events), rule.task_id, rule.connector_id
         )
+        await audit.record(deps.pool, request.user, "rule.create", created.id, after=created)
+        return created
 
     @get("/rules/{rule_id:str}", responses=errors(404))
     async def get_rule(self, state: State, rule_id: str) -> NotificationRule:
         return await _load_rule(state.deps, rule_id)
 
     @patch("/rules/{rule_id:str}", responses=errors(404, 422))
-    async def update_rule(self, state: State, rule_id: str, data: RulePatch) -> NotificationRule:
-        current = await _load_rule(state.deps, rule_id)
+    async def update_rule(
+        self, request: CallerRequest, rule_id: str, data: RulePatch
+    ) -> NotificationRule:
+        deps: Deps = request.app.state.deps
+        current = await _load_rule(deps, rule_id)
         changes = {
             f: getattr(data, f)
             for f in RulePatch.__struct_fields__
             if getattr(data, f) is not msgspec.UNSET
         }
-        rule = await _checked_rule(state.deps, msgspec.structs.replace(current, **changes))
-        updated = await store.update_rule(state.deps.pool, rule)
+        rule = await _checked_rule(deps, msgspec.structs.replace(current, **changes))
+        updated = await store.update_rule(deps.pool, rule)
         if updated is None:
             raise not_found("rule")
+        await audit.record(deps.pool, request.user, "rule.update", current.id, current, updated)
         return updated
 
     @delete("/rules/{rule_id:str}", responses=errors(404))
-    async def delete_rule(self, state: State, rule_id: str) -> None:
-        if not await store.delete_rule(state.deps.pool, parse_id(rule_id, "rule")):
+    async def delete_rule(self, request: CallerRequest, rule_id: str) -> None:
+        deps: Deps = request.app.state.deps
+        current = await _load_rule(deps, rule_id)
+        if not await store.delete_rule(deps.pool, current.id):
             raise not_found("rule")
+        await audit.record(deps.pool, request.user, "rule.delete", current.id, current)
 
     @get("/deliveries", responses=errors(422))
     async def deliveries(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 
-from services.api import schedules_store, store
-from services.api.auth import Caller
+from services.api import audit, schedules_store, store
+from services.api.auth import CallerRequest
 from services.api.deps import Deps, parse_id
 from services.api.errors import ApiError, not_found
 from services.api.openapi import errors
@@ -58,8 +58,8 @@ class ScheduleController(Controller):
     tags = ["schedules"]
 
     @post("/tasks/{task_id:str}/schedules", responses=errors(404, 409, 422))
-    async def create(self, state: State, task_id: str, data: ScheduleCreate) -> Schedule:
-        deps: Deps = state.deps
+    async def create(self, request: CallerRequest, task_id: str, data: ScheduleCreate) -> Schedule:
+        deps: Deps = request.app.state.deps
         task = await store.get_task(deps.pool, parse_id(task_id, "task"))
         if task is None:
             raise not_found("task")
@@ -67,7 +67,9 @@ class ScheduleController(Controller):
         await store.room_for(deps.pool, "schedules", deps.settings.max_schedules)
         [schedule_id] = await schedules_store.insert(deps.pool, task.id, [spec])
         await announce(deps, [schedule_id])
-        return await load(deps, schedule_id)
+        created = await load(deps, schedule_id)
+        await audit.record(deps.pool, request.user, "schedule.create", schedule_id, after=created)
+        return created
 
     @get("/schedules", responses=errors())
     async def list_all(
@@ -85,7 +87,7 @@ class ScheduleController(Controller):
 
     @patch("/schedules/{schedule_id:str}", responses=errors(404, 422), opt=OPERATOR)
     async def update(
-        self, request: Request[Caller, None, State], schedule_id: str, data: SchedulePatch
+        self, request: CallerRequest, schedule_id: str, data: SchedulePatch
     ) -> Schedule:
         """An operator may only turn a schedule on or off (`enabled`); an admin change
         anything."""
@@ -99,12 +101,15 @@ class ScheduleController(Controller):
         if not await schedules_store.update(deps.pool, current.id, spec):
             raise not_found("schedule")
         await announce(deps, [current.id])
-        return await load(deps, current.id)
+        updated = await load(deps, current.id)
+        await audit.record(deps.pool, request.user, "schedule.update", current.id, current, updated)
+        return updated
 
     @delete("/schedules/{schedule_id:str}", responses=errors(404))
-    async def remove(self, state: State, schedule_id: str) -> None:
-        deps: Deps = state.deps
-        sid = parse_id(schedule_id, "schedule")
-        if not await schedules_store.delete(deps.pool, sid):
+    async def remove(self, request: CallerRequest, schedule_id: str) -> None:
+        deps: Deps = request.app.state.deps
+        current = await load(deps, schedule_id)
+        if not await schedules_store.delete(deps.pool, current.id):
             raise not_found("schedule")
-        await announce(deps, [sid], deleted=True)
+        await announce(deps, [current.id], deleted=True)
+        await audit.record(deps.pool, request.user, "schedule.delete", current.id, current)

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie, State
 
-from services.api import sessions
+from services.api import audit, sessions
 from services.api.auth import COOKIE, Caller
 from services.api.errors import ApiError
 from services.api.openapi import errors
@@ -48,7 +48,9 @@ async def open_session(request: Request[Caller, None, State]) -> Response[Sessio
     if request.user.via != "token":
         raise ApiError(403, "a session is opened with the API token")
     caller = request.user
-    value, expires = await sessions.create(request.app.state.deps.pool, caller.holder.id)
+    pool = request.app.state.deps.pool
+    value, expires = await sessions.create(pool, caller.holder.id)
+    await audit.record(pool, caller, "session.open", None, after={"expires_at": expires})
     max_age = int(sessions.LIFETIME.total_seconds())
     return Response(
         msgspec.structs.replace(_info(caller, expires), via="session"),
@@ -71,4 +73,5 @@ async def close_session(request: Request[Caller, None, State]) -> Response[Sessi
     """Sign out: the session ends here and its cookie is cleared."""
     if value := request.cookies.get(COOKIE):
         await sessions.delete(request.app.state.deps.pool, value)
+        await audit.record(request.app.state.deps.pool, request.user, "session.close", None)
     return Response(_info(request.user), cookies=[_cookie(request, "", 0)])

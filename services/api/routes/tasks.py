@@ -6,7 +6,8 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 
-from services.api import schedules_store, store
+from services.api import audit, schedules_store, store
+from services.api.auth import Caller, CallerRequest
 from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import not_found
 from services.api.freshness import judged_now
@@ -60,8 +61,13 @@ async def shown(deps: Deps, task: Task) -> Task:
     return judged
 
 
-async def run_now(deps: Deps, task: Task) -> str:
-    job_id = await queue_job(deps.js, task, "manual", patience=PUBLISH_PATIENCE_S)
+async def run_now(deps: Deps, task: Task, caller: Caller) -> str:
+    """Queue a job of the task now, asked for by the caller (the job names its token),
+    and record it in the audit trail."""
+    job_id = await queue_job(
+        deps.js, task, "manual", patience=PUBLISH_PATIENCE_S, requested_by=caller.holder.name
+    )
+    await audit.record(deps.pool, caller, "task.run", task.id, after={"job_id": job_id})
     # Answer once the history knows the job, so a GET right after finds it.
     await store.wait_for_job(deps.pool, job_id)
     return job_id
@@ -72,8 +78,8 @@ class TaskController(Controller):
     tags = ["tasks"]
 
     @post("/", responses=errors(409, 422))
-    async def create(self, state: State, data: TaskCreateWithSchedules) -> TaskCreated:
-        deps: Deps = state.deps
+    async def create(self, request: CallerRequest, data: TaskCreateWithSchedules) -> TaskCreated:
+        deps: Deps = request.app.state.deps
         specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
         body = await _validated(deps, data)
         check_confirmed(body)
@@ -81,11 +87,15 @@ class TaskController(Controller):
         await store.room_for(deps.pool, "schedules", deps.settings.max_schedules, len(specs))
         if not specs:
             task = await store.insert_task(deps.pool, body)
-            return TaskCreated(task=await shown(deps, task), job_id=await run_now(deps, task))
+            await audit.record(deps.pool, request.user, "task.create", task.id, after=task)
+            job_id = await run_now(deps, task, request.user)
+            return TaskCreated(task=await shown(deps, task), job_id=job_id)
         # A scheduled task does not run one-off: its schedules run it.
         async with deps.pool.acquire() as conn, conn.transaction():
             task = await store.insert_task(conn, body)
             schedule_ids = await schedules_store.insert(conn, task.id, specs)
+            after = {**msgspec.to_builtins(task), "schedule_ids": schedule_ids}
+            await audit.record(conn, request.user, "task.create", task.id, after=after)
         await announce(deps, schedule_ids)
         return TaskCreated(task=await shown(deps, task), job_id=None)
 
@@ -114,8 +124,8 @@ class TaskController(Controller):
         return await shown(state.deps, await load(state.deps, task_id))
 
     @patch("/{task_id:str}", responses=errors(404, 422))
-    async def update(self, state: State, task_id: str, data: TaskPatch) -> Task:
-        deps: Deps = state.deps
+    async def update(self, request: CallerRequest, task_id: str, data: TaskPatch) -> Task:
+        deps: Deps = request.app.state.deps
         current = await load(deps, task_id)
         merged = TaskCreate(
             type=current.type,
@@ -131,14 +141,18 @@ class TaskController(Controller):
         updated = await store.update_task(deps.pool, current.id, body)
         if updated is None:
             raise not_found("task")
+        await audit.record(deps.pool, request.user, "task.update", current.id, current, updated)
         return await shown(deps, updated)
 
     @delete("/{task_id:str}", responses=errors(404))
-    async def remove(self, state: State, task_id: str) -> None:
-        if not await store.delete_task(state.deps.pool, parse_id(task_id, "task")):
+    async def remove(self, request: CallerRequest, task_id: str) -> None:
+        deps: Deps = request.app.state.deps
+        current = await load(deps, task_id)
+        if not await store.delete_task(deps.pool, current.id):
             raise not_found("task")
+        await audit.record(deps.pool, request.user, "task.delete", current.id, current)
 
     @post("/{task_id:str}/run", status_code=202, responses=errors(404), opt=OPERATOR)
-    async def run(self, state: State, task_id: str) -> RunStarted:
-        deps: Deps = state.deps
-        return RunStarted(job_id=await run_now(deps, await load(deps, task_id)))
+    async def run(self, request: CallerRequest, task_id: str) -> RunStarted:
+        deps: Deps = request.app.state.deps
+        return RunStarted(job_id=await run_now(deps, await load(deps, task_id), request.user))

@@ -6,6 +6,7 @@ import { connectorView, connectorsView, editConnectorView, newConnectorView } fr
 import { append, h, notice, plural, replace, tick } from "./dom.js";
 import { jobInHash } from "./jobroute.js";
 import { closeJob, openJob } from "./jobs.js";
+import { auditView } from "./audit.js";
 import { notificationsView } from "./notifications.js";
 import { snapshotView } from "./snapshot.js";
 import { newTaskView, schedulingView, taskView } from "./tasks.js";
@@ -21,6 +22,7 @@ const ROUTES = [
   [/^\/scheduling\/tasks\/new$/, newTaskView, "scheduling"],
   [new RegExp(`^/scheduling/tasks/${ID}$`), taskView, "scheduling"],
   [/^\/notifications$/, notificationsView, "notifications"],
+  [/^\/audit$/, auditView, "audit"],
 ];
 const HOME = "#/scheduling/history";
 

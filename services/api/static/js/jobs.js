@@ -469,6 +469,7 @@ class JobView {
       ),
       job.prune ? row("Kept", this.snapshotIds(job, job.prune.kept, true)) : [],
       job.prune ? row("Deleted", this.snapshotIds(job, job.prune.deleted, false)) : [],
+      job.requested_by ? row("Requested by", job.requested_by) : [],
       job.retry_of ? row("Retry of", this.jobLink(job.retry_of)) : [],
       job.retried_by ? row("Retried by", this.jobLink(job.retried_by)) : [],
       row("Due", whenFull(job.due_at)),
