@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from playwright.sync_api import Page, expect
 
+from tests.integration.test_ui import sidebar
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -124,3 +127,36 @@ def test_records_cannot_be_changed_or_deleted(stack: Stack) -> None:
     assert asyncio.run(as_api("UPDATE audit_log SET token_name = 'x' WHERE false")) == "refused"
     assert asyncio.run(as_api("DELETE FROM audit_log WHERE false")) == "refused"
     assert asyncio.run(as_api("TRUNCATE audit_log")) == "refused"
+
+
+def test_the_audit_page_lists_changes_and_the_job_names_who_asked(
+    stack: Stack, page: Page, tmp_path: Path
+) -> None:
+    store = stack.store("audit-ui-store", tmp_path / "store")
+    task = stack.post(
+        "/tasks",
+        {
+            "type": "check",
+            "store_id": store,
+            "name": "audit-ui",
+            "schedules": [{"recurrence": "daily"}],
+        },
+        expect=201,
+    )["task"]["id"]
+    job = stack.wait_job(stack.post(f"/tasks/{task}/run", expect=202)["job_id"])
+    sidebar(page, "Audit")
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    row = page.get_by_role("row").filter(has_text="task.run").filter(has_text=task).first
+    expect(row).to_contain_text("admin (plakar-cp up)")
+    expect(row).to_contain_text(f"job_id: {job['id']}")
+    created = page.get_by_role("row").filter(has_text="task.create").filter(has_text=task).first
+    expect(created).to_contain_text("name: audit-ui")
+    page.get_by_label("Action", exact=True).fill("connector.initialize")
+    page.get_by_label("Action", exact=True).press("Enter")
+    expect(page).to_have_url(re.compile(r"#/audit\?action=connector\.initialize$"))
+    rows = page.locator("table.audit tbody tr")
+    expect(rows.first).to_contain_text("connector.initialize")
+    for text in rows.all_inner_texts():
+        assert "connector.initialize" in text
+    page.goto(f"{stack.endpoints['ui_url']}#/scheduling/history?job={job['id']}")
+    expect(page.locator(".job-view dl.details")).to_contain_text("Requested byadmin (plakar-cp up)")
