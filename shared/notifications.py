@@ -36,6 +36,8 @@ class JobNotice(msgspec.Struct, kw_only=True, tag_field="kind"):
     error: str | None = None
     snapshot_id: str | None = None
     connector_ids: list[str] = []
+    # The job's `finished` event, as published on NATS.
+    finished: JobFinished
 
 
 class JobFailedNotice(JobNotice, kw_only=True, tag="job.failed"):
@@ -79,6 +81,7 @@ def job_notice(
         "error": finished.error,
         "snapshot_id": finished.snapshot_id,
         "connector_ids": connector_ids,
+        "finished": finished,
     }
     if finished.status == "failed":
         return JobFailedNotice(event_id=derived_id(f"job.failed:{finished.event_id}"), **fields)

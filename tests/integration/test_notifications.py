@@ -104,6 +104,9 @@ def test_a_failure_and_the_recovery_are_posted_signed_retried_and_recorded(
             "notify-web",
         )
         assert notice["status"] == "failed" and "nothing was checked" in notice["error"]
+        # The event itself as on NATS, beside the task it is about.
+        assert notice["finished"]["kind"] == "finished"
+        assert notice["finished"]["job_id"] == failed["id"]
         expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         for p in posts:
             assert p.headers["X-Plakar-Signature"] == expected

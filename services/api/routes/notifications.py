@@ -31,6 +31,7 @@ from services.api.openapi import errors
 from services.api.validation import Invalid
 from shared.config_db import get_connector
 from shared.connector_check import host_addresses
+from shared.events import JobFinished
 from shared.ids import new_id
 from shared.models import (
     Delivery,
@@ -42,7 +43,7 @@ from shared.models import (
     TargetPatch,
     TestSent,
 )
-from shared.notifications import JobFailedNotice
+from shared.notifications import job_notice
 
 
 async def _load_target(deps: Deps, target_id: str) -> NotificationTarget:
@@ -177,17 +178,14 @@ class NotificationController(Controller):
         answer whether the receiver took it. Nothing is recorded."""
         deps: Deps = state.deps
         target = await _load_target(deps, target_id)
-        sample = JobFailedNotice(
-            event_id=new_id(),
-            ts=datetime.now(UTC),
-            job_id="00000000-0000-4000-8000-000000000000",
-            task_id="00000000-0000-4000-8000-000000000000",
-            task_name="(a test of this notification target)",
-            type="backup",
-            status="failed",
-            attempt=1,
-            error="a test notification: no job failed",
+        nobody = "00000000-0000-4000-8000-000000000000"
+        ended = JobFinished(
+            job_id=nobody, seq=1, status="failed", attempt=1, error="a test: no job failed"
         )
+        sample = job_notice(
+            ended, nobody, "(a test of this notification target)", "backup", [], None
+        )
+        assert sample is not None  # a failure always tells
         sent = await send(target, sample, new_id(), deps.settings.notify_from, event="test")
         return TestSent(ok=sent.ok, detail=sent.detail)
 
