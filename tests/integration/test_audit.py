@@ -47,11 +47,7 @@ def test_changes_are_recorded_with_who_and_what_secrets_masked(
     [initialized] = records(stack, action="connector.initialize", object_id=store)
     assert initialized["after"]["ok"] is True
 
-    task = stack.post(
-        "/tasks",
-        {"type": "check", "store_id": store, "schedules": [{"recurrence": "daily"}]},
-        expect=201,
-    )["task"]["id"]
+    task = stack.scheduled_check(store)
     run = httpx.post(f"{api}/tasks/{task}/run", headers=operator)
     assert run.status_code == 202, run.text
     job = stack.wait_job(run.json()["job_id"])
@@ -133,16 +129,7 @@ def test_the_audit_page_lists_changes_and_the_job_names_who_asked(
     stack: Stack, page: Page, tmp_path: Path
 ) -> None:
     store = stack.store("audit-ui-store", tmp_path / "store")
-    task = stack.post(
-        "/tasks",
-        {
-            "type": "check",
-            "store_id": store,
-            "name": "audit-ui",
-            "schedules": [{"recurrence": "daily"}],
-        },
-        expect=201,
-    )["task"]["id"]
+    task = stack.scheduled_check(store, "audit-ui")
     job = stack.wait_job(stack.post(f"/tasks/{task}/run", expect=202)["job_id"])
     sidebar(page, "Audit")
     expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()

@@ -42,10 +42,9 @@ def check_task(stack: Stack, tmp_path: Path, name: str) -> tuple[str, str, str]:
     store = stack.store(f"{name}-store", tmp_path / "store")
     source = stack.connector(f"{name}-src", "source", str(many_files(tmp_path / "src", 2)))
     on_demand = [{"recurrence": "daily", "enabled": False}]
-    check = {"type": "check", "store_id": store, "name": name, "schedules": on_demand}
     backup = {"type": "backup", "source_id": source, "store_id": store, "schedules": on_demand}
     return (
-        stack.post("/tasks", check, expect=201)["task"]["id"],
+        stack.scheduled_check(store, name, enabled=False),
         store,
         stack.post("/tasks", backup, expect=201)["task"]["id"],
     )

@@ -95,11 +95,7 @@ def test_an_operator_turns_schedules_on_and_off_and_nothing_more(
     stack: Stack, tmp_path: Path
 ) -> None:
     store = stack.store("roles-store", tmp_path / "store")
-    task = stack.post(
-        "/tasks",
-        {"type": "check", "store_id": store, "schedules": [{"recurrence": "daily"}]},
-        expect=201,
-    )["task"]["id"]
+    task = stack.scheduled_check(store)
     [schedule] = stack.get("/schedules", task_id=task)
     operator = {"Authorization": f"Bearer {token(stack, 'operator')}"}
     path = f"{stack.endpoints['api_url']}/schedules/{schedule['id']}"
@@ -172,16 +168,7 @@ def test_the_ui_offers_each_role_only_what_it_may_do(
     stack: Stack, browser: Browser, tmp_path: Path
 ) -> None:
     store = stack.store("roles-ui-store", tmp_path / "store")
-    task = stack.post(
-        "/tasks",
-        {
-            "type": "check",
-            "store_id": store,
-            "name": "roles-ui",
-            "schedules": [{"recurrence": "daily"}],
-        },
-        expect=201,
-    )["task"]["id"]
+    task = stack.scheduled_check(store, "roles-ui")
     job = stack.wait_job(stack.post(f"/tasks/{task}/run", expect=202)["job_id"])
     errors: list[str] = []
     for role, offered, hidden in [

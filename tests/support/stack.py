@@ -64,6 +64,14 @@ class Stack:
         self.post(f"/connectors/{cid}/initialize", expect=200)
         return cid
 
+    def scheduled_check(self, store: str, name: str | None = None, enabled: bool = True) -> str:
+        """A check task of the store with a daily schedule (so that saving it runs
+        nothing); of an empty store its runs fail: nothing to check."""
+        schedules = [{"recurrence": "daily", "enabled": enabled}]
+        body = {"type": "check", "store_id": store, "name": name, "schedules": schedules}
+        task: str = self.post("/tasks", body, expect=201)["task"]["id"]
+        return task
+
     def wait_job(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The job once it has ended (or at the timeout), waiting for the history to
         record it if it has not yet."""
