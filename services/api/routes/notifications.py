@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 import msgspec
@@ -30,7 +29,7 @@ from services.api.notify.targets import (
 from services.api.openapi import errors
 from services.api.validation import Invalid
 from shared.config_db import get_connector
-from shared.connector_check import host_addresses
+from shared.connector_check import addresses, host_addresses
 from shared.events import JobFinished
 from shared.ids import new_id
 from shared.models import (
@@ -54,15 +53,10 @@ async def _load_target(deps: Deps, target_id: str) -> NotificationTarget:
 
 
 async def _checked(body: TargetCreate) -> TargetCreate:
-    host = body.smtp.host if body.smtp else _host_of(body.url)
-    return check_target(body, await host_addresses(host))
-
-
-def _host_of(url: str | None) -> str:
-    try:
-        return urlsplit(url or "").hostname or ""
-    except ValueError:
-        return ""
+    """The target checked, with the addresses its host resolves to (as connectors are)."""
+    if body.smtp is not None:
+        return check_target(body, await host_addresses(body.smtp.host))
+    return check_target(body, await addresses(body.url or ""))
 
 
 async def _saved(deps: Deps, body: TargetCreate, target_id: str | None) -> NotificationTarget:
