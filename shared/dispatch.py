@@ -51,10 +51,11 @@ def job_messages(
     due_at: datetime | None = None,
     retry: Retry | None = None,
     requested_by: str | None = None,
+    at: datetime | None = None,
 ) -> tuple[Message, Message]:
     """The queued event and the job-due of a job, to be stored in that order. A job that
     retries none has the retries of its task's policy. `requested_by`: the token that
-    asked for it by hand."""
+    asked for it by hand; `at`: when it was decided (by default, now)."""
     due = due_at or utcnow()
     if retry is None:
         retry = Retry("", task.retry.attempts if task.retry else 0)
@@ -72,6 +73,7 @@ def job_messages(
         retry_of=retry.of or None,
         retries_left=retry.left,
         requested_by=requested_by,
+        ts=at or utcnow(),
     )
     message = JobDue(job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due, task=task)
     # Both ids are derived from the job, so a repeated publish is deduplicated.

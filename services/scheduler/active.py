@@ -11,11 +11,13 @@ what was recorded and not confirmed, with the same ids, so a firing is neither l
 doubled (NATS drops a repeated message id, the history has one row per (schedule, due
 instant), the runners one claim per job).
 
-Firings due together are fired as one batch, in chunks of a thousand: each chunk is read
-(its schedules beside its tasks' active jobs) while the one before is decided and recorded
-(one journal write), and its queued events published while the next is recorded; then the
-job-dues and the fired events of the whole batch (published pipelined), and one journal
-write after.
+Firings due together are fired as one batch, in chunks of a thousand. The schedules due
+next and their tasks are read ahead of their instant; at the instant only what may have
+changed is read (the tasks' active jobs, and a task changed since), so that every firing
+is decided at once. Each chunk is then recorded (one journal write) while the next is, and
+its queued events and job-dues published (pipelined) as it is recorded; then the
+schedules' fired events, and one journal write after. A schedule changed or disabled
+after it was read ahead is left out by the journal write itself.
 
 Between firings it queues the retries of failed jobs that their tasks' policies ask for
 (retrying.py), and tells the changes of freshness (freshness_watch.py).
@@ -29,6 +31,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from services.scheduler import batch, journal
 from services.scheduler.clock import Clock
@@ -39,10 +42,12 @@ from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
 from shared.dispatch import Message, Publish, job_messages
-from shared.events import JobSkipped, ScheduleFired, encode
+from shared.events import JobSkipped, ScheduleFired, encode, utcnow
 from shared.models import Task
 
 log = logging.getLogger("plakar_cp.scheduler")
+
+T = TypeVar("T")
 
 # Schedules changed since they were armed are looked for this often, in case a change
 # event was missed (NATS reconnecting); firing never depends on it.
@@ -56,6 +61,9 @@ RETRY_PUBLISH = timedelta(seconds=2)
 REFRESH_BATCH = 5000
 # Firings of a batch recorded and published together.
 CHUNK = 1000
+# The schedules due next are read this long before their instant: reading ten thousand
+# takes about half a second, which would otherwise make the last of them that late.
+READ_AHEAD = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,15 @@ class Changed:
     """A schedule was created, changed or deleted."""
 
     schedule_id: str
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The schedules due at `at`, read ahead of it with their tasks."""
+
+    at: datetime
+    entries: dict[str, Entry]
+    tasks: dict[str, TaskState]
 
 
 class Active:
@@ -86,6 +103,7 @@ class Active:
         self._task_of: dict[str, str] = {}
         self._republish_at: datetime | None = None
         self._reconcile_at: datetime | None = None
+        self._ahead: Ahead | None = None
         # Looked after between firings, each when its `look_at` has come.
         self.watches = (Retrier(pool, clock, publish), FreshnessWatch(pool, clock, publish))
 
@@ -109,8 +127,11 @@ class Active:
         of them."""
         now = self.clock.now()
         looks = [w for w in self.watches if w.look_at is not None and now >= w.look_at]
+        read_ahead = self._read_ahead_at()
         if due := self.timers.pop_due(now):
             await self._fire(due)
+        elif read_ahead is not None and now >= read_ahead:
+            await self._read_ahead()
         elif self._republish_at is not None and now >= self._republish_at:
             self._republish_at = None
             await self._publish_recorded()
@@ -122,7 +143,7 @@ class Active:
         elif not self.inbox.empty():
             await self._refresh(self._drain([]))
         else:
-            soonest = (self.timers.next_at(), self._republish_at, self._reconcile_at)
+            soonest = (self.timers.next_at(), read_ahead, self._republish_at, self._reconcile_at)
             wake = [t for t in (*soonest, *(w.look_at for w in self.watches)) if t]
             message = await self.clock.race(self.inbox.get(), min(wake, default=None))
             if message is not None:
@@ -157,6 +178,9 @@ class Active:
 
     async def _refresh(self, schedule_ids: list[str]) -> None:
         """Arm schedules as the database has them now."""
+        if self._ahead is not None:
+            for schedule_id in schedule_ids:
+                self._ahead.entries.pop(schedule_id, None)
         entries = await journal.load_many(self.pool, schedule_ids)
         for schedule_id in schedule_ids:
             e = entries.get(schedule_id)
@@ -191,52 +215,86 @@ class Active:
 
     # Firing
 
+    def _read_ahead_at(self) -> datetime | None:
+        """When to read ahead the schedules due next (None: read already)."""
+        at = self.timers.next_at()
+        if at is None or (self._ahead is not None and self._ahead.at == at):
+            return None
+        return at - READ_AHEAD
+
+    async def _read_ahead(self) -> None:
+        at = self.timers.next_at()
+        assert at is not None
+        self._ahead = None
+        ahead = Ahead(at, {}, {})
+        for chunk in _chunks(self.timers.due_by(at), self._task_of):
+            entries, states = await self._read(chunk)
+            ahead.entries.update(entries)
+            ahead.tasks.update(states)
+        self._ahead = ahead
+
     async def _fire(self, due_ids: list[str]) -> None:
-        """Fire the schedules due now, a chunk after the other: each is read (with its
-        tasks' active jobs) while the one before is decided and recorded, and published
-        while the next is, so that the first jobs of a burst go out at once."""
+        """Fire the schedules due now: every chunk is decided as soon as it is read (each
+        read while the one before is decided), recorded while the next is, and published
+        while the next is recorded, so that the first jobs of a burst go out at once."""
         pending = [job_id for jobs in self._unconfirmed.values() for job_id in jobs]
         self._forget_unconfirmed(await journal.known_jobs(self.pool, pending))
         chunks = _chunks(due_ids, self._task_of)
         tasks: dict[str, Task] = {}
+        planned: asyncio.Queue[list[Planned] | None] = asyncio.Queue()
         recorded: asyncio.Queue[list[Recorded] | None] = asyncio.Queue()
         moved: list[str] = []
         stale: list[Entry] = []
 
-        async def decide_and_record() -> None:
-            reading = asyncio.ensure_future(self._read(chunks[0]))
+        async def decide() -> None:
+            # Read at once: what was read ahead leaves little to read, and the reads of
+            # the last chunks would otherwise wait for the first ones' writes.
+            readings = [asyncio.ensure_future(self._read(chunk)) for chunk in chunks]
             try:
-                for i in range(len(chunks)):
+                for chunk, reading in zip(chunks, readings, strict=True):
                     entries, states = await reading
-                    if i + 1 < len(chunks):
-                        reading = asyncio.ensure_future(self._read(chunks[i + 1]))
-                    ready, chunk_stale = self._sort_out(chunks[i], entries)
+                    ready, chunk_stale = self._sort_out(chunk, entries)
                     stale.extend(chunk_stale)
-                    planned = self._plan(ready, states)
                     tasks.update((t, s.task) for t, s in states.items())
-                    records, chunk_moved = await self._record(planned)
+                    planned.put_nowait(self._plan(ready, states))
+            finally:
+                for reading in readings:
+                    reading.cancel()
+                planned.put_nowait(None)
+
+        async def record() -> None:
+            try:
+                async for chunk in _until_none(planned):
+                    records, chunk_moved = await self._record(chunk)
                     moved.extend(chunk_moved)
                     recorded.put_nowait(records)
             finally:
-                reading.cancel()
                 recorded.put_nowait(None)
 
-        deciding = asyncio.create_task(decide_and_record())
+        deciding = asyncio.gather(decide(), record())
         try:
             await self._publish_records(tasks, _until_none(recorded))
         finally:
             await deciding
+            if self._ahead is not None and self._ahead.at <= self.clock.now():
+                self._ahead = None
         if moved:
             await self._refresh(moved)
         await self._arm_many(stale)
 
     async def _read(self, due_ids: list[str]) -> tuple[dict[str, Entry], dict[str, TaskState]]:
         """The schedules as the journal has them, and their tasks with their active jobs
-        (read beside them: a schedule never changes task)."""
+        (read beside them: a schedule never changes task). Of what was read ahead, only
+        the tasks' active jobs, and the tasks changed since, are read again."""
+        ahead = self._ahead or Ahead(self.clock.now(), {}, {})
+        known = {i: ahead.entries[i] for i in due_ids if i in ahead.entries}
+        unknown = [i for i in due_ids if i not in known]
         tasks = sorted({self._task_of[i] for i in due_ids if i in self._task_of})
         entries, states = await asyncio.gather(
-            journal.load_many(self.pool, due_ids), journal.task_states(self.pool, tasks)
+            journal.load_many(self.pool, unknown) if unknown else _nothing(),
+            journal.task_states(self.pool, tasks, ahead.tasks),
         )
+        entries.update(known)
         if missing := sorted({e.task_id for e in entries.values()} - set(tasks)):
             states.update(await journal.task_states(self.pool, missing))
         return entries, states
@@ -303,31 +361,30 @@ class Active:
         away), the journal keeps them and they are tried again shortly.
 
         Every queued event is stored before its job-due (a runner's events about a job
-        never precede it) and its schedule's fired event. The queued events of each
-        batch go as it comes, the job-dues of all once they are stored, then the fired
-        events: the jobs of a burst are queued before its schedules' news."""
+        never precede it) and its schedule's fired event. Each batch's queued events go
+        as it comes, and its job-dues once they are stored: a batch is not held up by the
+        one before it. The fired events go last: the jobs of a burst are queued before its
+        schedules' news."""
         records: list[Recorded] = []
-        dues: list[Message] = []
         fired: list[Message] = []
-        # Each batch's queued events are sent as it comes, their acknowledgements awaited
-        # together before the job-dues: a batch is not held up by the one before it.
+
+        async def send(queued: list[Message], dues: list[Message]) -> None:
+            await self.publish(queued)
+            await self.publish(dues)
+
         sending: list[asyncio.Future[None]] = []
         async for batch_records in batches:
             batch_records = [r for r in batch_records if r.task_id in tasks]
             if not batch_records:
                 continue
-            queued, due = self._messages(tasks, batch_records)
-            sending.append(asyncio.ensure_future(self.publish(queued)))
+            sending.append(asyncio.ensure_future(send(*self._messages(tasks, batch_records))))
             records += batch_records
-            dues += due
             fired += (_fired(r) for r in batch_records)
         sent = await asyncio.gather(*sending, return_exceptions=True)
         failure = next((e for e in sent if isinstance(e, BaseException)), None)
         jobs_acked = self.clock.now()
         if failure is None:
             try:
-                await self.publish(dues)
-                jobs_acked = self.clock.now()
                 await self.publish(fired)
             except Exception as e:
                 failure = e
@@ -349,7 +406,12 @@ class Active:
             task = tasks[r.task_id]
             if r.skip_reason is None:
                 queued, due = job_messages(
-                    task, "schedule", r.job_id, schedule_id=r.schedule_id, due_at=r.due_at
+                    task,
+                    "schedule",
+                    r.job_id,
+                    schedule_id=r.schedule_id,
+                    due_at=r.due_at,
+                    at=r.fired_at,
                 )
                 first.append(queued)
                 then.append(due)
@@ -390,9 +452,13 @@ class Active:
             await self._publish_records(tasks, _batches(records))
 
 
-async def _until_none(queue: asyncio.Queue[list[Recorded] | None]) -> AsyncIterator[list[Recorded]]:
-    while (records := await queue.get()) is not None:
-        yield records
+async def _until_none(queue: asyncio.Queue[T | None]) -> AsyncIterator[T]:
+    while (item := await queue.get()) is not None:
+        yield item
+
+
+async def _nothing() -> dict[str, Entry]:
+    return {}
 
 
 async def _batches(records: list[Recorded]) -> AsyncIterator[list[Recorded]]:
@@ -427,6 +493,7 @@ def _skipped(task: Task, r: Recorded, reason: str) -> Message:
         store_id=task.store_id,
         runner_group=task.runner_group,
         reason=reason,
+        ts=r.fired_at or utcnow(),
     )
     return Message(subjects.job_event(r.job_id, "skipped"), encode(skipped), f"skipped:{r.job_id}")
 

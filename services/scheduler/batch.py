@@ -43,6 +43,7 @@ def plan(
             skip_reason=reason,
             next_run_at=firing.next_run_at,
             catch_up=firing.catch_up,
+            fired_at=now,
         )
         planned.append(Planned(e, firing, record))
     return planned

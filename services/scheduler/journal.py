@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,9 @@ class Recorded(msgspec.Struct, frozen=True):
     skip_reason: str | None
     next_run_at: datetime
     catch_up: bool
+    # When the scheduler decided it (what its lateness is measured by); None when read
+    # back from the journal to be published again.
+    fired_at: datetime | None = None
 
 
 class Planned(msgspec.Struct, frozen=True):
@@ -129,9 +133,10 @@ async def arm_many(
 
 async def record_firings(pool: Pool, firings: list[Planned]) -> set[str]:
     """Record firings and advance their schedules, in one statement; answers the
-    schedules recorded. A schedule whose journal moved on meanwhile (changed, or
-    fired by another scheduler) is left out: the journal row is the fence that
-    keeps a firing from being doubled."""
+    schedules recorded. A schedule whose journal moved on meanwhile (fired by another
+    scheduler), or that was changed or disabled since it was read, is left out: the
+    journal row is the fence that keeps a firing from being doubled, the schedule's
+    revision the one that keeps a schedule read ahead from firing as it no longer is."""
     rows = await pool.fetch(
         """UPDATE schedule_journal j
            SET next_run_at = f.next_run_at, last_run_at = f.last_run_at, last_due_at = f.due_at,
@@ -142,6 +147,8 @@ async def record_firings(pool: Pool, firings: list[Planned]) -> set[str]:
                 AS f(schedule_id, revision, due_at, next_run_at, last_run_at, job_id, reason)
            WHERE j.schedule_id = f.schedule_id AND j.revision = f.revision
              AND j.next_run_at = f.due_at
+             AND EXISTS (SELECT FROM schedules s
+                         WHERE s.id = f.schedule_id AND s.revision = f.revision AND s.enabled)
            RETURNING j.schedule_id::text""",
         [p.entry.id for p in firings],
         [p.entry.revision for p in firings],
@@ -187,23 +194,48 @@ async def unpublished(pool: Pool) -> list[Recorded]:
 
 class TaskState(msgspec.Struct, frozen=True):
     task: Task
+    # When the task was last changed: a task read ahead of its firing is used then only
+    # if it has not changed since.
+    updated_at: datetime
     # Jobs of the task still queued or running, as the history knows them.
     active: dict[str, str]
 
 
-async def task_states(pool: Pool, task_ids: list[str]) -> dict[str, TaskState]:
-    """The tasks that still exist, with their active jobs (the `jobs_active` index)."""
+_ACTIVE = f"""ARRAY(SELECT j.id::text || ' ' || j.status FROM jobs j
+                    WHERE j.task_id = t.id AND j.status IN {sql_states(ACTIVE)}) AS active"""
+
+
+async def task_states(
+    pool: Pool, task_ids: list[str], known: Mapping[str, TaskState] | None = None
+) -> dict[str, TaskState]:
+    """The tasks that still exist, with their active jobs (the `jobs_active` index). Of
+    the tasks in `known` (read earlier), only those changed since are read again whole;
+    of the others, their active jobs."""
+    if not known:
+        rows = await pool.fetch(
+            f"""SELECT {TASK_COLUMNS}, t.updated_at, {_ACTIVE}
+                FROM tasks t WHERE t.id = ANY($1::uuid[])""",
+            task_ids,
+        )
+        return {r["id"]: TaskState(task_from_row(r), r["updated_at"], _active(r)) for r in rows}
     rows = await pool.fetch(
-        f"""SELECT {TASK_COLUMNS},
-                   ARRAY(SELECT j.id::text || ' ' || j.status FROM jobs j
-                         WHERE j.task_id = t.id AND j.status IN {sql_states(ACTIVE)}) AS active
-            FROM tasks t WHERE t.id = ANY($1::uuid[])""",
+        f"SELECT t.id::text, t.updated_at, {_ACTIVE} FROM tasks t WHERE t.id = ANY($1::uuid[])",
         task_ids,
     )
+    changed = [r["id"] for r in rows if _changed(known.get(r["id"]), r["updated_at"])]
+    fresh = await task_states(pool, changed) if changed else {}
     return {
-        r["id"]: TaskState(task=task_from_row(r), active=dict(a.split(" ", 1) for a in r["active"]))
+        r["id"]: fresh.get(r["id"]) or TaskState(known[r["id"]].task, r["updated_at"], _active(r))
         for r in rows
     }
+
+
+def _changed(known: TaskState | None, updated_at: datetime) -> bool:
+    return known is None or known.updated_at != updated_at
+
+
+def _active(row: Any) -> dict[str, str]:
+    return dict(a.split(" ", 1) for a in row["active"])
 
 
 async def known_jobs(pool: Pool, job_ids: list[str]) -> set[str]:

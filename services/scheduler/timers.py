@@ -40,12 +40,22 @@ class Timers:
 
     def pop_due(self, now: datetime) -> list[str]:
         """The keys due at `now` or before, removed."""
-        until = now.timestamp()
-        due: list[str] = []
+        due = self._pop_until(now.timestamp())
+        for _, key, _ in due:
+            del self._at[key]
+        return [key for _, key, _ in due]
+
+    def due_by(self, at: datetime) -> list[str]:
+        """The keys due at `at` or before, left in place."""
+        due = self._pop_until(at.timestamp())
+        for item in due:
+            heapq.heappush(self._heap, item)
+        return [key for _, key, _ in due]
+
+    def _pop_until(self, until: float) -> list[tuple[float, str, datetime]]:
+        popped: list[tuple[float, str, datetime]] = []
         while True:
             self._drop_stale()
             if not self._heap or self._heap[0][0] > until:
-                return due
-            _, key, _ = heapq.heappop(self._heap)
-            del self._at[key]
-            due.append(key)
+                return popped
+            popped.append(heapq.heappop(self._heap))

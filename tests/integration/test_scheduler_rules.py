@@ -17,13 +17,13 @@ import pytest
 
 from services.api import schedules_store
 from services.api.validation import ScheduleSpec
-from services.scheduler.active import RECONCILE, RETRY_PUBLISH, Active
+from services.scheduler.active import READ_AHEAD, RECONCILE, RETRY_PUBLISH, Active
 from services.scheduler.clock import FakeClock
 from services.scheduler.freshness_watch import LOOK_EVERY
 from services.scheduler.retrying import AGAIN_AFTER
 from shared import db
 from shared.dispatch import Message
-from shared.events import FreshnessLost, FreshnessRestored, JobQueued, JobSkipped
+from shared.events import FreshnessLost, FreshnessRestored, JobDue, JobQueued, JobSkipped
 from shared.retries import retry_job_id
 from tests.support.stack import Stack
 
@@ -304,6 +304,39 @@ async def test_a_burst_is_armed_and_fired_together_every_job_stored_before_its_d
     later = [i for i, s in enumerate(sent) if s.endswith(".fired") or ".jobs.due." in s]
     assert len(queued) == len(tasks) and len(later) == 2 * len(tasks)
     assert max(queued) < min(later)
+
+
+async def test_what_changed_after_it_was_read_ahead_fires_as_the_database_says(
+    rig: Rig,
+) -> None:
+    """The schedules due next are read ahead of their instant, with their tasks. A task
+    changed and a schedule disabled after that, the scheduler told of neither (their
+    events lost), fire as the database says at the instant: the job carries the task as
+    changed, the disabled schedule does not fire."""
+    edited, other = await rig.task(), await rig.task()
+    start = datetime(2026, 6, 1, 10, 2, tzinfo=UTC)
+    await rig.start()
+    kept = await rig.schedule(edited, start=start)
+    disabled = await rig.schedule(other, start=start)
+    await rig.at(start - READ_AHEAD / 2)
+    assert rig.active is not None and rig.active._ahead is not None
+    assert set(rig.active._ahead.entries) == {kept, disabled}
+
+    await rig.pool.execute(
+        "UPDATE tasks SET labels = '{edited}', updated_at = now() WHERE id = $1", edited
+    )
+    await rig.pool.execute(
+        "UPDATE schedules SET enabled = false, revision = revision + 1 WHERE id = $1", disabled
+    )
+    await rig.at(start)
+    (job,) = rig.recorder.jobs()
+    assert job.schedule_id == kept
+    (due_message,) = [m for m in rig.recorder.messages if ".jobs.due." in m.subject]
+    assert msgspec.json.decode(due_message.payload, type=JobDue).task.labels == ["edited"]
+    # Fired as the scheduler decided it, not when it was published.
+    assert job.ts == start
+    await rig.at(start + 3 * MINUTE)
+    assert {j.schedule_id for j in rig.recorder.jobs()} == {kept}
 
 
 async def test_a_change_never_announced_is_armed_by_the_reconciliation(rig: Rig) -> None:
