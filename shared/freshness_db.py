@@ -15,11 +15,14 @@ from shared.freshness import FreshnessState, Watched, stale_at, state
 # index range of this many rows however long the history.
 _NEWEST = 10
 
+# The last success of the task `t`.
+TASK_LAST_SUCCESS = f"""(SELECT max(s.finished_at) FROM (
+            SELECT j.finished_at FROM jobs j WHERE j.task_id = t.id AND j.status = 'succeeded'
+            ORDER BY j.queued_at DESC LIMIT {_NEWEST}) s)"""
+
 _SQL = f"""
 SELECT 'task' AS watched, t.id::text, t.name, t.freshness_s, t.created_at,
-       (SELECT max(s.finished_at) FROM (
-            SELECT j.finished_at FROM jobs j WHERE j.task_id = t.id AND j.status = 'succeeded'
-            ORDER BY j.queued_at DESC LIMIT {_NEWEST}) s) AS last_success
+       {TASK_LAST_SUCCESS} AS last_success
 FROM tasks t WHERE t.freshness_s IS NOT NULL AND ($1::uuid[] IS NULL OR t.id = ANY($1))
 UNION ALL
 SELECT 'connector', c.id::text, c.name, c.freshness_s, c.created_at,

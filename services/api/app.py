@@ -31,6 +31,7 @@ from services.api.routes.audit import audit_trail
 from services.api.routes.connectors import ConnectorController, rules
 from services.api.routes.health import health, live
 from services.api.routes.jobs import JobController
+from services.api.routes.metrics import metrics
 from services.api.routes.notifications import NotificationController
 from services.api.routes.runner_groups import runner_groups
 from services.api.routes.schedules import ScheduleController
@@ -97,6 +98,7 @@ def _litestar(settings: Settings) -> Litestar:
             NotificationController,
             TokenController,
             audit_trail,
+            metrics,
             runner_groups,
             job_stream,
             events,

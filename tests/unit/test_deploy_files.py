@@ -394,3 +394,36 @@ def test_secrets_generator_writes_private_files(tmp_path: Path) -> None:
     assert f"api:{nats['NATS_PASSWORD_API']}@nats-1:4222" in api["PLAKAR_CP_NATS_URL"]
     with pytest.raises(FileExistsError):
         cluster.write_env_files(tmp_path / "secrets", "compose")
+
+
+def test_the_grafana_dashboard_names_only_metrics_the_api_serves() -> None:
+    from services.api.metrics import Figures, Histogram, families
+
+    empty = Figures(
+        jobs=[],
+        durations={},
+        lateness=Histogram([], 0, 0.0),
+        active=[],
+        groups=[],
+        tasks=[],
+        freshness=[],
+        deliveries=[],
+    )
+    served: set[str] = set()
+    for family in families(empty):
+        suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}
+        served |= {family.name + s for s in suffixes.get(family.type, [""])}
+    board = json.loads((DEPLOY / "grafana" / "plakar-cp.json").read_text())
+    panels = board["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    named: set[str] = set()
+    for p in panels:
+        assert p["targets"], p["title"]
+        assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24, p["title"]
+        for t in p["targets"]:
+            named |= set(re.findall(r"\bplakar_cp_[a-z_]+", t["expr"]))
+    assert named <= served, sorted(named - served)
+    # Every metric has a panel.
+    assert {n.removesuffix("_bucket").removesuffix("_total") for n in named} >= {
+        f.name for f in families(empty)
+    }
