@@ -1,4 +1,5 @@
-"""`plakar-cp`: start the whole stack, one service, migrations, or follow events."""
+"""`plakar-cp`: start the whole stack, one service, migrations, or follow events; and
+the api's client (`plakar-cp connectors|tasks|schedules|jobs …`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from services.client.commands import RESOURCES, add_commands
+from services.client.commands import run as run_client
 from shared.settings import Settings
 
 
@@ -182,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     ds.add_argument("--platform", choices=("compose", "kubernetes"), required=True)
     ds.add_argument("directory", type=Path)
 
+    # The api's client, for terminals and scripts.
+    add_commands(sub, data_dir)
     return parser
 
 
@@ -242,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         from deploy.cluster import run_command
 
         return run_command(args)
+    if args.command in RESOURCES:
+        return run_client(args)
     if args.command == "events":
         from services.events_follow import main as follow
 
