@@ -556,6 +556,11 @@ class RetentionRules(msgspec.Struct, kw_only=True):
     max: int
 
 
+class RoleInfo(msgspec.Struct, kw_only=True):
+    role: str
+    may: str
+
+
 class Rules(msgspec.Struct, kw_only=True):
     """The rules the api applies, for forms and tools (GET /rules): connectors, the task
     types and the connectors each takes, the states of a job, runner groups' names, a
@@ -568,6 +573,8 @@ class Rules(msgspec.Struct, kw_only=True):
     retention: RetentionRules
     # The events a notification rule may tell.
     notifications: list[NoticeKindInfo]
+    # The roles a token may have, from the least to the most rights.
+    roles: list[RoleInfo]
 
 
 # Notifications (shared/notifications.py, docs/notifications.md)

@@ -18,6 +18,13 @@ from litestar.handlers.base import BaseRouteHandler
 from shared.models import AccessRole
 
 RANK: dict[AccessRole, int] = {"viewer": 0, "operator": 1, "admin": 2}
+# What each role may do, for people (GET /rules).
+MEANINGS: dict[AccessRole, str] = {
+    "viewer": "reads everything (secrets are masked for every role)",
+    "operator": "also runs tasks, cancels and retries jobs, tests connectors, turns schedules "
+    "on and off",
+    "admin": "also changes connectors, tasks, schedules, notifications and tokens",
+}
 READING = frozenset({"GET", "HEAD", "OPTIONS"})
 VIEWER: dict[str, Any] = {"role": "viewer"}
 OPERATOR: dict[str, Any] = {"role": "operator"}
@@ -34,6 +41,11 @@ def needed(method: str | None, opt: Mapping[str, Any]) -> AccessRole:
 
 def allows(have: AccessRole, need: AccessRole) -> bool:
     return RANK[have] >= RANK[need]
+
+
+def rights(have: AccessRole) -> list[AccessRole]:
+    """The roles whose rights `have` has: its own and those below."""
+    return [r for r in RANK if allows(have, r)]
 
 
 def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

@@ -51,23 +51,23 @@ def test_a_backup_and_its_restore_through_the_command_line(stack: Stack, tmp_pat
     source = many_files(tmp_path / "data", 30)
     (source / "notes.txt").write_text("restored through the command line\n")
 
-    src = cli.json("connectors", "create", "--name", "cli-src", "--role", "source",
+    src = cli.json("connectors", "create", "--name", "client-src", "--role", "source",
                    "--location", str(source))  # fmt: skip
-    store = cli.json("connectors", "create", "--name", "cli-store", "--role", "store",
+    store = cli.json("connectors", "create", "--name", "client-store", "--role", "store",
                      "--location", str(tmp_path / "store"),
                      "--option", f"passphrase={PASSPHRASE}")  # fmt: skip
     assert store["options"]["passphrase"] == "********"
-    assert cli.json("connectors", "initialize", "cli-store")["ok"] is True
+    assert cli.json("connectors", "initialize", "client-store")["ok"] is True
     body = json.dumps({"type": "backup", "schedules": [{"recurrence": "daily", "enabled": False}]})
-    task = cli.json("tasks", "create", "--body", body, "--name", "cli-backup",
-                    "--source", "cli-src", "--store", store["id"], "--label", "cli")  # fmt: skip
+    task = cli.json("tasks", "create", "--body", body, "--name", "client-backup",
+                    "--source", "client-src", "--store", store["id"], "--label", "cli")  # fmt: skip
     assert (task["task"]["source_id"], task["job_id"]) == (src["id"], None)
 
     # Run and follow: every line as it comes, the exit status the job's outcome.
-    followed = cli("tasks", "run", "cli-backup", "--follow")
+    followed = cli("tasks", "run", "client-backup", "--follow")
     assert "OK ✓" in followed and "notes.txt" in followed
     assert cli.stderr.startswith("job ") and " succeeded: snapshot " in cli.stderr
-    [job] = cli.json("jobs", "list", "--task", "cli-backup", "--limit", "5")["items"]
+    [job] = cli.json("jobs", "list", "--task", "client-backup", "--limit", "5")["items"]
     assert job["status"] == "succeeded" and job["snapshot_id"]
     assert "notes.txt" in cli("jobs", "output", job["id"])
     table = cli("jobs", "list", "--task", task["task"]["id"])
@@ -82,20 +82,20 @@ def test_a_backup_and_its_restore_through_the_command_line(stack: Stack, tmp_pat
         PLAKAR_CP_TOKEN=endpoints["api_token"],
         PLAKAR_CP_DATA_DIR=str(tmp_path / "nowhere"),
     )
-    dest = env.json("connectors", "create", "--name", "cli-dest", "--role", "destination",
+    dest = env.json("connectors", "create", "--name", "client-dest", "--role", "destination",
                     "--location", str(tmp_path / "restored"))  # fmt: skip
-    restore = env.json("tasks", "create", "--type", "restore", "--name", "cli-restore",
-                       "--store", "cli-store", "--destination", dest["id"],
+    restore = env.json("tasks", "create", "--type", "restore", "--name", "client-restore",
+                       "--store", "client-store", "--destination", dest["id"],
                        "--snapshot", job["snapshot_id"], "--mode", "overwrite",
                        "--schedule", "daily")  # fmt: skip
-    job_id = env("tasks", "run", "cli-restore").strip()
+    job_id = env("tasks", "run", "client-restore").strip()
     ended = env.json("jobs", "wait", job_id, "--timeout", "120")
     assert ended["status"] == "succeeded", ended
     assert (tmp_path / "restored" / "notes.txt").read_text() == (source / "notes.txt").read_text()
     assert sorted(p.name for p in (tmp_path / "restored").iterdir()) == sorted(
         p.name for p in source.iterdir()
     )
-    [schedule] = env.json("schedules", "list", "--task", "cli-restore")
+    [schedule] = env.json("schedules", "list", "--task", "client-restore")
     assert schedule["recurrence"] == "daily" and schedule["task_id"] == restore["task"]["id"]
     assert env.json("schedules", "disable", schedule["id"])["enabled"] is False
 
@@ -104,7 +104,7 @@ def test_exit_statuses_say_how_a_job_ended_and_why_the_api_refused(
     stack: Stack, tmp_path: Path
 ) -> None:
     cli = Cli(stack)
-    store = stack.store("cli-empty-store", tmp_path / "store")
+    store = stack.store("client-empty-store", tmp_path / "store")
     check = cli.json("tasks", "create", "--type", "check", "--store", store,
                      "--schedule", '{"recurrence": "daily", "enabled": false}')  # fmt: skip
     # A check of an empty store fails: `run --wait` exits 1, with the reason.
@@ -116,7 +116,7 @@ def test_exit_statuses_say_how_a_job_ended_and_why_the_api_refused(
 
     # A job that never starts (no runner serves its group): the wait times out, 3.
     idle = cli.json("tasks", "create", "--type", "check", "--store", store,
-                    "--runner-group", "cli-nobody", "--schedule", "daily")  # fmt: skip
+                    "--runner-group", "client-nobody", "--schedule", "daily")  # fmt: skip
     waiting = cli("tasks", "run", idle["task"]["id"]).strip()
     cli("jobs", "wait", waiting, "--timeout", "1", code=3)
     assert "still queued" in cli.stderr
@@ -128,7 +128,7 @@ def test_exit_statuses_say_how_a_job_ended_and_why_the_api_refused(
     assert "422" in cli.stderr and "source" in cli.stderr
     cli("tasks", "show", "no-such-task", code=2)
     assert "no tasks named 'no-such-task'" in cli.stderr
-    viewer = stack.post("/tokens", {"name": "cli-viewer", "role": "viewer"}, expect=201)
+    viewer = stack.post("/tokens", {"name": "client-viewer", "role": "viewer"}, expect=201)
     token_file = tmp_path / "viewer.token"
     token_file.write_text(viewer["token"] + "\n")
     cli("tasks", "run", check["task"]["id"], "--token-file", str(token_file), code=2)

@@ -172,9 +172,9 @@ def test_the_ui_offers_each_role_only_what_it_may_do(
     job = stack.wait_job(stack.post(f"/tasks/{task}/run", expect=202)["job_id"])
     errors: list[str] = []
     for role, offered, hidden in [
-        ("viewer", [], ["Run now", "Delete task", "Retry job", "New task"]),
-        ("operator", ["Run now", "Retry job"], ["Delete task", "New task"]),
-        ("admin", ["Run now", "Delete task", "Retry job", "New task"], []),
+        ("viewer", [], ["Run now", "Delete task", "Retry job", "New task", "API tokens"]),
+        ("operator", ["Run now", "Retry job"], ["Delete task", "New task", "API tokens"]),
+        ("admin", ["Run now", "Delete task", "Retry job", "New task", "API tokens"], []),
     ]:
         page = signed_in(browser, stack, f"#/scheduling/tasks/{task}", errors, token(stack, role))
         expect(page.locator("#signed-in-as")).to_contain_text(role)
@@ -199,4 +199,45 @@ def test_the_ui_offers_each_role_only_what_it_may_do(
                 expect(page.get_by_role("heading", name="Scheduling")).to_be_visible()
             expect(control(page, name)).to_be_hidden()
         page.context.close()
+    assert errors == []
+
+
+def test_an_admin_makes_a_token_in_the_ui_sees_it_once_and_revokes_it(
+    stack: Stack, browser: Browser
+) -> None:
+    errors: list[str] = []
+    page = signed_in(browser, stack, "#/tokens", errors, token(stack, "admin"))
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    form = page.get_by_role("form", name="New API token")
+    form.get_by_label("Name").fill("roles-ui-script")
+    form.get_by_label("Role").select_option("operator")
+    # What the role may do is the api's word (GET /rules).
+    expect(form).to_contain_text("runs tasks, cancels and retries jobs")
+    form.get_by_role("button", name="Create token").click()
+    shown = page.locator(".made-token code")
+    expect(shown).to_have_text(re.compile(r"^\S{20,}$"))
+    secret = shown.inner_text()
+    api = stack.endpoints["api_url"]
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert httpx.get(f"{api}/session", headers=headers).json()["role"] == "operator"
+    row = page.get_by_role("row", name=re.compile("roles-ui-script"))
+    expect(row).to_contain_text("operator")
+
+    page.reload()
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    expect(page.locator(".made-token")).to_have_count(0)  # shown once
+    assert secret not in page.content()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("row", name=re.compile("roles-ui-script")).get_by_role(
+        "button", name="Revoke"
+    ).click()
+    expect(page.get_by_role("row", name=re.compile("roles-ui-script"))).to_contain_text("revoked")
+    assert httpx.get(f"{api}/session", headers=headers).status_code == 401
+    [audit] = stack.get(
+        "/audit",
+        action="token.revoke",
+        object_id=next(t["id"] for t in stack.get("/tokens") if t["name"] == "roles-ui-script"),
+    )["items"]
+    assert audit["via"] == "session"
+    page.context.close()
     assert errors == []

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from services.api import audit, files, schedules_store, store
+from services.api import audit, files, roles, schedules_store, store
 from services.api.auth import CallerRequest
 from services.api.deps import Deps, parse_id
 from services.api.errors import conflict, not_found
@@ -51,6 +51,7 @@ from shared.models import (
     OptionInfo,
     RetentionRule,
     RetentionRules,
+    RoleInfo,
     Rules,
     RunnerGroupRules,
     Schedule,
@@ -92,6 +93,7 @@ async def rules(state: State) -> Rules:
             default=groups.DEFAULT_GROUP,
         ),
         notifications=[NoticeKindInfo(kind=k, meaning=m) for k, m in NOTICE_MEANINGS.items()],
+        roles=[RoleInfo(role=r, may=m) for r, m in roles.MEANINGS.items()],
         retention=RetentionRules(
             counts=[RetentionRule(key=k, help=text) for k, (_, text) in retention.RULES.items()],
             max=retention.MAX_COUNT,

@@ -12,7 +12,7 @@ from services.api import audit, sessions
 from services.api.auth import COOKIE, Caller
 from services.api.errors import ApiError
 from services.api.openapi import errors
-from services.api.roles import VIEWER
+from services.api.roles import VIEWER, rights
 from shared.models import AccessRole
 
 
@@ -23,6 +23,8 @@ class SessionInfo(msgspec.Struct, kw_only=True):
     # The token's (or the session's token's) name and role: what the UI offers.
     token_name: str | None = None
     role: AccessRole | None = None
+    # The roles whose rights it has (its own and those below): what the UI offers.
+    may: list[AccessRole] = []
 
 
 def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> Cookie:
@@ -39,7 +41,13 @@ def _cookie(request: Request[Caller, None, State], value: str, max_age: int) -> 
 
 def _info(caller: Caller, expires: datetime | None = None) -> SessionInfo:
     holder = caller.holder
-    return SessionInfo(via=caller.via, expires_at=expires, token_name=holder.name, role=holder.role)
+    return SessionInfo(
+        via=caller.via,
+        expires_at=expires,
+        token_name=holder.name,
+        role=holder.role,
+        may=rights(holder.role),
+    )
 
 
 @post("/api/v1/session", status_code=201, tags=["session"], responses=errors(), opt=VIEWER)

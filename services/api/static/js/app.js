@@ -7,6 +7,7 @@ import { append, h, notice, plural, replace, tick } from "./dom.js";
 import { jobInHash } from "./jobroute.js";
 import { closeJob, openJob } from "./jobs.js";
 import { auditView } from "./audit.js";
+import { tokensView } from "./tokens.js";
 import { notificationsView } from "./notifications.js";
 import { snapshotView } from "./snapshot.js";
 import { newTaskView, schedulingView, taskView } from "./tasks.js";
@@ -23,6 +24,7 @@ const ROUTES = [
   [new RegExp(`^/scheduling/tasks/${ID}$`), taskView, "scheduling"],
   [/^\/notifications$/, notificationsView, "notifications"],
   [/^\/audit$/, auditView, "audit"],
+  [/^\/tokens$/, tokensView, "tokens"],
 ];
 const HOME = "#/scheduling/history";
 
@@ -105,6 +107,7 @@ async function route() {
 function signIn(message) {
   leave();
   document.body.classList.add("signed-out");
+  delete document.body.dataset.may;
   const input = h("input", {
     type: "password",
     id: "token",
@@ -145,7 +148,7 @@ function signIn(message) {
 // The session's token and role: what the pages offer follows the role (dom.js `may`).
 function signedInAs(session) {
   signedIn = true;
-  document.body.dataset.role = session.role;
+  document.body.dataset.may = session.may.join(" ");
   const who = document.getElementById("signed-in-as");
   replace(who, `${session.token_name} · ${session.role}`);
 }

@@ -2,7 +2,7 @@
 // the fields it changed (secrets are masked by the api). Records are never edited here.
 
 import { get, query } from "./api.js";
-import { append, h, replace, when } from "./dom.js";
+import { append, dataTable, h, replace, when } from "./dom.js";
 
 // The fields whose values differ between before and after ("field: old → new").
 function changes(before, after) {
@@ -31,7 +31,8 @@ export async function auditView(root, ctx) {
   const action = ctx.query.get("action") ?? "";
   const filter = h("input", { type: "search", placeholder: "e.g. task.run, job.cancel", value: action, "aria-label": "Action" });
   filter.addEventListener("change", () => ctx.go(`#/audit${query({ action: filter.value.trim() || null })}`));
-  const body = h("tbody");
+  const table = dataTable("audit", ["When", "Who", "Action", "Object", "Changes"], []);
+  const body = table.tBodies[0];
   const more = h("button", { type: "button", class: "ghost", hidden: true }, "Older");
   let cursor = null;
   const load = async () => {
@@ -46,12 +47,7 @@ export async function auditView(root, ctx) {
     h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, "Audit")),
     h("p", { class: "hint" }, "Every change made through the API or this UI: who, when, what, and the fields it changed."),
     h("div", { class: "filters" }, filter),
-    h(
-      "table",
-      { class: "audit" },
-      h("thead", {}, h("tr", {}, ["When", "Who", "Action", "Object", "Changes"].map((c) => h("th", { scope: "col" }, c)))),
-      body,
-    ),
+    table,
     more,
   );
   await load();

@@ -21,6 +21,16 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+// A table: its class, its column headers, its rows.
+export function dataTable(cls, headers, rows) {
+  return h(
+    "table",
+    { class: cls },
+    h("thead", {}, h("tr", {}, headers.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows),
+  );
+}
+
 export function append(el, ...children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
@@ -104,11 +114,10 @@ export function bytes(n) {
 
 export const shortId = (id) => (id ? id.slice(0, 8) : "");
 
-// Whether the signed-in role may do what needs `role` (the api's GET /session says which
-// it is; the api refuses anything else with 403 whatever the page shows). Elements marked
-// `data-needs` are hidden from roles below it (app.css).
-const RANK = { viewer: 0, operator: 1, admin: 2 };
-export const may = (role) => RANK[document.body.dataset.role ?? "viewer"] >= RANK[role];
+// Whether the signed-in role may do what needs `role`: the api's GET /session says whose
+// rights it has (`may`); the api refuses anything else with 403 whatever the page shows.
+// Elements marked `data-needs` are hidden from the roles without those rights (app.css).
+export const may = (role) => (document.body.dataset.may ?? "").split(" ").includes(role);
 
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -205,6 +214,22 @@ export function clearErrors(form) {
   }
   const slot = form.querySelector(".form-error");
   if (slot) slot.replaceChildren();
+}
+
+// A form's submission: its errors cleared, its button busy while `action` runs, the api's
+// refusal shown in the form.
+export function onSubmit(form, button, action) {
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    clearErrors(form);
+    busy(button, async () => {
+      try {
+        await action();
+      } catch (err) {
+        showError(form, err);
+      }
+    });
+  });
 }
 
 // Runs an async action from a button: disabled while it runs, label kept.

@@ -3,7 +3,7 @@
 // are comes from the api's rules (GET /rules); secrets are never shown (the api masks them).
 
 import { del, get, post, query } from "./api.js";
-import { append, badge, busy, clearErrors, field, h, notice, plural, replace, showError, when } from "./dom.js";
+import { append, busy, dataTable, field, h, notice, onSubmit, plural, replace, when } from "./dom.js";
 
 const words = (text) => text.split(/[\s,;]+/).filter(Boolean);
 
@@ -69,17 +69,9 @@ function targetForm(onSaved) {
             starttls: starttls.checked,
           },
         };
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    clearErrors(form);
-    busy(submit, async () => {
-      try {
-        await post("/notifications/targets", body());
-        onSaved();
-      } catch (err) {
-        showError(form, err);
-      }
-    });
+  onSubmit(form, submit, async () => {
+    await post("/notifications/targets", body());
+    onSaved();
   });
   return form;
 }
@@ -123,22 +115,14 @@ function ruleForm(r, cat, targets, onSaved) {
     ),
     h("div", { class: "actions" }, submit),
   );
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    clearErrors(form);
-    busy(submit, async () => {
-      try {
-        await post("/notifications/rules", {
-          target_id: target.value,
-          events: boxes.map((l) => l.querySelector("input")).filter((b) => b.checked).map((b) => b.value),
-          task_id: task.value || null,
-          connector_id: connector.value || null,
-        });
-        onSaved();
-      } catch (err) {
-        showError(form, err);
-      }
+  onSubmit(form, submit, async () => {
+    await post("/notifications/rules", {
+      target_id: target.value,
+      events: boxes.map((l) => l.querySelector("input")).filter((b) => b.checked).map((b) => b.value),
+      task_id: task.value || null,
+      connector_id: connector.value || null,
     });
+    onSaved();
   });
   return form;
 }
@@ -147,44 +131,39 @@ const where = (t) => (t.kind === "webhook" ? t.url : `${t.to.join(", ")} via ${t
 
 function targetTable(targets, reload) {
   if (!targets.length) return h("p", { class: "muted" }, "No target yet: add a webhook or an email target below.");
-  return h(
-    "table",
-    { class: "targets" },
-    h("thead", {}, h("tr", {}, ["Name", "Kind", "Where", ""].map((c) => h("th", { scope: "col" }, c)))),
-    h(
-      "tbody",
-      {},
-      targets.map((t) => {
-        const result = h("span", { class: "test-result", role: "status" });
-        const test = h("button", { type: "button", class: "ghost small", dataset: { needs: "admin" } }, "Send test");
-        test.addEventListener("click", () =>
-          busy(test, async () => {
-            try {
-              const sent = await post(`/notifications/targets/${t.id}/test`);
-              replace(result, h("span", { class: sent.ok ? "ok" : "bad" }, sent.ok ? `Sent: ${sent.detail}` : `Failed: ${sent.detail}`));
-            } catch (err) {
-              replace(result, h("span", { class: "bad" }, err.message));
-            }
-          }),
-        );
-        const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
-        remove.addEventListener("click", () =>
-          busy(remove, async () => {
-            if (!confirm(`Delete the target ${t.name}, its rules and its deliveries?`)) return;
-            await del(`/notifications/targets/${t.id}`);
-            reload();
-          }),
-        );
-        return h(
-          "tr",
-          {},
-          h("td", {}, t.name),
-          h("td", {}, t.kind),
-          h("td", { class: "mono" }, where(t)),
-          h("td", { class: "actions-cell" }, test, " ", remove, " ", result),
-        );
-      }),
-    ),
+  return dataTable(
+    "targets",
+    ["Name", "Kind", "Where", ""],
+    targets.map((t) => {
+      const result = h("span", { class: "test-result", role: "status" });
+      const test = h("button", { type: "button", class: "ghost small", dataset: { needs: "admin" } }, "Send test");
+      test.addEventListener("click", () =>
+        busy(test, async () => {
+          try {
+            const sent = await post(`/notifications/targets/${t.id}/test`);
+            replace(result, h("span", { class: sent.ok ? "ok" : "bad" }, sent.ok ? `Sent: ${sent.detail}` : `Failed: ${sent.detail}`));
+          } catch (err) {
+            replace(result, h("span", { class: "bad" }, err.message));
+          }
+        }),
+      );
+      const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
+      remove.addEventListener("click", () =>
+        busy(remove, async () => {
+          if (!confirm(`Delete the target ${t.name}, its rules and its deliveries?`)) return;
+          await del(`/notifications/targets/${t.id}`);
+          reload();
+        }),
+      );
+      return h(
+        "tr",
+        {},
+        h("td", {}, t.name),
+        h("td", {}, t.kind),
+        h("td", { class: "mono" }, where(t)),
+        h("td", { class: "actions-cell" }, test, " ", remove, " ", result),
+      );
+    }),
   );
 }
 
@@ -195,31 +174,26 @@ function ruleTable(rules, targets, cat, reload) {
     [r.task_id ? `task ${cat.taskTitle(r.task_id)}` : null, r.connector_id ? `connector ${cat.connectorName(r.connector_id)}` : null]
       .filter(Boolean)
       .join(" and ") || "everything";
-  return h(
-    "table",
-    { class: "rules" },
-    h("thead", {}, h("tr", {}, ["Target", "Events", "Of", ""].map((c) => h("th", { scope: "col" }, c)))),
-    h(
-      "tbody",
-      {},
-      rules.map((r) => {
-        const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
-        remove.addEventListener("click", () =>
-          busy(remove, async () => {
-            await del(`/notifications/rules/${r.id}`);
-            reload();
-          }),
-        );
-        return h(
-          "tr",
-          {},
-          h("td", {}, names.get(r.target_id) ?? r.target_id),
-          h("td", {}, r.events.map((e) => h("span", { class: "tag" }, e))),
-          h("td", {}, scope(r)),
-          h("td", {}, remove),
-        );
-      }),
-    ),
+  return dataTable(
+    "rules",
+    ["Target", "Events", "Of", ""],
+    rules.map((r) => {
+      const remove = h("button", { type: "button", class: "ghost small danger", dataset: { needs: "admin" } }, "Delete");
+      remove.addEventListener("click", () =>
+        busy(remove, async () => {
+          await del(`/notifications/rules/${r.id}`);
+          reload();
+        }),
+      );
+      return h(
+        "tr",
+        {},
+        h("td", {}, names.get(r.target_id) ?? r.target_id),
+        h("td", {}, r.events.map((e) => h("span", { class: "tag" }, e))),
+        h("td", {}, scope(r)),
+        h("td", {}, remove),
+      );
+    }),
   );
 }
 
@@ -227,31 +201,26 @@ function deliveryTable(deliveries, targets) {
   if (!deliveries.length) return h("p", { class: "muted" }, "Nothing was sent yet.");
   const names = new Map(targets.map((t) => [t.id, t.name]));
   const status = { delivered: "succeeded", failed: "failed", pending: "running" };
-  return h(
-    "table",
-    { class: "deliveries" },
-    h("thead", {}, h("tr", {}, ["Event", "Target", "Status", "Attempts", "Next attempt"].map((c) => h("th", { scope: "col" }, c)))),
-    h(
-      "tbody",
-      {},
-      deliveries.map((d) => {
-        const last = d.attempts[d.attempts.length - 1];
-        return h(
-          "tr",
-          {},
-          h("td", {}, h("span", { class: "tag" }, d.kind), " ", when(d.created_at)),
-          h("td", {}, names.get(d.target_id) ?? d.target_id),
-          h("td", {}, h("span", { class: `badge s-${status[d.status]}` }, d.status)),
-          h(
-            "td",
-            { title: d.attempts.map((a) => `#${a.attempt} ${a.at} ${a.ok ? "ok" : "failed"}: ${a.detail}`).join("\n") },
-            plural(d.attempts.length, "attempt"),
-            last ? ` · last: ${last.detail}` : "",
-          ),
-          h("td", {}, d.next_at ? when(d.next_at) : "—"),
-        );
-      }),
-    ),
+  return dataTable(
+    "deliveries",
+    ["Event", "Target", "Status", "Attempts", "Next attempt"],
+    deliveries.map((d) => {
+      const last = d.attempts[d.attempts.length - 1];
+      return h(
+        "tr",
+        {},
+        h("td", {}, h("span", { class: "tag" }, d.kind), " ", when(d.created_at)),
+        h("td", {}, names.get(d.target_id) ?? d.target_id),
+        h("td", {}, h("span", { class: `badge s-${status[d.status]}` }, d.status)),
+        h(
+          "td",
+          { title: d.attempts.map((a) => `#${a.attempt} ${a.at} ${a.ok ? "ok" : "failed"}: ${a.detail}`).join("\n") },
+          plural(d.attempts.length, "attempt"),
+          last ? ` · last: ${last.detail}` : "",
+        ),
+        h("td", {}, d.next_at ? when(d.next_at) : "—"),
+      );
+    }),
   );
 }
 
