@@ -38,6 +38,10 @@ A job killed (the runner `kill -9`'d: plakar dies with it, its daemon does not):
 plakar writes without fsync (SQLite `synchronous=OFF`, pebble `NoSync`): a cache is safe
 across processes killed, not across a machine that stopped. So each cache records the boot
 it was last used in (`<n>.boot`) and one from an earlier boot is started afresh.
+
+A cache no job has used for UNUSED_S (its store deleted, or no longer backed up from this
+host) is swept: removed, under its lock, by the runner at start and every SWEEP_EVERY_S.
+Its lock file stays, as another runner may be about to lock it: it holds nothing.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # (seconds on a large tree), and how often it looks.
 SETTLE_S = 10.0
 SETTLE_POLL_S = 0.05
+
+# A cache unused this long is removed; the sweep looks this often.
+UNUSED_S = 30 * 86400.0
+SWEEP_EVERY_S = 6 * 3600.0
 
 _short_root: Path | None = None
 
@@ -180,6 +188,37 @@ async def kept_cache(root: Path, store_id: str) -> AsyncIterator[Path]:
         if not pending_states(cache):
             stop_cache_daemon(cache)
         os.close(fd)
+
+
+def sweep(root: Path, now: float, unused_s: float = UNUSED_S) -> list[Path]:
+    """Remove the caches under `root` that no job has used for `unused_s` (their
+    `<n>.boot`, written at each use, is that old) and that no job holds now; answers
+    those removed."""
+
+    def unused(boot_file: Path) -> bool:
+        try:
+            return now - boot_file.stat().st_mtime >= unused_s
+        except FileNotFoundError:
+            return False
+
+    removed: list[Path] = []
+    for boot_file in sorted((root / CACHES).glob("*/*.boot")):
+        if not unused(boot_file):
+            continue
+        fd = _try_lock(boot_file.with_suffix(".lock"))
+        if fd is None:
+            continue  # a job holds it now
+        cache = boot_file.with_suffix("")
+        try:
+            if not unused(boot_file):
+                continue  # a job used it meanwhile
+            stop_cache_daemon(cache)
+            shutil.rmtree(cache, ignore_errors=True)
+            boot_file.unlink(missing_ok=True)
+            removed.append(cache)
+        finally:
+            os.close(fd)
+    return removed
 
 
 async def settled(cache: Path, patience_s: float = SETTLE_S) -> None:

@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import get_args
 
 import nats.errors
@@ -23,7 +25,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from services.runner import job_claims, job_connectors
+from services.runner import job_claims, job_connectors, plakar_cache
 from services.runner.actions import Actions
 from services.runner.concurrency import recommended_concurrency
 from services.runner.dead_letters import DeadLetters
@@ -99,6 +101,7 @@ class Runner:
         sub = await js.pull_subscribe_bind(durable=s.runners_durable(group), stream=s.JOBS_STREAM)
         dead = DeadLetters(js, claims_kv, self.settings.ack_wait_s)
         dead_letters = asyncio.create_task(dead.serve(stop))
+        sweeping = asyncio.create_task(_sweep_caches(self.settings.work_dir, stop))
         log.info("runner %s ready: group %s, %d slots", self.ctx.runner_id, group, slots)
 
         async def handle(msg: Msg) -> None:
@@ -107,9 +110,10 @@ class Runner:
         try:
             await run_in_slots(slots, lambda: _fetch_one(sub, stop), handle, stop)
         finally:
-            dead_letters.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dead_letters
+            for task in (dead_letters, sweeping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await actions.stop()
             await self.presence.stop()
             await bus.close(nc)
@@ -415,3 +419,19 @@ async def _watch_cancel(kv: KeyValue, job_id: str, cancel: Cancellation) -> None
             finally:
                 with contextlib.suppress(Exception):
                     await watcher.stop()  # type: ignore[no-untyped-call]
+
+
+async def _sweep_caches(root: Path, stop: asyncio.Event) -> None:
+    """Remove the plakar caches no job has used for a long time (plakar_cache.sweep), at
+    start and every few hours."""
+    while not stop.is_set():
+        try:
+            removed = await asyncio.to_thread(plakar_cache.sweep, root, time.time())
+        except OSError as e:
+            log.warning("sweeping plakar's kept caches failed: %s", e)
+        else:
+            for cache in removed:
+                days = plakar_cache.UNUSED_S / 86400
+                log.info("removed the plakar cache %s: no job used it for %.0f days", cache, days)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), plakar_cache.SWEEP_EVERY_S)
