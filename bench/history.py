@@ -16,13 +16,15 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import Row, percentile
+from bench.common import Row, median, percentile
 from services.api.store import encode_cursor
 from tests.support.stack import Stack, running_stack, stack_dir
 
 JOBS = int(os.environ.get("BENCH_JOBS", "1000000"))
 # Requests per filter: pages 1..PAGES after cursors, walked again until SAMPLES.
 SAMPLES, PAGES, LIMIT = 100, 20, 50
+# Scrapes of GET /metrics, one pass over every job each.
+SCRAPES = 10
 TASKS = [str(uuid.uuid4()) for _ in range(10)]
 CONNECTORS = [str(uuid.uuid4()) for _ in range(20)]
 PEER = "SQL OFFSET, same pages"
@@ -193,7 +195,39 @@ def _measure(stack: Stack, dsn: str) -> list[Row]:
         )
     )
     rows.append(Row("worst p99 of every filter (<= 20 ms)", worst, "-", None, "ms"))
+    rows.append(
+        Row(
+            f"GET /metrics at {JOBS} jobs: median of {SCRAPES}",
+            median(_scrapes(stack.client)),
+            "SQL count(*) by type and status",
+            median(asyncio.run(_peer_counts(dsn))),
+            "ms",
+        )
+    )
     return rows
+
+
+def _scrapes(client: httpx.Client) -> list[float]:
+    times: list[float] = []
+    for _ in range(SCRAPES):
+        t0 = time.perf_counter()
+        client.get("/metrics").raise_for_status()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+async def _peer_counts(dsn: str) -> list[float]:
+    """The least a scrape must read: every job, counted by type and status."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        times: list[float] = []
+        for _ in range(SCRAPES):
+            t0 = time.perf_counter()
+            await conn.fetch("SELECT type, status, count(*) FROM jobs GROUP BY 1, 2")
+            times.append((time.perf_counter() - t0) * 1000)
+        return times
+    finally:
+        await conn.close()
 
 
 def run() -> list[Row]:
