@@ -62,6 +62,7 @@ async def _fill(dsn: str) -> float:
         for index in indexes:
             await conn.execute(f'DROP INDEX "{index["indexname"]}"')
         await conn.execute(_FILL, TASKS, CONNECTORS, JOBS)
+        await conn.execute("SELECT metric_fold()")  # GET /metrics' totals, as the history does
         await conn.execute(
             """INSERT INTO job_connectors (connector_id, queued_at, job_id, task_id, status)
                SELECT DISTINCT unnest(connector_ids), queued_at, id, task_id, status FROM jobs

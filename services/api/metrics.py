@@ -3,12 +3,13 @@ format.
 
 Every figure is read at the scrape from PostgreSQL and from what the runners announce,
 not counted in the api process: every api of a deployment answers the same, and a
-restart of one loses nothing. Jobs, durations and lateness are counted over the history
-the database keeps."""
+restart of one loses nothing. Jobs, durations and lateness are counted in the database
+as the jobs are written (shared/migrations/0019_job_metrics.sql, where the histograms'
+bounds are defined), so that a scrape reads a few rows however long the history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
@@ -20,23 +21,32 @@ from prometheus_client.core import (
     Metric,
 )
 
-from shared.lifecycle import TERMINAL
 from shared.models import RunnerGroup
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "plakar_cp_"
-# Seconds from a job's start to its end: from a quick check to a day-long first backup.
-DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400)
-# Seconds from a scheduled job's due instant to its firing.
-LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
 class Histogram(msgspec.Struct, frozen=True):
-    """Observations at or below each bound (cumulative, as Prometheus wants them)."""
+    """Observations per bucket (`counts`: at or below each bound, not below the one
+    before; the last past every bound), their count and their sum."""
 
-    le: list[int]
-    count: int
+    bounds: list[float]
+    counts: list[int]
     sum: float
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative, as Prometheus wants them, `+Inf` last."""
+        counts = self.counts or [0] * (len(self.bounds) + 1)
+        found, total = [], 0
+        for bound, n in zip([*map(str, self.bounds), "+Inf"], counts, strict=True):
+            total += n
+            found.append((bound, float(total)))
+        return found
 
 
 class JobCount(msgspec.Struct, frozen=True):
@@ -83,31 +93,13 @@ class Figures(msgspec.Struct, frozen=True, kw_only=True):
     deliveries: list[Deliveries]
 
 
-def merge(histograms: Iterable[Histogram]) -> Histogram:
-    """The sum of histograms with the same bounds."""
-    found = list(histograms)
-    if not found:
-        return Histogram([], 0, 0.0)
-    return Histogram(
-        le=[sum(column) for column in zip(*(h.le for h in found), strict=True)],
-        count=sum(h.count for h in found),
-        sum=sum(h.sum for h in found),
-    )
-
-
-def _buckets(bounds: Sequence[float], h: Histogram) -> list[tuple[str, float]]:
-    le = h.le or [0] * len(bounds)
-    return [*((str(b), float(n)) for b, n in zip(bounds, le, strict=True)), ("+Inf", h.count)]
-
-
 def families(f: Figures) -> Iterator[Metric]:
     """The metric families of `f`."""
     jobs = CounterMetricFamily(
         f"{PREFIX}jobs", "Jobs ended, by type and final status.", labels=["type", "status"]
     )
     for j in f.jobs:
-        if j.status in TERMINAL:
-            jobs.add_metric([j.type, j.status], j.count)
+        jobs.add_metric([j.type, j.status], j.count)
     yield jobs
 
     durations = HistogramMetricFamily(
@@ -116,7 +108,7 @@ def families(f: Figures) -> Iterator[Metric]:
         labels=["type"],
     )
     for kind, h in sorted(f.durations.items()):
-        durations.add_metric([kind], _buckets(DURATION_BUCKETS, h), h.sum)
+        durations.add_metric([kind], h.buckets(), h.sum)
     yield durations
 
     active = GaugeMetricFamily(
@@ -147,7 +139,7 @@ def families(f: Figures) -> Iterator[Metric]:
         f"{PREFIX}scheduler_lateness_seconds",
         "Seconds from a scheduled job's due instant to its firing.",
     )
-    lateness.add_metric([], _buckets(LATENESS_BUCKETS, f.lateness), f.lateness.sum)
+    lateness.add_metric([], f.lateness.buckets(), f.lateness.sum)
     yield lateness
 
     success = GaugeMetricFamily(

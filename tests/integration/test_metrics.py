@@ -5,15 +5,19 @@ serves."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.lifecycle import STATUSES, TERMINAL
 from tests.integration.test_notifications import check_task, run
 from tests.support.receivers import webhook_receiver
 from tests.support.schedules import backup_task, iso, minute_ahead, wait_jobs, when
@@ -142,3 +146,70 @@ def test_the_queue_depth_of_a_group_no_runner_serves(stack: Stack, tmp_path: Pat
     stack.post(f"/jobs/{job}/cancel", expect=200)
     assert stack.wait_job(job)["status"] == "cancelled"
     assert value(scraper.scrape(), "plakar_cp_jobs_active", **queued) == 0
+
+
+def test_the_databases_final_statuses_are_the_lifecycles(stack: Stack) -> None:
+    """The jobs table's trigger counts a job when it ends (0019_job_metrics.sql): its list
+    of final statuses is the lifecycle's."""
+
+    async def ended() -> set[str]:
+        conn = await asyncpg.connect(stack.database_url())
+        try:
+            rows = await conn.fetch(
+                "SELECT s FROM unnest($1::text[]) AS s WHERE job_ended(s)", list(STATUSES)
+            )
+            return {r["s"] for r in rows}
+        finally:
+            await conn.close()
+
+    assert asyncio.run(ended()) == set(TERMINAL)
+
+
+MIGRATION = Path(__file__).parents[2] / "shared" / "migrations" / "0019_job_metrics.sql"
+# Job i: every type and status, durations from none to days, lateness from 0 to minutes.
+_JOBS = """
+INSERT INTO jobs (id, task_id, trigger, type, status, due_at, queued_at, started_at,
+                  finished_at)
+SELECT gen_random_uuid(), gen_random_uuid(),
+       (ARRAY['schedule', 'manual'])[1 + i / 18 % 2],
+       (ARRAY['backup', 'check', 'restore'])[1 + i % 3],
+       (ARRAY['queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped'])[1 + i / 3 % 6],
+       now(), now() + (i % 400) * interval '1 second' / 4,
+       CASE WHEN i / 3 % 6 IN (1, 2, 3) THEN now() END,
+       CASE WHEN i / 3 % 6 >= 2 THEN now() + (i * i % 200000) * interval '1 second' END
+FROM generate_series(1, 3000) AS i
+"""
+
+
+def test_the_migration_counts_the_jobs_already_there_as_the_trigger_does(
+    stack: Stack,
+) -> None:
+    """An install upgraded with a history: the migration's count of the jobs already
+    there (0019_job_metrics.sql, before its trigger) is what the trigger counts of the
+    same jobs written after it."""
+    backfill = MIGRATION.read_text().split("-- The jobs already in the history, counted once.")[1]
+    backfill = backfill.split("CREATE TRIGGER")[0]
+
+    async def counted() -> tuple[list[Any], list[Any]]:
+        conn = await asyncpg.connect(await stack.scratch_database())
+        try:
+            await conn.execute(_JOBS)  # counted by the trigger
+            await conn.execute("SELECT metric_fold()")  # as the history does
+            by_trigger = await figures(conn)
+            await conn.execute("TRUNCATE job_totals, metric_histograms")
+            await conn.execute(backfill)
+            return by_trigger, await figures(conn)
+        finally:
+            await conn.close()
+
+    async def figures(conn: asyncpg.Connection[Any]) -> list[Any]:
+        totals = await conn.fetch("SELECT type, status, n FROM job_totals ORDER BY 1, 2")
+        histograms = await conn.fetch(
+            """SELECT metric, label, counts, total, round(sum::numeric, 3) AS sum
+               FROM metric_histograms ORDER BY 1, 2"""
+        )
+        return [tuple(r) for r in [*totals, *histograms]]
+
+    by_trigger, by_migration = asyncio.run(counted())
+    assert len(by_trigger) == 3 * 4 + 3 + 1  # ended types x statuses, durations, lateness
+    assert by_migration == by_trigger

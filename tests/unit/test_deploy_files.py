@@ -402,7 +402,7 @@ def test_the_grafana_dashboard_names_only_metrics_the_api_serves() -> None:
     empty = Figures(
         jobs=[],
         durations={},
-        lateness=Histogram([], 0, 0.0),
+        lateness=Histogram([], [], 0.0),
         active=[],
         groups=[],
         tasks=[],
