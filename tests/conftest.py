@@ -127,8 +127,6 @@ GROUPS = {
     "test_snapshot_files": "faults",
     "test_runner_groups": "faults",
     "test_secrets": "faults",
-    # Waits for a schedule's minute.
-    "test_metrics": "faults",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_metrics import Scraper, value
 from tests.support.schedules import (
     backup_task,
     iso,
@@ -28,6 +29,8 @@ EVERY_MINUTE = {"recurrence": "custom", "interval": {"minutes": 1}}
 def test_a_minute_schedule_fires_on_its_minute_skips_overlaps_and_stops_when_disabled(
     stack: Stack, tmp_path: Path
 ) -> None:
+    scraper = Scraper(stack, "schedules-prometheus")
+    before = scraper.scrape()
     start = minute_ahead(5)
     body = backup_task(stack, tmp_path, "every-minute")
     # Two schedules of one task due at the same instant: the second overlaps the first.
@@ -41,6 +44,12 @@ def test_a_minute_schedule_fires_on_its_minute_skips_overlaps_and_stops_when_dis
     at_start = wait_jobs(stack, task_id, 2, start + timedelta(seconds=20))
     assert [when(j["due_at"]) for j in at_start] == [start, start]
     assert all(lateness(j) < 2 for j in at_start), [lateness(j) for j in at_start]
+    # GET /metrics' lateness histogram counts both firings, each as late as its job says.
+    after = scraper.scrape()
+    metric = "plakar_cp_scheduler_lateness_seconds"
+    assert value(after, f"{metric}_count") - value(before, f"{metric}_count") == 2
+    late = value(after, f"{metric}_sum") - value(before, f"{metric}_sum")
+    assert late == pytest.approx(sum(lateness(j) for j in at_start), abs=1e-3)
     ran, skipped = sorted(at_start, key=lambda j: j["status"] == "skipped")
     assert ran["status"] != "skipped" and ran["trigger"] == "schedule"
     assert skipped["status"] == "skipped"
