@@ -9,7 +9,7 @@ bounds are defined), so that a scrape reads a few rows however long the history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import msgspec
@@ -34,10 +34,6 @@ class Histogram(msgspec.Struct, frozen=True):
     bounds: list[float]
     counts: list[int]
     sum: float
-
-    @property
-    def count(self) -> int:
-        return sum(self.counts)
 
     def buckets(self) -> list[tuple[str, float]]:
         """Cumulative, as Prometheus wants them, `+Inf` last."""
@@ -111,29 +107,31 @@ def families(f: Figures) -> Iterator[Metric]:
         durations.add_metric([kind], h.buckets(), h.sum)
     yield durations
 
-    active = GaugeMetricFamily(
-        f"{PREFIX}jobs_active",
+    yield _gauge(
+        "jobs_active",
         "Jobs queued (the queue's depth) and running, by runner group.",
-        labels=["group", "status"],
+        ["group", "status"],
+        (([a.group, a.status], a.count) for a in f.active),
     )
-    for a in f.active:
-        active.add_metric([a.group, a.status], a.count)
-    yield active
-
-    slots = GaugeMetricFamily(
-        f"{PREFIX}runner_slots",
+    yield _gauge(
+        "runner_slots",
         "Job slots of the live runners, busy or free, by runner group.",
-        labels=["group", "state"],
+        ["group", "state"],
+        (
+            sample
+            for g in f.groups
+            for sample in (
+                ([g.name, "busy"], g.running),
+                ([g.name, "free"], max(0, g.slots - g.running)),
+            )
+        ),
     )
-    runners = GaugeMetricFamily(
-        f"{PREFIX}runners", "Live runners, by runner group.", labels=["group"]
+    yield _gauge(
+        "runners",
+        "Live runners, by runner group.",
+        ["group"],
+        (([g.name], g.runners) for g in f.groups),
     )
-    for g in f.groups:
-        slots.add_metric([g.name, "busy"], g.running)
-        slots.add_metric([g.name, "free"], max(0, g.slots - g.running))
-        runners.add_metric([g.name], g.runners)
-    yield slots
-    yield runners
 
     lateness = HistogramMetricFamily(
         f"{PREFIX}scheduler_lateness_seconds",
@@ -142,33 +140,36 @@ def families(f: Figures) -> Iterator[Metric]:
     lateness.add_metric([], f.lateness.buckets(), f.lateness.sum)
     yield lateness
 
-    success = GaugeMetricFamily(
-        f"{PREFIX}task_last_success_timestamp_seconds",
+    yield _gauge(
+        "task_last_success_timestamp_seconds",
         "When each task's last successful job ended (0: never).",
-        labels=["task_id", "task", "type"],
+        ["task_id", "task", "type"],
+        (
+            ([t.task_id, t.name, t.type], t.last_success.timestamp() if t.last_success else 0.0)
+            for t in f.tasks
+        ),
     )
-    for t in f.tasks:
-        at = t.last_success.timestamp() if t.last_success else 0.0
-        success.add_metric([t.task_id, t.name, t.type], at)
-    yield success
-
-    stale = GaugeMetricFamily(
-        f"{PREFIX}freshness_stale",
+    yield _gauge(
+        "freshness_stale",
         "1 when a task or connector with a freshness rule is stale, 0 when fresh.",
-        labels=["watched", "id", "name"],
+        ["watched", "id", "name"],
+        (([w.watched, w.id, w.name], 1 if w.stale else 0) for w in f.freshness),
     )
-    for w in f.freshness:
-        stale.add_metric([w.watched, w.id, w.name], 1 if w.stale else 0)
-    yield stale
-
-    deliveries = GaugeMetricFamily(
-        f"{PREFIX}notification_deliveries",
+    yield _gauge(
+        "notification_deliveries",
         "Notifications kept, by target and status (pending, delivered, failed).",
-        labels=["target", "kind", "status"],
+        ["target", "kind", "status"],
+        (([d.target, d.kind, d.status], d.count) for d in f.deliveries),
     )
-    for d in f.deliveries:
-        deliveries.add_metric([d.target, d.kind, d.status], d.count)
-    yield deliveries
+
+
+def _gauge(
+    name: str, doc: str, labels: list[str], samples: Iterable[tuple[list[str], float]]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(f"{PREFIX}{name}", doc, labels=labels)
+    for values, value in samples:
+        family.add_metric(values, value)
+    return family
 
 
 class _Fixed:

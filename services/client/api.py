@@ -13,6 +13,8 @@ import httpx
 
 # Seconds a request may take; a job's output is followed over a WebSocket, not this.
 TIMEOUT_S = 60.0
+# What may be named by its name rather than its id.
+NAMED = ("connectors", "tasks")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -98,9 +100,12 @@ class Api:
         return r.text
 
     def resolve(self, kind: str, ref: str) -> str:
-        """The id of the connector or task named `ref` (an id is taken as is)."""
+        """The id `ref` names: an id as is; a connector or a task may be named by its name.
+        Nothing else goes into a path of the api."""
         if UUID.fullmatch(ref):
             return ref
+        if kind not in NAMED:
+            raise ClientError(f"{ref!r} is not a {kind.removesuffix('s')} id")
         found = [x["id"] for x in self.call("GET", f"/{kind}") if x.get("name") == ref]
         if len(found) != 1:
             what = "no" if not found else f"{len(found)}"

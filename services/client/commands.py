@@ -199,13 +199,13 @@ def _print(args: argparse.Namespace, value: Any, kind: str | None = None) -> int
 # Handlers
 
 
-def _list(
-    kind: str, params: Callable[[Api, argparse.Namespace], dict[str, Any]] | None = None
-) -> Handler:
+Params = Callable[[Api, argparse.Namespace], dict[str, Any]]
+
+
+def _list(kind: str, params: Params | None = None) -> Handler:
     def handler(api: Api, args: argparse.Namespace) -> int:
-        return _print(
-            args, api.call("GET", f"/{kind}", params=params(api, args) if params else None)
-        )
+        query = params(api, args) if params else None
+        return _print(args, api.call("GET", f"/{kind}", params=query))
 
     return handler
 
@@ -228,9 +228,8 @@ def _list_jobs(api: Api, args: argparse.Namespace) -> int:
 
 
 def _ref(api: Api, kind: str, args: argparse.Namespace) -> str:
-    what = kind.removesuffix("s")
-    ref: str = getattr(args, what)
-    return api.resolve(kind, ref) if kind in ("connectors", "tasks") else ref
+    ref: str = getattr(args, kind.removesuffix("s"))
+    return api.resolve(kind, ref)
 
 
 def _show(kind: str) -> Handler:
@@ -332,7 +331,8 @@ def _create_schedule(api: Api, args: argparse.Namespace) -> int:
 
 def _switch(on: bool) -> Handler:
     def handler(api: Api, args: argparse.Namespace) -> int:
-        return _print(args, api.call("PATCH", f"/schedules/{args.schedule}", {"enabled": on}))
+        schedule = _ref(api, "schedules", args)
+        return _print(args, api.call("PATCH", f"/schedules/{schedule}", {"enabled": on}))
 
     return handler
 
@@ -343,7 +343,7 @@ def _run(api: Api, args: argparse.Namespace) -> int:
 
 
 def _retry(api: Api, args: argparse.Namespace) -> int:
-    job_id: str = api.call("POST", f"/jobs/{args.job}/retry")["job_id"]
+    job_id: str = api.call("POST", f"/jobs/{_ref(api, 'jobs', args)}/retry")["job_id"]
     return _started(api, args, job_id)
 
 
@@ -358,21 +358,21 @@ def _started(api: Api, args: argparse.Namespace, job_id: str) -> int:
 
 def _cancel(api: Api, args: argparse.Namespace) -> int:
     body = {"reason": args.reason} if args.reason else None
-    return _print(args, api.call("POST", f"/jobs/{args.job}/cancel", body))
+    return _print(args, api.call("POST", f"/jobs/{_ref(api, 'jobs', args)}/cancel", body))
 
 
 def _output(api: Api, args: argparse.Namespace) -> int:
-    text = api.call("GET", f"/jobs/{args.job}/output") or ""
+    text = api.call("GET", f"/jobs/{_ref(api, 'jobs', args)}/output") or ""
     sys.stdout.write(text)
     return 0
 
 
 def _follow(api: Api, args: argparse.Namespace) -> int:
-    return _ended(args, follow(api, args.job))
+    return _ended(args, follow(api, _ref(api, "jobs", args)))
 
 
 def _wait(api: Api, args: argparse.Namespace) -> int:
-    return _waited(api, args, args.job, args.timeout)
+    return _waited(api, args, _ref(api, "jobs", args), args.timeout)
 
 
 def _waited(api: Api, args: argparse.Namespace, job_id: str, timeout: float | None) -> int:

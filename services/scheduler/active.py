@@ -291,7 +291,7 @@ class Active:
         unknown = [i for i in due_ids if i not in known]
         tasks = sorted({self._task_of[i] for i in due_ids if i in self._task_of})
         entries, states = await asyncio.gather(
-            journal.load_many(self.pool, unknown) if unknown else _nothing(),
+            journal.load_many(self.pool, unknown),
             journal.task_states(self.pool, tasks, ahead.tasks),
         )
         entries.update(known)
@@ -455,10 +455,6 @@ class Active:
 async def _until_none(queue: asyncio.Queue[T | None]) -> AsyncIterator[T]:
     while (item := await queue.get()) is not None:
         yield item
-
-
-async def _nothing() -> dict[str, Entry]:
-    return {}
 
 
 async def _batches(records: list[Recorded]) -> AsyncIterator[list[Recorded]]:

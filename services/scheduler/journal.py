@@ -98,6 +98,8 @@ async def load_stale(pool: Pool, session: str) -> list[Entry]:
 
 
 async def load_many(pool: Pool, schedule_ids: list[str]) -> dict[str, Entry]:
+    if not schedule_ids:
+        return {}
     rows = await pool.fetch(f"{_ENTRY} WHERE s.id = ANY($1::uuid[])", schedule_ids)
     return {r["id"]: _entry(r) for r in rows}
 
