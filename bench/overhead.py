@@ -22,14 +22,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import connect
 
 from bench.common import Row, median
 from tests.support.plakar import direct
 from tests.support.stack import TERMINAL, Stack, running_stack, stack_dir
+
+T = TypeVar("T")
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 # The large tree's runs take seconds each: fewer of them.
@@ -136,11 +139,11 @@ class _Bench:
         self.plakar, self.root, self.stack, self.log = plakar, root, stack, log
         self.dispatch: list[float] = []
 
-    def openings(self, work: Callable[[], object]) -> int:
-        """Store openings by the runners' plakar while `work` runs."""
+    def openings(self, work: Callable[[], T]) -> tuple[int, T]:
+        """Store openings by the runners' plakar while `work` runs, and what it returned."""
         before = len(self.log.read_text().splitlines())
-        work()
-        return sum(opens_store(c) for c in self.log.read_text().splitlines()[before:])
+        done = work()
+        return sum(opens_store(c) for c in self.log.read_text().splitlines()[before:]), done
 
     def backup(self, name: str, files: int, runs: int) -> tuple[list[Row], str, str]:
         """Incremental backups, ours and plakar's alternately; rows, our store and task."""
@@ -169,9 +172,9 @@ class _Bench:
 
             if i % 2:
                 theirs.append(peer.run(backup, flags))
-                opened += self.openings(one_of_ours)
+                opened += self.openings(one_of_ours)[0]
             else:
-                opened += self.openings(one_of_ours)
+                opened += self.openings(one_of_ours)[0]
                 theirs.append(peer.run(backup, flags))
         a, b = median(ours), median(theirs)
         what = f"backup {files:,} files, incremental, encrypted"
@@ -206,21 +209,33 @@ class _Bench:
                 "snapshot_id": snapshot,
                 "restore_path": str(self.root / "small" / "d1"),
             },
+            "restore (a snapshot by a short id)": {
+                "type": "restore",
+                "destination_id": dest,
+                "snapshot_id": snapshot[:8],
+            },
+            "restore (a path of the latest)": {
+                "type": "restore",
+                "destination_id": dest,
+                "restore_path": str(self.root / "small" / "d1"),
+            },
             "check": {"type": "check"},
             # plakar opens the target too, in the same process.
             "sync": {"type": "sync", "target_store_id": target},
         }
         rows = []
         for kind, body in kinds.items():
-
-            def job(body: dict[str, Any] = body) -> None:
-                if not body:
-                    _run_task(stack, task_id)
-                    return
-                _create(stack, {**body, "store_id": store})
-
-            n = self.openings(job)
+            saved, of_kind = 0, task_id
+            if body:
+                # Saved with a paused schedule: its job runs below, apart from the save.
+                paused = [{"recurrence": "daily", "enabled": False}]
+                create = {**body, "store_id": store, "schedules": paused}
+                saved, created = self.openings(partial(stack.post, "/tasks", create, 201))
+                of_kind = created["task"]["id"]
+            n = self.openings(partial(_run_task, stack, of_kind))[0]
             rows.append(Row(f"store openings: {kind}", n, "plakar itself (one command)", 1, "n"))
+            if saved:
+                rows.append(Row("    + when the task is saved (once)", saved, "-", None, "n"))
         return rows
 
 

@@ -9,14 +9,14 @@ import msgspec
 
 from shared.db import Pool
 from shared.durations import format_duration
-from shared.models import Connector, Retention, RetryPolicy, Task
+from shared.models import Connector, RestorePoint, Retention, RetryPolicy, Task
 
 CONNECTOR_COLUMNS = "id::text, name, role, location, options, created_at, runner_group, freshness_s"
 TASK_COLUMNS = (
     "id::text, name, type, source_id::text, store_id::text, destination_id::text, "
     "target_store_id::text, labels, snapshot_id, snapshot_window, concurrency, created_at, "
     "restore_path, restore_mode, runner_group, excludes, retry_attempts, retry_delay_s, "
-    "freshness_s, retention"
+    "freshness_s, retention, restore_point"
 )
 
 
@@ -51,6 +51,7 @@ def task_from_row(row: Any) -> Task:
         snapshot_id=row["snapshot_id"],
         restore_path=row["restore_path"],
         restore_mode=row["restore_mode"],
+        restore_point=msgspec.convert(row["restore_point"], RestorePoint | None),
         window=row["snapshot_window"],
         concurrency=row["concurrency"],
         runner_group=row["runner_group"],

@@ -151,6 +151,16 @@ class ConnectorPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     freshness: Window | msgspec.UnsetType | None = msgspec.UNSET
 
 
+class RestorePoint(msgspec.Struct, kw_only=True, frozen=True):
+    """What a restore task's snapshot holds at its path, learnt from the store when the
+    task was saved (one snapshot never changes): its root (files keep their place below
+    it) and whether the path is a folder or a file (plakar writes a folder's content into
+    its target, a file itself). Its job then opens the store once, to restore."""
+
+    root: str
+    kind: Literal["directory", "file"]
+
+
 class Task(msgspec.Struct, kw_only=True):
     id: str
     name: str | None = None
@@ -166,6 +176,8 @@ class Task(msgspec.Struct, kw_only=True):
     # Restores: the folder of the snapshot restored (null: all of it), and where it goes.
     restore_path: str | None = None
     restore_mode: RestoreMode | None = None
+    # Restores of a chosen snapshot (read only); null: learnt by the job, from the store.
+    restore_point: RestorePoint | None = None
     window: str | None = None
     concurrency: int | None = None
     # The runners that run its jobs; null: the default group.

@@ -16,7 +16,15 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.events import JobId
-from shared.models import ActionResult, Connector, FileList, PrunePlan, Retention, SnapshotInfo
+from shared.models import (
+    ActionResult,
+    Connector,
+    FileList,
+    PrunePlan,
+    RestorePoint,
+    Retention,
+    SnapshotInfo,
+)
 
 
 class _Request(msgspec.Struct, kw_only=True, tag_field="action"):
@@ -63,6 +71,15 @@ class PreviewPrune(_Request, tag="prune_preview"):
     retention: Retention
 
 
+class LocateRestore(_Request, tag="restore_point"):
+    """The snapshot a restore task names (a full id or a unique prefix) and what it holds
+    at the task's path (null: all of it): asked when the task is saved."""
+
+    connector: Connector
+    snapshot_id: str
+    path: str | None
+
+
 Request = (
     Ping
     | CheckConnection
@@ -71,6 +88,7 @@ Request = (
     | BrowseSnapshot
     | ReadFile
     | PreviewPrune
+    | LocateRestore
 )
 
 
@@ -96,6 +114,18 @@ class Files(_Reply, tag="files"):
 
 class PrunePlanned(_Reply, tag="prune_plan"):
     plan: PrunePlan
+
+
+class RestoreLocated(_Reply, tag="restore_point"):
+    snapshot_id: str
+    point: RestorePoint
+
+
+class Unresolved(_Reply, tag="unresolved"):
+    """The store has no such snapshot (or several match), or the snapshot no such path."""
+
+    field: Literal["snapshot_id", "restore_path"]
+    message: str
 
 
 # Raw bytes per chunk: base64 in JSON makes 512 KiB some 683 KiB, under NATS's 1 MiB
@@ -129,7 +159,18 @@ class Failed(_Reply, tag="failed"):
     message: str
 
 
-Reply = Pong | Result | Snapshots | Files | PrunePlanned | Chunk | FileEnd | Failed
+Reply = (
+    Pong
+    | Result
+    | Snapshots
+    | Files
+    | PrunePlanned
+    | RestoreLocated
+    | Unresolved
+    | Chunk
+    | FileEnd
+    | Failed
+)
 
 
 class JobConnectors(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

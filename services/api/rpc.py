@@ -75,6 +75,8 @@ async def ask(deps: Deps, request: rpc.Request, expected: type[R]) -> R:
         raise ApiError(504, f"the runner did not answer within {ACTION_TIMEOUT_S:.0f}s") from None
     if isinstance(answer, rpc.Failed):
         raise ApiError(STATUS_OF[answer.reason], answer.message)
+    if isinstance(answer, rpc.Unresolved):
+        raise ApiError(422, answer.message, field=answer.field)
     if not isinstance(answer, expected):
         raise ApiError(502, f"the runner answered {type(answer).__name__}, not {expected.__name__}")
     return answer

@@ -17,7 +17,16 @@ from shared.config_db import CONNECTOR_COLUMNS, TASK_COLUMNS, connector_from_row
 from shared.db import UNAVAILABLE, Pool
 from shared.durations import parse_duration
 from shared.lifecycle import Tracked
-from shared.models import Connector, ConnectorCreate, Job, Progress, PruneResult, Task, TaskCreate
+from shared.models import (
+    Connector,
+    ConnectorCreate,
+    Job,
+    Progress,
+    PruneResult,
+    RestorePoint,
+    Task,
+    TaskCreate,
+)
 
 
 class InUse(Exception):
@@ -158,7 +167,7 @@ async def tasks_using(pool: Pool, connector_id: str) -> list[Task]:
 # Tasks
 
 
-def _task_args(body: TaskCreate) -> tuple[Any, ...]:
+def _task_args(body: TaskCreate, point: RestorePoint | None) -> tuple[Any, ...]:
     return (
         body.name,
         body.type,
@@ -178,38 +187,44 @@ def _task_args(body: TaskCreate) -> tuple[Any, ...]:
         seconds(body.retry.delay if body.retry else None),
         seconds(body.freshness),
         msgspec.to_builtins(body.retention) if body.retention else None,
+        msgspec.to_builtins(point) if point else None,
     )
 
 
 async def insert_task(
-    conn: Pool | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any], body: TaskCreate
+    conn: Pool | asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any],
+    body: TaskCreate,
+    point: RestorePoint | None,
 ) -> Task:
     row = await conn.fetchrow(
         f"""INSERT INTO tasks (id, name, type, source_id, store_id, destination_id,
                                target_store_id, labels, snapshot_id, snapshot_window, concurrency,
                                restore_path, restore_mode, runner_group, excludes,
-                               retry_attempts, retry_delay_s, freshness_s, retention)
+                               retry_attempts, retry_delay_s, freshness_s, retention,
+                               restore_point)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                    $18, $19)
+                    $18, $19, $20)
             RETURNING {TASK_COLUMNS}""",
         uuid.uuid4(),
-        *_task_args(body),
+        *_task_args(body, point),
     )
     return task_from_row(row)
 
 
-async def update_task(pool: Pool, task_id: str, body: TaskCreate) -> Task | None:
+async def update_task(
+    pool: Pool, task_id: str, body: TaskCreate, point: RestorePoint | None
+) -> Task | None:
     row = await pool.fetchrow(
         f"""UPDATE tasks SET name = $2, type = $3, source_id = $4, store_id = $5,
                    destination_id = $6, target_store_id = $7, labels = $8, snapshot_id = $9,
                    snapshot_window = $10, concurrency = $11, restore_path = $12,
                    restore_mode = $13, runner_group = $14, excludes = $15,
                    retry_attempts = $16, retry_delay_s = $17, freshness_s = $18,
-                   retention = $19,
+                   retention = $19, restore_point = $20,
                    updated_at = now()
             WHERE id = $1 RETURNING {TASK_COLUMNS}""",
         task_id,
-        *_task_args(body),
+        *_task_args(body, point),
     )
     return task_from_row(row) if row else None
 

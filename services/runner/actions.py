@@ -1,5 +1,6 @@
 """Connector actions answered over NATS request/reply (shared/rpc.py): test a connection,
-initialize a store, list its snapshots, browse one."""
+initialize a store, list its snapshots, browse one, read a file of it, preview a prune,
+look at the snapshot a restore task names."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from services.runner.job import JobFailure, RunnerContext, check_connectors
 from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import parse_dir, parse_ls
 from services.runner.prune_plan import PlanReader, PlanUnreadable
+from services.runner.restore_point import StoreUnreadable, Unresolved, locate
 from services.runner.workspace import workspace
 from shared import rpc
 from shared import subjects as s
@@ -212,6 +214,26 @@ async def preview_prune(
     return await _with_session(ctx, c, work, keep_cache=True)
 
 
+async def locate_restore(
+    ctx: RunnerContext, c: Connector, snapshot_id: str, path: str | None
+) -> rpc.Reply:
+    """The snapshot a restore task names and what it holds at its path, as the task is
+    saved (restore_point.py)."""
+    if wrong := _stores_only(c, "has snapshots"):
+        return wrong
+
+    async def work(sess: _Session) -> rpc.Reply:
+        try:
+            found = await locate(sess.plakar, ctx.plakar, sess.ws, snapshot_id, [], path)
+        except Unresolved as e:
+            return rpc.Unresolved(field=e.field, message=str(e))
+        except StoreUnreadable as e:
+            return rpc.Failed(reason="conflict", message=str(e))
+        return rpc.RestoreLocated(snapshot_id=found.snapshot_id, point=found.point)
+
+    return await _with_session(ctx, c, work, keep_cache=True)
+
+
 # Sends a chunk to the api; whether it wants the next one.
 Send = Callable[[rpc.Chunk], Awaitable[bool]]
 
@@ -320,6 +342,9 @@ class Actions:
                 return await list_snapshots(self.ctx, connector)
             if isinstance(request, rpc.PreviewPrune):
                 return await preview_prune(self.ctx, connector, request.labels, request.retention)
+            if isinstance(request, rpc.LocateRestore):
+                snapshot, path = request.snapshot_id, request.path
+                return await locate_restore(self.ctx, connector, snapshot, path)
             if isinstance(request, rpc.ReadFile):
                 snapshot, path = request.snapshot_id, request.path
                 return await read_file(self.ctx, connector, snapshot, path, send)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,21 +21,18 @@ from services.runner.outcome import Outcome, decide
 from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import (
     OutputState,
-    SnapshotEntry,
-    parse_dir,
-    parse_ls,
     snapshot_of,
 )
 from services.runner.progress import ProgressTracker
 from services.runner.prune_plan import PlanReader, PlanUnreadable, RemovalReader
-from services.runner.selection import SelectionError, select_restore_snapshot
+from services.runner.restore_point import Located, StoreUnreadable, Unresolved, locate
 from services.runner.workspace import workspace
 from shared import connector_check
 from shared.durations import DurationError, parse_duration
 from shared.events import JobDue, JobFinished, JobStarted, utcnow
 from shared.job_events import JobEventSink
 from shared.locations import Policy, excluded_from, ignore_pattern, local_path
-from shared.models import Connector, PruneResult
+from shared.models import Connector, PruneResult, RestorePoint
 from shared.secrets import redact, secret_values
 
 log = logging.getLogger("plakar_cp.runner")
@@ -128,7 +124,7 @@ async def run_job(
         await check_connectors(_all(connectors), ctx.policy)
         async with workspace(ctx.work_dir, connectors, keep_cache=True) as ws:
             outcome = await execution.perform(ws, connectors)
-    except (JobFailure, SelectionError, DurationError, process.StartFailed) as e:
+    except (JobFailure, DurationError, process.StartFailed) as e:
         outcome = Outcome("failed", str(e))
     except Exception as e:
         # A fault of this runner's (a full disk, a bug): the job fails, the runner goes on.
@@ -309,20 +305,29 @@ class _Execution:
         await self.sink.log("system", f"plakar exited with code {self.exit_code}")
         return out
 
-    async def _quiet(self, argv: list[str], what: str) -> list[str]:
+    async def _capture(self, argv: list[str]) -> tuple[int, list[str]]:
         """Run a helper plakar command whose lines are not part of the job's output."""
         code, lines = await process.capture(argv)
+        return code, [redact(line, self.secrets) for line in lines]
+
+    async def _quiet(self, argv: list[str], what: str) -> list[str]:
+        code, lines = await self._capture(argv)
         if code != 0:
-            detail = redact(lines[-1] if lines else f"exit code {code}", self.secrets)
-            raise JobFailure(f"could not {what}: {detail}")
+            raise JobFailure(f"could not {what}: {lines[-1] if lines else f'exit code {code}'}")
         return lines
 
     async def _restore_argv(self, ws: pa.Workspace, destination: Connector) -> list[str]:
         task, due = self.due.task, self.due
-        if pa.plakar_finds_it(task):
+        if pa.plakar_finds_it(task) or task.restore_point:
             # Nothing to learn first: plakar finds the snapshot itself (or says it found
-            # none), and the job records the id plakar restored (snapshot_of).
-            snapshot_id, root = (task.snapshot_id or "").lower(), "/"
+            # none), and the job records the id plakar restored (snapshot_of). What a
+            # snapshot chosen on the task holds was learnt when the task was saved.
+            snapshot_id = (task.snapshot_id or "").lower()
+            point = task.restore_point or RestorePoint(root="/", kind="directory")
+            try:
+                path = pa.restore_source(point.root, task.restore_path)
+            except pa.RestoreOutside as e:
+                raise JobFailure(str(e)) from None
             what = (
                 f"snapshot {snapshot_id} (chosen on the task)"
                 if snapshot_id
@@ -332,9 +337,9 @@ class _Execution:
             )
             await self.sink.log("system", f"restoring {what}")
         else:
-            chosen = await self._pick_restore_snapshot(ws)
-            self.snapshot_id = snapshot_id = chosen.id
-            root = chosen.root
+            located = await self._locate(ws)
+            self.snapshot_id = snapshot_id = located.snapshot_id
+            path, point = located.path, located.point
         # A task without a mode (saved before there were modes) overwrites, as it did.
         new = task.restore_mode == "new_folder"
         folder = pa.restore_folder(snapshot_id, due.due_at, due.job_id) if new else None
@@ -343,13 +348,8 @@ class _Execution:
             self.unnamed_folder = os.path.join(
                 local_path(destination.location) or "/", folder or ""
             )
-        try:
-            path = pa.restore_source(root, task.restore_path)
-        except pa.RestoreOutside as e:
-            raise JobFailure(str(e)) from None
-        is_dir = path == root or await self._is_dir(ws, snapshot_id, path)
         where = local_path(destination.location) or "/"
-        plan = pa.restore_plan(snapshot_id, root, path, is_dir, where, folder)
+        plan = pa.restore_plan(snapshot_id, point, path, where, folder)
         # The target is below the destination, but a link on the way could lead elsewhere.
         if found := await connector_check.problem("destination", plan.target, {}, self.ctx.policy):
             raise JobFailure(f"cannot restore into {plan.target}: {found[1]}")
@@ -363,6 +363,18 @@ class _Execution:
             self.ctx.plakar, ws, self.concurrency, plan, self.snapshot_id is None, task.labels
         )
 
+    async def _locate(self, ws: pa.Workspace) -> Located:
+        task = self.due.task
+        try:
+            located = await locate(
+                self._capture, self.ctx.plakar, ws, task.snapshot_id, task.labels, task.restore_path
+            )
+        except (Unresolved, StoreUnreadable) as e:
+            raise JobFailure(str(e)) from None
+        how = "chosen on the task" if task.snapshot_id else "latest matching the labels"
+        await self.sink.log("system", f"restoring snapshot {located.snapshot_id} ({how})")
+        return located
+
     async def _name_folder(self, folder: str, snapshot_id: str) -> None:
         """Name the new folder of a restore after the snapshot plakar restored."""
         named = os.path.join(
@@ -375,25 +387,3 @@ class _Execution:
             await self.sink.log("system", f"the files stay in {folder}: cannot rename it: {e}")
             return
         await self.sink.log("system", f"the files are in {named}")
-
-    async def _is_dir(self, ws: pa.Workspace, snapshot_id: str, path: str) -> bool:
-        """Whether the snapshot holds a directory at `path` (else a file); as its parent
-        lists it, since listing a file and a directory holding only it look alike."""
-        parent, name = posixpath.split(path)
-        argv = pa.browse_argv(self.ctx.plakar, ws, snapshot_id, parent)
-        code, lines = await process.capture(argv)
-        found = [e for e in parse_dir(lines) if e.name == name] if code == 0 else []
-        if not found:
-            raise JobFailure(f"{path} is not in snapshot {snapshot_id[:8]}")
-        return found[0].kind == "directory"
-
-    async def _pick_restore_snapshot(self, ws: pa.Workspace) -> SnapshotEntry:
-        task = self.due.task
-        labels = [] if task.snapshot_id else task.labels
-        lines = await self._quiet(
-            pa.list_snapshots_argv(self.ctx.plakar, ws, labels), "list the store's snapshots"
-        )
-        chosen = select_restore_snapshot(parse_ls(lines), task.snapshot_id, task.labels)
-        how = "chosen on the task" if task.snapshot_id else "latest matching the labels"
-        await self.sink.log("system", f"restoring snapshot {chosen.id} ({how})")
-        return chosen

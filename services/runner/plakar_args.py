@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.locations import within
-from shared.models import Connector, Retention, Task
+from shared.models import Connector, RestorePoint, Retention, Task
 from shared.retention import retention_flags
 
 STORE = "store"
@@ -140,16 +140,16 @@ def restore_source(root: str, path: str | None) -> str:
 
 
 def restore_plan(
-    snapshot_id: str, root: str, path: str, is_dir: bool, destination: str, folder: str | None
+    snapshot_id: str, point: RestorePoint, path: str, destination: str, folder: str | None
 ) -> RestorePlan:
     """Where `path` (from restore_source) goes: files keep their place below the
     snapshot's root, under the destination or under `folder` in it. plakar writes a
     directory's content into its -to directory, a file into its -to directory."""
-    below = path.removeprefix(root.rstrip("/")).strip("/")
-    if not is_dir:
+    below = path.removeprefix(point.root.rstrip("/")).strip("/")
+    if point.kind == "file":
         below = posixpath.dirname(below)
     target = posixpath.join(destination, folder or "", below).rstrip("/") or "/"
-    what = snapshot_id if path == root else f"{snapshot_id}:{path}"
+    what = snapshot_id if path == point.root else f"{snapshot_id}:{path}"
     return RestorePlan(what=what, target=target)
 
 

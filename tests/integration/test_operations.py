@@ -110,6 +110,10 @@ def test_backup_restore_latest_labelled_and_older_by_id(stack: Stack, tmp_path: 
     assert job["status"] == "succeeded", stack.get(f"/jobs/{job['id']}/output")
     assert job["snapshot_id"] == first["snapshot_id"]
     assert digest(older_dest) == first_digest
+    # The prefix was looked up as the task was saved: the job only restores.
+    assert by_id["task"]["snapshot_id"] == first["snapshot_id"]
+    commands = [line for line in stack.output_lines(job["id"]) if line.startswith("$ ")]
+    assert len(commands) == 1 and " restore " in commands[0], commands
 
     # Snapshots of the store, newest first, as the API lists them.
     snaps = stack.get(f"/connectors/{store}/snapshots")
@@ -290,9 +294,11 @@ def test_a_whole_snapshot_named_by_full_id_is_restored_in_one_plakar_run(
     assert len(commands) == 1 and " restore " in commands[0], commands
     assert digest(tmp_path / "restored") == digest(src)
 
-    missing = restore("0" * 64)
-    assert missing["status"] == "failed" and missing["snapshot_id"] is None, missing
-    assert "no snapshots found" in missing["error"]
+    # A snapshot the store does not hold: the task is refused as it is saved.
+    body = {"type": "restore", "store_id": store, "destination_id": dest, "snapshot_id": "0" * 64}
+    refused = stack.client.post("/tasks", json=body)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "snapshot_id" and "no snapshot matches" in refused.text
 
 
 def test_a_backup_leaves_out_its_excludes(stack: Stack, plakar: str, tmp_path: Path) -> None:

@@ -37,6 +37,13 @@ def backup(stack: Stack, tmp_path: Path, name: str) -> tuple[str, str, Path]:
     return store, job["snapshot_id"], src
 
 
+def plakar_commands(stack: Stack, job: dict[str, Any]) -> list[str]:
+    """The plakar commands the job ran, from `restore` on (the target with {})."""
+    lines = stack.output_lines(job["id"])
+    commands = [line.split(" at @store ", 1)[-1] for line in lines if line.startswith("$ ")]
+    return [re.sub(r"@destination:\S+", "@destination:{}", c) for c in commands]
+
+
 def restore(stack: Stack, **fields: Any) -> dict[str, Any]:
     created = stack.post("/tasks", {"type": "restore", **fields}, expect=201)
     job = stack.wait_job(created["job_id"])
@@ -49,6 +56,9 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     (tmp_path / "src" / "docs" / "a.txt").write_text("a\n")
     (tmp_path / "src" / "docs" / "sub" / "b.txt").write_text("b\n")
     (tmp_path / "src" / "top.txt").write_text("top\n")
+    # A folder holding only a file of its own name lists like that file.
+    (tmp_path / "src" / "twin").mkdir()
+    (tmp_path / "src" / "twin" / "twin").write_text("twin\n")
     store, snapshot, src = backup(stack, tmp_path, "rst")
     dest = tmp_path / "dest"
     dest_id = stack.connector("rst-dest", "destination", str(dest))
@@ -62,6 +72,9 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     )
     assert first["status"] == "succeeded", stack.get(f"/jobs/{first['id']}/output")
     assert (first["task"]["restore_path"], first["task"]["restore_mode"]) == (docs, "new_folder")
+    # What the snapshot holds there was learnt as the task was saved: the job only restores.
+    assert first["task"]["restore_point"] == {"root": str(src), "kind": "directory"}
+    assert plakar_commands(stack, first) == [f"restore -to @destination:{{}} {snapshot}:{docs}"]
     (folder,) = dest.iterdir()
     assert re.fullmatch(rf"restore-{snapshot[:8]}-\d{{8}}-\d{{6}}-{first['id'][:8]}", folder.name)
     assert set(digest(folder)) == wanted
@@ -101,17 +114,46 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     assert one["status"] == "succeeded", stack.get(f"/jobs/{one['id']}/output")
     (only,) = [d for d in dest.iterdir() if one["id"][:8] in d.name]
     assert set(digest(only)) == {"docs/sub/b.txt"}
+    assert one["task"]["restore_point"] == {"root": str(src), "kind": "file"}
+    assert len(plakar_commands(stack, one)) == 1
 
-    # A path the snapshot does not hold: the job says so.
-    outside = restore(
+    # The folder named like the one file it holds is restored as the folder it is.
+    twin = restore(
         stack,
         store_id=store,
         destination_id=dest_id,
-        snapshot_id=snapshot,
-        restore_path="/elsewhere",
+        snapshot_id=snapshot[:10],
+        restore_path=str(src / "twin"),
     )
-    assert outside["status"] == "failed"
-    assert "/elsewhere is not in the snapshot" in outside["error"]
+    assert twin["status"] == "succeeded", stack.get(f"/jobs/{twin['id']}/output")
+    assert (twin["task"]["snapshot_id"], twin["task"]["restore_point"]["kind"]) == (
+        snapshot,
+        "directory",
+    )
+    (only,) = [d for d in dest.iterdir() if twin["id"][:8] in d.name]
+    assert set(digest(only)) == {"twin/twin"}
+    # Another path: looked at again.
+    task_id = twin["task"]["id"]
+    changed = stack.client.patch(f"/tasks/{task_id}", json={"restore_path": f"{src}/twin/twin"})
+    assert changed.json()["restore_point"] == {"root": str(src), "kind": "file"}, changed.text
+    renamed = stack.client.patch(f"/tasks/{task_id}", json={"name": "twin file"})
+    assert renamed.json()["restore_point"] == {"root": str(src), "kind": "file"}, renamed.text
+
+    # A path the snapshot does not hold: the task is refused as it is saved.
+    for path, problem in (
+        ("/elsewhere", "/elsewhere is not in the snapshot"),
+        (str(src / "nope"), f"{src / 'nope'} is not in snapshot {snapshot[:8]}"),
+    ):
+        body = {
+            "type": "restore",
+            "store_id": store,
+            "destination_id": dest_id,
+            "snapshot_id": snapshot,
+            "restore_path": path,
+        }
+        refused = stack.client.post("/tasks", json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["field"] == "restore_path" and problem in refused.text
 
 
 def test_the_latest_snapshot_is_restored_in_one_opening_into_a_folder_named_after_it(

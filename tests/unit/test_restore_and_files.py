@@ -13,6 +13,7 @@ import pytest
 from services.api.files import PREVIEW_BYTES, as_text, attachment, head
 from services.api.validation import Invalid, check_restore_path
 from services.runner import plakar_args as pa
+from shared.models import RestorePoint
 
 SNAP = "9c6d6a3d" + "ab" * 28
 WS = pa.Workspace(config_dir=Path("/w/config"), cache_dir=Path("/w/cache"))
@@ -72,7 +73,8 @@ def test_restore_source_outside_the_snapshot(path: str) -> None:
 def test_restore_plan(
     root: str, path: str, is_dir: bool, folder: str | None, what: str, target: str
 ) -> None:
-    plan = pa.restore_plan(SNAP, root, path, is_dir, "/srv/r", folder)
+    point = RestorePoint(root=root, kind="directory" if is_dir else "file")
+    plan = pa.restore_plan(SNAP, point, path, "/srv/r", folder)
     assert (plan.what, plan.target) == (what, target)
 
 

@@ -12,6 +12,7 @@ from services.api.deps import PUBLISH_PATIENCE_S, Deps, parse_id
 from services.api.errors import not_found
 from services.api.freshness import judged_now
 from services.api.openapi import errors
+from services.api.restore_points import looked_at
 from services.api.roles import OPERATOR
 from services.api.routes.schedules import announce
 from services.api.rpc import ask
@@ -77,7 +78,7 @@ class TaskController(Controller):
     path = "/api/v1/tasks"
     tags = ["tasks"]
 
-    @post("/", responses=errors(409, 422))
+    @post("/", responses=errors(409, 422, 502, 503, 504))
     async def create(self, request: CallerRequest, data: TaskCreateWithSchedules) -> TaskCreated:
         deps: Deps = request.app.state.deps
         specs = [check_schedule(s, f"schedules[{i}].") for i, s in enumerate(data.schedules)]
@@ -85,14 +86,15 @@ class TaskController(Controller):
         check_confirmed(body)
         await store.room_for(deps.pool, "tasks", deps.settings.max_tasks)
         await store.room_for(deps.pool, "schedules", deps.settings.max_schedules, len(specs))
+        body, point = await looked_at(deps, body)
         if not specs:
-            task = await store.insert_task(deps.pool, body)
+            task = await store.insert_task(deps.pool, body, point)
             await audit.record(deps.pool, request.user, "task.create", task.id, after=task)
             job_id = await run_now(deps, task, request.user)
             return TaskCreated(task=await shown(deps, task), job_id=job_id)
         # A scheduled task does not run one-off: its schedules run it.
         async with deps.pool.acquire() as conn, conn.transaction():
-            task = await store.insert_task(conn, body)
+            task = await store.insert_task(conn, body, point)
             schedule_ids = await schedules_store.insert(conn, task.id, specs)
             after = {**msgspec.to_builtins(task), "schedule_ids": schedule_ids}
             await audit.record(conn, request.user, "task.create", task.id, after=after)
@@ -123,7 +125,7 @@ class TaskController(Controller):
     async def get_one(self, state: State, task_id: str) -> Task:
         return await shown(state.deps, await load(state.deps, task_id))
 
-    @patch("/{task_id:str}", responses=errors(404, 422))
+    @patch("/{task_id:str}", responses=errors(404, 422, 502, 503, 504))
     async def update(self, request: CallerRequest, task_id: str, data: TaskPatch) -> Task:
         deps: Deps = request.app.state.deps
         current = await load(deps, task_id)
@@ -138,7 +140,8 @@ class TaskController(Controller):
         )
         body = await _validated(deps, merged)
         check_confirmed(body, current)
-        updated = await store.update_task(deps.pool, current.id, body)
+        body, point = await looked_at(deps, body, current)
+        updated = await store.update_task(deps.pool, current.id, body, point)
         if updated is None:
             raise not_found("task")
         await audit.record(deps.pool, request.user, "task.update", current.id, current, updated)
