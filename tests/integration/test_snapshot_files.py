@@ -26,10 +26,13 @@ def digest(root: Path) -> dict[str, str]:
     }
 
 
-def backup(stack: Stack, tmp_path: Path, name: str) -> tuple[str, str, Path]:
-    """A store (encrypted) with a snapshot of tmp_path/src: (store id, snapshot id, src)."""
+def backup(
+    stack: Stack, tmp_path: Path, name: str, passphrase: str | None = PASSPHRASE
+) -> tuple[str, str, Path]:
+    """A store (encrypted unless said) with a snapshot of tmp_path/src: (store id,
+    snapshot id, src)."""
     src = tmp_path / "src"
-    store = stack.store(f"{name}-store", tmp_path / "store", PASSPHRASE)
+    store = stack.store(f"{name}-store", tmp_path / "store", passphrase)
     source = stack.connector(f"{name}-src", "source", str(src))
     created = stack.post("/tasks", {"type": "backup", "source_id": source, "store_id": store}, 201)
     job = stack.wait_job(created["job_id"])
@@ -56,9 +59,6 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     (tmp_path / "src" / "docs" / "a.txt").write_text("a\n")
     (tmp_path / "src" / "docs" / "sub" / "b.txt").write_text("b\n")
     (tmp_path / "src" / "top.txt").write_text("top\n")
-    # A folder holding only a file of its own name lists like that file.
-    (tmp_path / "src" / "twin").mkdir()
-    (tmp_path / "src" / "twin" / "twin").write_text("twin\n")
     store, snapshot, src = backup(stack, tmp_path, "rst")
     dest = tmp_path / "dest"
     dest_id = stack.connector("rst-dest", "destination", str(dest))
@@ -117,7 +117,18 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     assert one["task"]["restore_point"] == {"root": str(src), "kind": "file"}
     assert len(plakar_commands(stack, one)) == 1
 
-    # The folder named like the one file it holds is restored as the folder it is.
+
+def test_a_restore_task_learns_what_its_snapshot_holds_as_it_is_saved(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # A folder holding only a file of its own name lists like that file.
+    (tmp_path / "src" / "twin").mkdir(parents=True)
+    (tmp_path / "src" / "twin" / "twin").write_text("twin\n")
+    store, snapshot, src = backup(stack, tmp_path, "learn", passphrase=None)
+    dest = tmp_path / "dest"
+    dest_id = stack.connector("learn-dest", "destination", str(dest))
+
+    # The folder is restored as the folder it is; the prefix is saved as the full id.
     twin = restore(
         stack,
         store_id=store,
