@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -114,9 +115,10 @@ async def test_a_job_waits_for_the_daemon_left_on_its_cache_to_take_in_a_state(
     state = tmp_path / "2.0.0/store/r1/ab12.state"
     state.parent.mkdir(parents=True)
     state.write_bytes(b"")
-    # A process that looks like plakar's daemon of this cache (`... -cachedir DIR cached`).
+    # A process that looks like plakar's daemon of this cache (`... -cachedir DIR cached`),
+    # and starts none (a child is its parent's likeness until it executes its program).
     daemon = await asyncio.create_subprocess_exec(
-        "sh", "-c", "sleep 30; :", "-cachedir", str(tmp_path), "cached"
+        sys.executable, "-c", "import time; time.sleep(30)", "-cachedir", str(tmp_path), "cached"
     )
     try:
         assert pc.daemons(tmp_path) == [daemon.pid]
