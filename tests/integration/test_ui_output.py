@@ -19,22 +19,27 @@ from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
 
-# The page must handle a click and draw within this, at every moment, as the page itself
-# measures it (input delay, frame gaps).
+# The page must handle a click, and finish each piece of its own work, within this at
+# every moment, as the page itself measures it (input delay, long tasks).
 RESPONSIVE_MS = 250
-# Round trips timed from this test process (a script, a click) also hold its own
-# scheduling on a loaded 2-core machine: a page that blocks fails this looser bound too.
+# Round trips timed from this test process (a script, a click), and the gaps between the
+# page's frames, also hold the machine's scheduling of the processes (a loaded 2-core
+# machine): a page that blocks fails this looser bound too.
 ROUND_TRIP_MS = 1000
 # The end of the output shows within this of the job's end.
 END_SHOWN_MS = 2000
 SAMPLE_S = 0.5
 
-# Installed in the page: the gaps between animation frames; for each click, the time
-# from the input to the first frame after its handlers ran (as Interaction to Next
-# Paint counts it); and when the last drawn row changed.
+# Installed in the page: the gaps between animation frames; the page's long tasks (its
+# main thread busy over 50 ms at once); for each click, the time from the input to the
+# first frame after its handlers ran (as Interaction to Next Paint counts it); and when
+# the last drawn row changed.
 RECORDER = """() => {
-  const rec = { gaps: [], clicks: [], ends: [] };
+  const rec = { gaps: [], tasks: [0], clicks: [], ends: [] };
   window.__rec = rec;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) rec.tasks.push(e.duration);
+  }).observe({ type: "longtask" });
   let last = 0;
   const frame = (t) => {
     if (last) rec.gaps.push(t - last);
@@ -168,12 +173,14 @@ def test_following_100000_lines_keeps_the_page_responsive(
         f"max answer {max(answers):.0f} ms, max click {max(clicks):.0f} ms, "
         f"max input delay {max(rec['clicks']):.0f} ms, "
         f"max frame gap {max(rec['gaps']):.0f} ms ({len(rec['gaps'])} frames), "
+        f"longest task {max(rec['tasks']):.0f} ms ({len(rec['tasks']) - 1} over 50 ms), "
         f"end shown {end_delay:.0f} ms after the job's end"
     )
     assert max(answers) < ROUND_TRIP_MS
     assert max(clicks) < ROUND_TRIP_MS
     assert max(rec["clicks"]) < RESPONSIVE_MS
-    assert max(rec["gaps"]) < RESPONSIVE_MS
+    assert max(rec["tasks"]) < RESPONSIVE_MS
+    assert max(rec["gaps"]) < ROUND_TRIP_MS
     assert end_delay < END_SHOWN_MS
 
     # The whole output is there: its first line at the top.
