@@ -49,7 +49,7 @@ unit: setup
 
 # pytest exits 5 when it collects no test; that is a failure here too.
 test: lint typecheck
-	$(VENV)/bin/pytest -q -rA --durations=20 -n 4 tests
+	$(VENV)/bin/pytest -q -rA --durations=20 -n 3 tests
 
 bench: setup
 	$(PY) -m bench
