@@ -112,7 +112,7 @@ async def check_connection(ctx: RunnerContext, c: Connector) -> rpc.Reply:
     async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.ping_argv(ctx.plakar, sess.ws, c.role))
         if code != 0:
-            return _result(False, _tail(lines) or f"exit code {code}", lines)
+            return _result(False, process.failure(code, lines), lines)
         if c.role != "store":
             return _result(True, "reachable", lines)
         code, info = await sess.plakar(pa.store_info_argv(ctx.plakar, sess.ws))
@@ -120,7 +120,7 @@ async def check_connection(ctx: RunnerContext, c: Connector) -> rpc.Reply:
             return _result(True, "reachable; the store opens", lines, initialized=True)
         if code == 66:
             return _result(True, "reachable; not initialized yet", info, initialized=False)
-        return _result(False, _tail(info) or f"exit code {code}", info)
+        return _result(False, process.failure(code, info), info)
 
     return await _with_session(ctx, c, work)
 

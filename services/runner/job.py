@@ -313,7 +313,7 @@ class _Execution:
     async def _quiet(self, argv: list[str], what: str) -> list[str]:
         code, lines = await self._capture(argv)
         if code != 0:
-            raise JobFailure(f"could not {what}: {lines[-1] if lines else f'exit code {code}'}")
+            raise JobFailure(f"could not {what}: {process.failure(code, lines)}")
         return lines
 
     async def _restore_argv(self, ws: pa.Workspace, destination: Connector) -> list[str]:

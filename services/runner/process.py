@@ -149,6 +149,11 @@ class Output:
         return code, self._errors
 
 
+def failure(code: int, lines: list[str]) -> str:
+    """What a failed plakar run said: its last line, else its exit code."""
+    return (lines[-1] if lines else "") or f"exit code {code}"
+
+
 async def capture(argv: Sequence[str]) -> tuple[int, list[str]]:
     """Run plakar to completion and return its exit code and lines."""
     lines: list[str] = []

@@ -16,6 +16,7 @@ from typing import Literal
 
 from services.runner import plakar_args as pa
 from services.runner.plakar_output import parse_dir, parse_ls
+from services.runner.process import failure
 from services.runner.selection import SelectionError, select_restore_snapshot
 from shared.models import RestorePoint
 
@@ -55,7 +56,7 @@ async def locate(
     holds at `path`."""
     code, lines = await run(pa.list_snapshots_argv(plakar, ws, [] if wanted else labels))
     if code != 0:
-        raise StoreUnreadable(f"could not list the store's snapshots: {_last(lines, code)}")
+        raise StoreUnreadable(f"could not list the store's snapshots: {failure(code, lines)}")
     try:
         chosen = select_restore_snapshot(parse_ls(lines), wanted, labels)
     except SelectionError as e:
@@ -79,7 +80,3 @@ async def _kind(
     if not found:
         raise Unresolved("restore_path", f"{path} is not in snapshot {snapshot_id[:8]}")
     return "directory" if found[0].kind == "directory" else "file"
-
-
-def _last(lines: list[str], code: int) -> str:
-    return lines[-1] if lines else f"exit code {code}"
