@@ -1,4 +1,5 @@
-"""The job history's facts and filters: bytes added, the date range of GET /jobs."""
+"""The job history's facts and filters: bytes added, the date range of GET /jobs, how a
+batch of events is written."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import pytest
 
 from services.api.store import ZERO_ID, _page_bound
 from services.api.validation import Invalid, check_instant, check_period
+from services.history.projection import plan
 from services.runner.plakar_output import OutputState
 from services.runner.progress import ProgressTracker
-from shared.events import JobFinished, JobQueued
+from shared.events import JobFinished, JobLog, JobQueued, JobSkipped, JobStarted, LogLine
 from shared.lifecycle import apply
 from tests.unit import plakar_lines as real
 
@@ -89,3 +91,24 @@ def test_a_page_starts_below_the_cursor_and_until() -> None:
     assert _page_bound(cursor, early) == (early, ZERO_ID)
     assert _page_bound((early, JOB), late) == (early, JOB)
     assert _page_bound(cursor, late) == (late, ZERO_ID)
+
+
+def test_a_batch_writes_its_queued_events_together_before_the_others() -> None:
+    """A job's queued event is its first: the batch's queued (and skipped) events are
+    written together, first, and every other state event keeps its order."""
+    other = "9e0c5a52-65f7-4f5e-9d43-6f0a1a3d2b11"
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    queued = [
+        JobQueued(job_id=job, seq=1, task_id=job, trigger="manual", type="check", due_at=at)
+        for job in (JOB, other)
+    ]
+    skipped = JobSkipped(
+        job_id=ZERO_ID, seq=1, task_id=JOB, trigger="schedule", type="check", due_at=at, reason="x"
+    )
+    started = JobStarted(job_id=JOB, seq=2, attempt=1, runner="r", concurrency=1)
+    lines = JobLog(job_id=JOB, seq=3, lines=[LogLine(seq=1, ts=at, stream="plakar", line="a")])
+    finished = JobFinished(job_id=JOB, seq=4, status="succeeded", attempt=1)
+    batch = plan([queued[0], started, lines, queued[1], skipped, finished])
+    assert batch.queued == [queued[0], queued[1], skipped]
+    assert batch.state == [started, finished]
+    assert batch.lines == [(JOB, lines.lines[0])]
