@@ -57,6 +57,31 @@ def job_messages(
     retries none has the retries of its task's policy. `requested_by`: the token that
     asked for it by hand; `at`: when it was decided (by default, now)."""
     due = due_at or utcnow()
+    queued = queued_message(
+        task,
+        trigger,
+        job_id,
+        schedule_id=schedule_id,
+        due_at=due,
+        retry=retry,
+        requested_by=requested_by,
+        at=at,
+    )
+    return queued, due_message(task, trigger, job_id, schedule_id, due)
+
+
+def queued_message(
+    task: Task,
+    trigger: Trigger,
+    job_id: str,
+    *,
+    schedule_id: str | None,
+    due_at: datetime,
+    retry: Retry | None = None,
+    requested_by: str | None = None,
+    at: datetime | None = None,
+) -> Message:
+    """The queued event of a job (see job_messages)."""
     if retry is None:
         retry = Retry("", task.retry.attempts if task.retry else 0)
     queued = JobQueued(
@@ -66,7 +91,7 @@ def job_messages(
         schedule_id=schedule_id,
         trigger=trigger,
         type=task.type,
-        due_at=due,
+        due_at=due_at,
         connector_ids=task.connector_ids(),
         store_id=task.store_id,
         runner_group=task.runner_group,
@@ -75,12 +100,19 @@ def job_messages(
         requested_by=requested_by,
         ts=at or utcnow(),
     )
-    message = JobDue(job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due, task=task)
-    # Both ids are derived from the job, so a repeated publish is deduplicated.
-    return (
-        Message(subjects.job_event(job_id, "queued"), encode(queued), f"queued:{job_id}"),
-        Message(subjects.job_due(group_of(task.runner_group)), encode(message), f"due:{job_id}"),
+    # Derived from the job, so a repeated publish is deduplicated.
+    return Message(subjects.job_event(job_id, "queued"), encode(queued), f"queued:{job_id}")
+
+
+def due_message(
+    task: Task, trigger: Trigger, job_id: str, schedule_id: str | None, due_at: datetime
+) -> Message:
+    """The job-due of a job (see job_messages): it holds nothing of when it is sent, so
+    the scheduler makes those of a burst ahead of its instant."""
+    message = JobDue(
+        job_id=job_id, trigger=trigger, schedule_id=schedule_id, due_at=due_at, task=task
     )
+    return Message(subjects.job_due(group_of(task.runner_group)), encode(message), f"due:{job_id}")
 
 
 async def queue_job(

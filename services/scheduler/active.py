@@ -12,11 +12,13 @@ doubled (NATS drops a repeated message id, the history has one row per (schedule
 instant), the runners one claim per job).
 
 Firings due together are fired as one batch, in chunks of a thousand. The schedules due
-next and their tasks are read ahead of their instant; at the instant only what may have
-changed is read (the tasks' active jobs, and a task changed since), so that every firing
-is decided at once. Each chunk is then recorded (one journal write) while the next is, and
-its queued events and job-dues published (pipelined) as it is recorded; then the
-schedules' fired events, and one journal write after. A schedule changed or disabled
+next and their tasks are read ahead of their instant, and their job-dues made (they hold
+nothing of when they are sent); at the instant only what may have changed is read (the
+tasks' active jobs, and a task changed since, whose job-due is made again), so that every
+firing is decided at once. Each chunk is then recorded (one journal write) while the next
+is, and its queued events and job-dues published (pipelined) as it is recorded; then the
+schedules' fired events, made once the jobs are acknowledged, and one journal write
+after. A schedule changed or disabled
 after it was read ahead is left out by the journal write itself.
 
 Between firings it queues the retries of failed jobs that their tasks' policies ask for
@@ -29,7 +31,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -41,7 +43,7 @@ from services.scheduler.retrying import Retrier
 from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
-from shared.dispatch import Message, Publish, job_messages
+from shared.dispatch import Message, Publish, due_message, queued_message
 from shared.events import JobSkipped, ScheduleFired, encode, utcnow
 from shared.models import Task
 
@@ -75,11 +77,13 @@ class Changed:
 
 @dataclass(frozen=True)
 class Ahead:
-    """The schedules due at `at`, read ahead of it with their tasks."""
+    """The schedules due at `at`, read ahead of it with their tasks, and the job-dues of
+    their firings (by job id, with the task each was made of)."""
 
     at: datetime
     entries: dict[str, Entry]
     tasks: dict[str, TaskState]
+    dues: dict[str, tuple[Task, Message]] = field(default_factory=dict)
 
 
 class Active:
@@ -231,6 +235,14 @@ class Active:
             entries, states = await self._read(chunk)
             ahead.entries.update(entries)
             ahead.tasks.update(states)
+        # What a firing sends that does not depend on when it fires, made now.
+        for e in ahead.entries.values():
+            if e.next_run_at == at and (state := ahead.tasks.get(e.task_id)) is not None:
+                job_id = recurrence.firing_job_id(e.id, at)
+                ahead.dues[job_id] = (
+                    state.task,
+                    due_message(state.task, "schedule", job_id, e.id, at),
+                )
         self._ahead = ahead
 
     async def _fire(self, due_ids: list[str]) -> None:
@@ -366,7 +378,6 @@ class Active:
         one before it. The fired events go last: the jobs of a burst are queued before its
         schedules' news."""
         records: list[Recorded] = []
-        fired: list[Message] = []
 
         async def send(queued: list[Message], dues: list[Message]) -> None:
             await self.publish(queued)
@@ -379,13 +390,12 @@ class Active:
                 continue
             sending.append(asyncio.ensure_future(send(*self._messages(tasks, batch_records))))
             records += batch_records
-            fired += (_fired(r) for r in batch_records)
         sent = await asyncio.gather(*sending, return_exceptions=True)
         failure = next((e for e in sent if isinstance(e, BaseException)), None)
         jobs_acked = self.clock.now()
         if failure is None:
             try:
-                await self.publish(fired)
+                await self.publish([_fired(r) for r in records])
             except Exception as e:
                 failure = e
         if failure is not None:
@@ -405,16 +415,23 @@ class Active:
         for r in records:
             task = tasks[r.task_id]
             if r.skip_reason is None:
-                queued, due = job_messages(
-                    task,
-                    "schedule",
-                    r.job_id,
-                    schedule_id=r.schedule_id,
-                    due_at=r.due_at,
-                    at=r.fired_at,
+                first.append(
+                    queued_message(
+                        task,
+                        "schedule",
+                        r.job_id,
+                        schedule_id=r.schedule_id,
+                        due_at=r.due_at,
+                        at=r.fired_at,
+                    )
                 )
-                first.append(queued)
-                then.append(due)
+                made = self._ahead.dues.get(r.job_id) if self._ahead else None
+                # Made ahead of a task read again since (changed) is made again.
+                then.append(
+                    made[1]
+                    if made is not None and made[0] is task
+                    else due_message(task, "schedule", r.job_id, r.schedule_id, r.due_at)
+                )
             else:
                 first.append(_skipped(task, r, r.skip_reason))
         return first, then

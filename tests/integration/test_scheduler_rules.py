@@ -321,6 +321,7 @@ async def test_what_changed_after_it_was_read_ahead_fires_as_the_database_says(
     await rig.at(start - READ_AHEAD / 2)
     assert rig.active is not None and rig.active._ahead is not None
     assert set(rig.active._ahead.entries) == {kept, disabled}
+    assert len(rig.active._ahead.dues) == 2  # their job-dues made ahead, of the tasks as read
 
     await rig.pool.execute(
         "UPDATE tasks SET labels = '{edited}', updated_at = now() WHERE id = $1", edited
