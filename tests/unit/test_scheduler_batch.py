@@ -1,9 +1,12 @@
-"""Firings due together: one job per firing, overlaps within a batch skipped."""
+"""Firings due together: one job per firing, overlaps within a batch skipped, the cycle
+collector held off while they fire."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
+from services.scheduler.active import _cycles_paused
 from services.scheduler.batch import plan
 from services.scheduler.journal import Entry
 from shared.recurrence import Rule, firing_job_id
@@ -63,3 +66,17 @@ def test_a_late_firing_is_a_catch_up_and_one_without_due_instant_is_left_out() -
     planned = plan([entry("s1", "a"), entry("s2", "b", None)], {}, {}, DUE + timedelta(hours=3))
     assert [p.entry.id for p in planned] == ["s1"]
     assert planned[0].record.catch_up and planned[0].record.due_at == DUE
+
+
+def test_the_cycle_collector_is_held_off_while_a_burst_fires_and_left_as_it_was() -> None:
+    assert gc.isenabled()
+    try:
+        with _cycles_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # by someone else: left so
+        with _cycles_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
