@@ -18,8 +18,9 @@ tasks' active jobs, and a task changed since, whose job-due is made again), so t
 firing is decided at once. Each chunk is then recorded (one journal write) while the next
 is, and its queued events and job-dues published (pipelined) as it is recorded; then the
 schedules' fired events, made once the jobs are acknowledged, and one journal write
-after. Python's cycle collector is held off while a burst fires (_cycles_paused). A schedule changed or disabled
-after it was read ahead is left out by the journal write itself.
+after. Python's cycle collector is held off while a burst fires (_cycles_paused). A
+schedule changed or disabled after it was read ahead is left out by the journal write
+itself.
 
 Between firings it queues the retries of failed jobs that their tasks' policies ask for
 (retrying.py), and tells the changes of freshness (freshness_watch.py).
