@@ -17,6 +17,7 @@ from services.runner import process
 from services.runner.job import JobFailure, RunnerContext, check_connectors
 from services.runner.plakar_cache import security_check_disabled
 from services.runner.plakar_output import parse_dir, parse_ls
+from services.runner.process import last_line
 from services.runner.prune_plan import PlanReader, PlanUnreadable
 from services.runner.restore_point import StoreUnreadable, Unresolved, locate
 from services.runner.workspace import workspace
@@ -90,10 +91,6 @@ async def _with_session(
         return await work(session)
 
 
-def _tail(lines: list[str]) -> str:
-    return lines[-1] if lines else ""
-
-
 def _result(
     ok: bool, message: str, output: list[str], initialized: bool | None = None
 ) -> rpc.Result:
@@ -139,7 +136,7 @@ async def initialize(ctx: RunnerContext, c: Connector) -> rpc.Reply:
         if (await sess.plakar(pa.store_info_argv(ctx.plakar, sess.ws)))[0] == 0:
             message = "the store is initialized already; nothing was changed"
             return _result(False, message, lines, initialized=True)
-        return rpc.Failed(reason="conflict", message=f"plakar create failed: {_tail(lines)}")
+        return rpc.Failed(reason="conflict", message=f"plakar create failed: {last_line(lines)}")
 
     return await _with_session(ctx, c, work)
 
@@ -151,7 +148,8 @@ async def list_snapshots(ctx: RunnerContext, c: Connector) -> rpc.Reply:
     async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.list_snapshots_argv(ctx.plakar, sess.ws))
         if code != 0:
-            return rpc.Failed(reason="conflict", message=f"cannot list snapshots: {_tail(lines)}")
+            message = f"cannot list snapshots: {last_line(lines)}"
+            return rpc.Failed(reason="conflict", message=message)
         found = [
             SnapshotInfo(
                 id=e.id, created_at=_utc(e.created_at), tags=list(e.tags), size=e.size, root=e.root
@@ -170,7 +168,7 @@ async def browse(ctx: RunnerContext, c: Connector, snapshot: str, path: str) -> 
     async def work(sess: _Session) -> rpc.Reply:
         code, lines = await sess.plakar(pa.browse_argv(ctx.plakar, sess.ws, snapshot, path))
         if code != 0:
-            problem = _tail(lines).removeprefix(f"{ctx.plakar}: ")
+            problem = last_line(lines).removeprefix(f"{ctx.plakar}: ")
             message = f"cannot list {path} of {snapshot}: {problem}"
             return rpc.Failed(reason="not_found", message=message)
         entries = [
@@ -200,7 +198,7 @@ async def preview_prune(
         argv = pa.prune_plan_argv(ctx.plakar, sess.ws, labels, retention)
         code, lines = await sess.plakar(argv)
         if code != 0:
-            problem = _tail(lines).removeprefix(f"{ctx.plakar}: ")
+            problem = last_line(lines).removeprefix(f"{ctx.plakar}: ")
             return rpc.Failed(reason="conflict", message=f"plakar cannot plan the prune: {problem}")
         reader = PlanReader()
         for line in lines:
@@ -265,7 +263,7 @@ async def read_file(
 
 def _unreadable(path: str, errors: list[str], code: int) -> rpc.Failed:
     # plakar says `error: cat: PATH: no such file` or `…: not a regular file`.
-    problem = _tail(errors).removeprefix("error: cat: ") or f"plakar exited with code {code}"
+    problem = last_line(errors).removeprefix("error: cat: ") or f"plakar exited with code {code}"
     if problem.endswith("not a regular file"):
         return rpc.Failed(reason="not_applicable", message=f"{path} is not a regular file")
     reason: rpc.FailReason = "not_found" if "no such file" in problem else "failed"

@@ -149,9 +149,13 @@ class Output:
         return code, self._errors
 
 
+def last_line(lines: list[str]) -> str:
+    return lines[-1] if lines else ""
+
+
 def failure(code: int, lines: list[str]) -> str:
     """What a failed plakar run said: its last line, else its exit code."""
-    return (lines[-1] if lines else "") or f"exit code {code}"
+    return last_line(lines) or f"exit code {code}"
 
 
 async def capture(argv: Sequence[str]) -> tuple[int, list[str]]:
