@@ -8,6 +8,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -273,12 +274,28 @@ async def _bucket(js: JetStreamContext, bucket: str, ttl: float, replicas: int) 
     await replicated(js, f"KV_{bucket}", replicas, REPLICATED_WITHIN_S)
 
 
+# How long a lingering consumer's second fetch waits when nothing more came.
+LINGER_FETCH_S = 0.01
+
+
+@dataclass(frozen=True)
+class Linger:
+    """A fetch of fewer than `below` messages, all of which `applies` to, waits `seconds`
+    for more: they are handled together. A backlog comes in larger fetches and never
+    waits."""
+
+    seconds: float
+    below: int
+    applies: Callable[[list[Msg]], bool]
+
+
 async def consume(
     sub: JetStreamContext.PullSubscription,
     batch: int,
     handle: Callable[[list[Msg]], Awaitable[None]],
     stop: asyncio.Event,
     wait: float = 1.0,
+    linger: Linger | None = None,
 ) -> None:
     """Fetch up to `batch` messages at a time and hand them to `handle` until `stop`;
     while NATS is away, try again every second."""
@@ -290,12 +307,22 @@ async def consume(
                     return
                 if attempt.num > 1:
                     log.warning("fetching again (attempt %d)", attempt.num)
-                try:
-                    msgs = await sub.fetch(batch, timeout=wait)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    pass  # nothing to fetch
+                msgs = await _fetch(sub, batch, wait)
+        if linger and 0 < len(msgs) < linger.below and linger.applies(msgs):
+            await asyncio.sleep(linger.seconds)
+            try:
+                msgs += await _fetch(sub, batch - len(msgs), LINGER_FETCH_S)
+            except Exception as e:  # NATS away: those fetched go alone, in order
+                log.warning("fetching more failed: %s", e)
         if msgs:
             await handle(msgs)
+
+
+async def _fetch(sub: JetStreamContext.PullSubscription, batch: int, wait: float) -> list[Msg]:
+    try:
+        return await sub.fetch(batch, timeout=wait)
+    except (TimeoutError, nats.errors.TimeoutError):
+        return []  # nothing to fetch
 
 
 def events_stream(max_age: float = EVENTS_MAX_AGE_S, replicas: int = 1) -> js_api.StreamConfig:

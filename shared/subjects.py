@@ -33,6 +33,11 @@ def job_event(job_id: str, kind: str) -> str:
     return f"plakar.events.job.{job_id}.{kind}"
 
 
+def is_job_log(subject: str) -> bool:
+    """Whether a subject is that of a job's lines (job_event(id, "log"))."""
+    return subject.startswith("plakar.events.job.") and subject.endswith(".log")
+
+
 def job_events(job_id: str) -> str:
     return f"plakar.events.job.{job_id}.>"
 

@@ -20,6 +20,12 @@ from shared.settings import Settings
 log = logging.getLogger("plakar_cp.history")
 
 BATCH = 1000
+# A few events of lines alone (no job changed state) wait this long for more, written
+# together: a job printing as plakar does (thousands of lines a second, in some hundred
+# events) then costs a transaction per linger, not one per event. Nothing live waits for
+# it: the api streams output from NATS; a job's queued, started or finished event, and a
+# backlog, are written at once.
+LINES = bus.Linger(0.05, 10, lambda msgs: all(s.is_job_log(m.subject) for m in msgs))
 
 
 class History:
@@ -35,7 +41,9 @@ class History:
         sub = await js.pull_subscribe_bind(durable=s.HISTORY_DURABLE, stream=s.EVENTS_STREAM)
         log.info("history %s ready", self.settings.instance_id)
         try:
-            await bus.consume(sub, BATCH, lambda msgs: self._project(pool, msgs, stop), stop)
+            await bus.consume(
+                sub, BATCH, lambda msgs: self._project(pool, msgs, stop), stop, linger=LINES
+            )
         finally:
             await presence.stop()
             await bus.close(nc)
