@@ -29,17 +29,24 @@ SCHEDULER_LEASE_BUCKET = "plakar_scheduler_lease"
 SCHEDULER_LEASE_KEY = "leader"
 
 
+_JOB_EVENT = "plakar.events.job."
+
+
 def job_event(job_id: str, kind: str) -> str:
-    return f"plakar.events.job.{job_id}.{kind}"
+    return f"{_JOB_EVENT}{job_id}.{kind}"
+
+
+def is_job_event(subject: str) -> bool:
+    return subject.startswith(_JOB_EVENT)
 
 
 def is_job_log(subject: str) -> bool:
     """Whether a subject is that of a job's lines (job_event(id, "log"))."""
-    return subject.startswith("plakar.events.job.") and subject.endswith(".log")
+    return is_job_event(subject) and subject.endswith(".log")
 
 
 def job_events(job_id: str) -> str:
-    return f"plakar.events.job.{job_id}.>"
+    return f"{_JOB_EVENT}{job_id}.>"
 
 
 def schedule_event(schedule_id: str, kind: str) -> str:

@@ -52,7 +52,7 @@ class History:
     async def _project(self, pool: Pool, msgs: list[Msg], stop: asyncio.Event) -> None:
         events: list[AnyJobEvent] = []
         for msg in msgs:
-            if not msg.subject.startswith("plakar.events.job."):
+            if not s.is_job_event(msg.subject):
                 continue  # schedule events are for other readers
             try:
                 events.append(decode_job_event(msg.data))

@@ -38,7 +38,7 @@ from shared.events import (
 )
 from shared.lifecycle import TERMINAL, Tracked
 from shared.models import Job
-from shared.subjects import freshness_event, job_events
+from shared.subjects import EVENTS_ALL, freshness_event, job_event, job_events, schedule_event
 
 # Lines read from PostgreSQL per query while a client catches up.
 PAGE = 2000
@@ -99,13 +99,13 @@ def parse_batch(value: str | None) -> bool:
 def parse_kinds(value: str | None) -> list[str]:
     """The subjects to subscribe to for `?kinds=a,b` (every event when absent)."""
     if not value:
-        return ["plakar.events.>"]
+        return [EVENTS_ALL]
     subjects = []
     for kind in value.split(","):
         if kind in JOB_EVENT_KINDS:
-            subjects.append(f"plakar.events.job.*.{kind}")
+            subjects.append(job_event("*", kind))
         elif kind in SCHEDULE_KINDS:
-            subjects.append(f"plakar.events.schedule.*.{kind}")
+            subjects.append(schedule_event("*", kind))
         elif kind in FRESHNESS_KINDS:
             subjects.append(freshness_event("*", "*", kind))
         else:
