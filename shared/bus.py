@@ -122,13 +122,18 @@ def retrying(
 
 async def patiently(action: Callable[[], Awaitable[T]], patience: float, what: str) -> T:
     """Run action; while the NATS server is away, run it again (at most every second)
-    for up to `patience` seconds (the action must be safe to repeat)."""
-    if patience <= 0:
+    for up to `patience` seconds after it first failed (the action must be safe to
+    repeat)."""
+    try:
+        # Most calls work at once: no retry context is built for them (a job publishes
+        # hundreds of events).
         return await action()
+    except NATS_AWAY:
+        if patience <= 0:
+            raise
     async for attempt in retrying(NATS_AWAY, patience=patience):
         with attempt:
-            if attempt.num > 1:
-                log.warning("%s: trying again (attempt %d)", what, attempt.num)
+            log.warning("%s: trying again (attempt %d)", what, attempt.num + 1)
             return await action()
     raise AssertionError("unreachable: retry_context raises when it gives up")
 
