@@ -12,7 +12,13 @@ from services.runner.lines import LineSplitter
 from shared.proc import die_with_parent
 
 READ_CHUNK = 1 << 16
-READ_PAUSE_S = 0.005
+# plakar writes a line at a time: reading again at once would wake the runner for each.
+# A pause after each read gathers a burst into one read, one handling of its lines and
+# one event: at plakar's few thousand lines a second, each wake-up and event costs the
+# runner more CPU than the lines it carries, so the pause is the runner's share of the
+# host beside plakar (20,000 lines: about 1,000 events at 5 ms, 385 at 15 ms). A line of
+# steady output thus waits at most this long to be read; a lone line is read at once.
+READ_PAUSE_S = 0.015
 
 
 class StartFailed(Exception):
@@ -27,14 +33,14 @@ def plakar_env() -> dict[str, str]:
     return env
 
 
-async def _start(argv: Sequence[str], stderr: int) -> asyncio.subprocess.Process:
+async def _start(argv: Sequence[str], stdout: int, stderr: int) -> asyncio.subprocess.Process:
     """plakar started in a session of its own (its group is signalled as one), with
-    stdout piped and stderr as asked."""
+    stdout and stderr as asked."""
     try:
         return await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=stdout,
             stderr=stderr,
             env=plakar_env(),
             start_new_session=True,
@@ -55,18 +61,26 @@ async def run(
     in the order plakar wrote them) as each read of its output completes them. When
     `cancel` is set, plakar gets SIGINT, then SIGKILL after grace_s. Returns the exit
     code (negative: killed by that signal). Lines are cut at MAX_LINE_BYTES (lines.py)."""
-    proc = await _start(argv, stderr=asyncio.subprocess.STDOUT)
-    assert proc.stdout is not None
+    # A pipe of the runner's own rather than an asyncio stream: a stream's transport
+    # reads each line as plakar writes it, waking the runner for every line even while
+    # it pauses; this pipe is read only when the runner asks.
+    out, into = os.pipe()
+    try:
+        proc = await _start(argv, stdout=into, stderr=asyncio.subprocess.STDOUT)
+    except BaseException:
+        os.close(out)
+        raise
+    finally:
+        os.close(into)
+    os.set_blocking(out, False)
 
     async def pump() -> None:
-        assert proc.stdout is not None
         splitter = LineSplitter()
-        while chunk := await proc.stdout.read(READ_CHUNK):
+        while chunk := await _read(out):
             if lines := splitter.feed(chunk):
                 await on_lines(lines)
-            # plakar writes a line at a time: reading again at once would wake the
-            # runner for each, a pause lets a burst gather into one read.
-            await asyncio.sleep(READ_PAUSE_S)
+            if len(chunk) < READ_CHUNK:  # a full read: more waits, plakar is never held
+                await asyncio.sleep(READ_PAUSE_S)
         if lines := splitter.finish():
             await on_lines(lines)
 
@@ -81,6 +95,25 @@ async def run(
         if proc.returncode is None:
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+        pumping.cancel()
+        await asyncio.wait([pumping])  # its reader is removed before the pipe is closed
+        os.close(out)
+
+
+async def _read(fd: int) -> bytes:
+    """What the pipe holds, up to READ_CHUNK bytes, once it holds something (b"": its
+    end)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            return os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            readable = loop.create_future()
+            loop.add_reader(fd, readable.set_result, None)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -109,7 +142,7 @@ MAX_ERROR_LINES = 20
 async def output(argv: Sequence[str]) -> AsyncIterator[Output]:
     """Run plakar for what it writes on stdout (a file's bytes), its stderr kept apart;
     plakar is killed when the block ends before it does."""
-    proc = await _start(argv, stderr=asyncio.subprocess.PIPE)
+    proc = await _start(argv, asyncio.subprocess.PIPE, asyncio.subprocess.PIPE)
     out = Output(proc)
     try:
         yield out
