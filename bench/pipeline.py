@@ -2,8 +2,11 @@
 NATS to PostgreSQL (history) and to a WebSocket client of the api, against a naive
 row-by-row INSERT projection and plakar's own output rate, measured in the same run.
 
-Lines carry the monotonic time they were logged at; the WebSocket client runs in the
-same process, so line-to-client latency is exact. The same lines read by a plain NATS
+Lines carry the monotonic time they were written at (`perf_counter_ns`: CLOCK_MONOTONIC,
+one clock for every process of the host); the WebSocket client runs in the benchmark's
+process, so line-to-client latency is exact. Paced lines are written by a child, one
+write each as plakar prints, and read as the runner reads plakar's (`process.run`): their
+latency includes the runner's pause between reads. The same lines read by a plain NATS
 subscriber show what the api adds."""
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from functools import partial
@@ -26,6 +30,7 @@ from websockets.asyncio.client import connect
 
 from bench.common import Row, percentile
 from deploy.embedded import nats_url
+from services.runner import process
 from shared import bus
 from shared import subjects as s
 from shared.db import Pool, create_pool
@@ -147,22 +152,42 @@ async def _one_job(
     return receiver, to_client, stored - started, stored - ended
 
 
+# Writes the benchmark's lines as plakar does, one write each: `<perf_counter_ns> PAD i`.
+_WRITER = """
+import os, sys, time
+lines, rate, pad = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+begun = time.perf_counter()
+for i in range(lines):
+    os.write(1, f"{time.perf_counter_ns()} {pad} {i}\\n".encode())
+    time.sleep(max(0.0, begun + (i + 1) / rate - time.perf_counter()))
+"""
+
+
 async def _publish(
     js: JetStreamContext, job_id: str, lines: int, rate: float | None
 ) -> tuple[float, float]:
-    """The runner's part: the job's events through the runner's `JobEventSink`, `lines`
-    lines (paced at `rate` per second if given); when the first line was logged and when
-    the last event was acknowledged."""
+    """The runner's part, its `JobEventSink` publishing `lines` lines; when the first line
+    was written and when the last event was acknowledged.
+
+    Paced at `rate` lines a second (as plakar prints), a child writes them and the
+    runner's own reading (`process.run`, with its pause between reads) hands them over.
+    At full speed the lines are logged as fast as the publisher takes them: a child
+    writing faster than the pipeline carries would measure how long lines queue in its
+    pipe, and the readers of this process, decoding every line, rather than the pipeline.
+    """
     sink = JobEventSink(job_id, partial(bus.publish, js), first_seq=2)
     started = JobStarted(
         job_id=job_id, seq=sink.next_seq(), attempt=1, runner="bench", concurrency=1
     )
     await sink.emit(started)
     begun = time.perf_counter()
-    for i in range(lines):
-        await sink.log("plakar", f"{time.perf_counter_ns()} {PAD} {i}")
-        if rate is not None:
-            await asyncio.sleep(max(0.0, begun + (i + 1) / rate - time.perf_counter()))
+    if rate is None:
+        for i in range(lines):
+            await sink.log("plakar", f"{time.perf_counter_ns()} {PAD} {i}")
+    else:
+        argv = [sys.executable, "-c", _WRITER, str(lines), str(rate), PAD]
+        code = await process.run(argv, partial(sink.log_lines, "plakar"))
+        assert code == 0, code
     finished = JobFinished(
         job_id=job_id, seq=sink.next_seq(), status="succeeded", attempt=1, exit_code=0
     )

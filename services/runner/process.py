@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from services.runner.lines import LineSplitter
 from shared.proc import die_with_parent
 
-READ_CHUNK = 1 << 16
+READ_CHUNK = 1 << 16  # what Linux's pipes hold by default
 # plakar writes a line at a time: reading again at once would wake the runner for each.
 # A pause after each read gathers a burst into one read, one handling of its lines and
 # one event: at plakar's few thousand lines a second, each wake-up and event costs the
@@ -19,6 +19,9 @@ READ_CHUNK = 1 << 16
 # host beside plakar (20,000 lines: about 1,000 events at 5 ms, 385 at 15 ms). A line of
 # steady output thus waits at most this long to be read; a lone line is read at once.
 READ_PAUSE_S = 0.015
+# A read this large is output faster than the pause is worth (over 1 MB/s): the next
+# read follows at once, so the pause never holds plakar on a full pipe.
+PAUSE_BELOW = 1 << 14
 
 
 class StartFailed(Exception):
@@ -79,7 +82,7 @@ async def run(
         while chunk := await _read(out):
             if lines := splitter.feed(chunk):
                 await on_lines(lines)
-            if len(chunk) < READ_CHUNK:  # a full read: more waits, plakar is never held
+            if len(chunk) < PAUSE_BELOW:
                 await asyncio.sleep(READ_PAUSE_S)
         if lines := splitter.finish():
             await on_lines(lines)
