@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -34,6 +35,7 @@ from tests.integration.test_reliability import query, wait_for
 from tests.support.cluster import Cluster, lagging, replicas_of
 from tests.support.infra import external_services
 from tests.support.plakar import damage_file_data
+from tests.support.procs import argv, children
 from tests.support.stack import REPO, Stack, running_stack, stack_dir
 
 pytestmark = [
@@ -143,6 +145,7 @@ def test_migrate_replicates_every_stream_consumer_and_bucket(tmp_path: Path) -> 
 JOBS = 150
 FAILING_EVERY = 6  # every 6th job checks a damaged store: it fails, truly
 RUNNERS, SLOTS = 3, 2
+POSTERS = 8
 CLUSTER = ["--nats-cluster", "3", "--runner-slots", str(SLOTS)]
 TERMINAL = ("succeeded", "failed", "cancelled", "skipped")
 
@@ -170,16 +173,17 @@ def check_task(stack: Stack, tmp_path: Path, name: str, damaged: bool) -> str:
 
 @dataclass
 class PlakarWatch:
-    """Samples the live `plakar ... check` processes every 20 ms: when each run's
-    private config dir (one per run of a job) was first and last seen."""
+    """Samples the live `plakar ... check` processes of the stack's runners every 20 ms:
+    when each run's private config dir (one per run of a job) was first and last seen."""
 
+    up: int  # the pid of `plakar-cp up`, whose children are the runners
     seen: dict[str, list[float]] = field(default_factory=dict)
     _done: threading.Event = field(default_factory=threading.Event)
 
     def _sample(self) -> None:
         while not self._done.is_set():
             now = time.monotonic()
-            for config_dir in running_checks():
+            for config_dir in running_checks(self.up):
                 self.seen.setdefault(config_dir, [now, now])[1] = now
             self._done.wait(0.02)
 
@@ -194,15 +198,16 @@ class PlakarWatch:
             thread.join()
 
 
-def running_checks() -> list[str]:
+def running_checks(up: int) -> list[str]:
+    """The config dirs of the `plakar ... check` runs that the runners started."""
     found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
+    for service in children(up):
+        if "runner" not in argv(service):
             continue
-        if args[0].endswith("plakar") and "check" in args and "-configdir" in args:
-            found.append(args[args.index("-configdir") + 1])
+        for run in children(service):
+            args = argv(run)
+            if args and args[0].endswith("plakar") and "check" in args and "-configdir" in args:
+                found.append(args[args.index("-configdir") + 1])
     return found
 
 
@@ -292,11 +297,13 @@ def through_a_node_kill(tmp_path: Path, victim: Callable[[Cluster], int], what: 
         bad = check_task(stack, tmp_path, f"{what}-bad", damaged=True)
         expected = {}
         queued_at = time.monotonic()
-        with PlakarWatch().running() as watch:
-            for n in range(JOBS):
-                task = bad if n % FAILING_EVERY == 0 else good
-                job = stack.post(f"/tasks/{task}/run", expect=202)["job_id"]
-                expected[job] = "failed" if task == bad else "succeeded"
+        with PlakarWatch(stack.process.pid).running() as watch:
+            # Asked for as many at once as a few users would: queued before a third end.
+            tasks = [bad if n % FAILING_EVERY == 0 else good for n in range(JOBS)]
+            with ThreadPoolExecutor(POSTERS) as pool:
+                queued = pool.map(lambda t: stack.post(f"/tasks/{t}/run", expect=202), tasks)
+                for task, answer in zip(tasks, queued, strict=True):
+                    expected[answer["job_id"]] = "failed" if task == bad else "succeeded"
             queued_s = time.monotonic() - queued_at
             # Killed mid-flow: a third of the jobs done.
             wait_for(lambda: ended(stack, [good, bad]) >= JOBS // 3, timeout=120)
