@@ -10,7 +10,9 @@ RUNNERS ?= 2
 
 .PHONY: setup run test lint typecheck unit integration bench bench-scale clean
 
-setup: $(STAMPS)/venv $(VENV)/bin/plakar $(STAMPS)/chromium
+# Its three parts side by side: pip, the Go build and apt do not wait on one another.
+setup:
+	@$(MAKE) --no-print-directory -j3 $(STAMPS)/venv $(VENV)/bin/plakar $(STAMPS)/chromium
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
