@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -9,17 +10,25 @@ def processes(*needles: str) -> list[int]:
     """Live processes whose argument list holds every needle as one whole argument.
 
     A child caught between fork and exec still shows its parent's arguments (plakar
-    starting its cache daemon, say): a match whose parent matches too is not counted."""
+    starting its cache daemon, say): a match whose parent matches too is not counted.
+    Tests sample this every few milliseconds while jobs run: a process's state is read
+    only once its arguments match."""
+    wanted = [n.encode() for n in needles]
     found: dict[int, int] = {}
-    for proc in Path("/proc").iterdir():
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
         try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
-            stat = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                raw = f.read()
+            if not all(n in raw for n in wanted) or not all(n in raw.split(b"\0") for n in wanted):
+                continue
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        state, parent = stat[0], int(stat[1])
-        if state != "Z" and all(n.encode() in args for n in needles):
-            found[int(proc.name)] = parent
+        if stat[0] != "Z":
+            found[int(name)] = int(stat[1])
     return [pid for pid, parent in found.items() if parent not in found]
 
 
