@@ -211,7 +211,10 @@ def test_preview_and_download_a_file(stack: Stack, tmp_path: Path) -> None:
     blob = os.urandom(3 * (1 << 20) + 7)  # several chunks, the last one short
     (src / "blob.bin").write_bytes(blob)
     (src / "empty").write_bytes(b"")
-    store, snapshot, src = backup(stack, tmp_path, "files")
+    # A plaintext store: each call opens it, and a key derivation costs a second of CPU;
+    # an encrypted store's files are previewed and downloaded from the browser
+    # (tests/integration/test_ui_snapshots.py).
+    store, snapshot, src = backup(stack, tmp_path, "files", passphrase=None)
     base = f"/connectors/{store}/snapshots/{snapshot[:12]}"
 
     note = stack.get(f"{base}/preview", path=str(src / "note.txt"))
