@@ -146,6 +146,8 @@ JOBS = 150
 FAILING_EVERY = 6  # every 6th job checks a damaged store: it fails, truly
 RUNNERS, SLOTS = 3, 2
 POSTERS = 8
+# The database and the cluster are asked how far things are this often.
+PROBE_S = 0.25
 CLUSTER = ["--nats-cluster", "3", "--runner-slots", str(SLOTS)]
 TERMINAL = ("succeeded", "failed", "cancelled", "skipped")
 
@@ -306,15 +308,15 @@ def through_a_node_kill(tmp_path: Path, victim: Callable[[Cluster], int], what: 
                     expected[answer["job_id"]] = "failed" if task == bad else "succeeded"
             queued_s = time.monotonic() - queued_at
             # Killed mid-flow: a third of the jobs done.
-            wait_for(lambda: ended(stack, [good, bad]) >= JOBS // 3, timeout=120)
+            wait_for(lambda: ended(stack, [good, bad]) >= JOBS // 3, 120, PROBE_S)
             node = victim(cluster)
             (pid,) = cluster.pids(node)
             done_at_kill = ended(stack, [good, bad])
             killed = time.monotonic()
             os.kill(pid, signal.SIGKILL)
             back = wait_for(lambda: cluster.serves(node, pid), timeout=30)
-            whole = wait_for(lambda: cluster.not_whole() == [], timeout=60) + back
-            wait_for(lambda: ended(stack, [good, bad]) == JOBS, timeout=180)
+            whole = wait_for(lambda: cluster.not_whole() == [], 60, PROBE_S) + back
+            wait_for(lambda: ended(stack, [good, bad]) == JOBS, 180, PROBE_S)
             drained = time.monotonic()
         jobs = {**listed_jobs(stack, good), **listed_jobs(stack, bad)}
         assert set(jobs) == set(expected), "jobs missing from the history"

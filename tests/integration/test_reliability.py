@@ -108,12 +108,15 @@ def last_attempt_output(stack: Stack, job_id: str, files: int) -> list[asyncpg.R
     return rows
 
 
-def wait_for(ready: Callable[[], bool], timeout: float) -> float:
-    """Seconds until `ready()` held; fails after `timeout`."""
+def wait_for(ready: Callable[[], bool], timeout: float, every: float = 0.02) -> float:
+    """Seconds until `ready()` held, asked `every` so many seconds; fails after
+    `timeout`. A probe that connects to a server (a new session, its password checked)
+    is asked less often: at every 20 ms it would take a good part of the machine from
+    what it watches."""
     start = time.monotonic()
     while not ready():
         assert time.monotonic() - start < timeout, f"not ready after {timeout}s"
-        time.sleep(0.02)
+        time.sleep(every)
     return time.monotonic() - start
 
 
