@@ -14,13 +14,13 @@ RUNNERS ?= 2
 setup:
 	@$(MAKE) --no-print-directory -j3 $(STAMPS)/venv $(VENV)/bin/plakar $(STAMPS)/chromium
 
-# Packages are installed without compiling every module up front (12 s of 29): Python
-# compiles the ones it imports, once, on first use.
+# Packages are compiled as they are installed: where PYTHONDONTWRITEBYTECODE is set, a
+# module left uncompiled would be compiled again by every process that imports it.
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
 # plakar v1.1.4 from the Go module proxy, built without cgo (see deploy/plakar-build).
