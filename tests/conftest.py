@@ -105,45 +105,62 @@ def page(stack: Stack, browser: Browser) -> Iterator[Page]:
     assert errors == []
 
 
-# Tests that wait on the clock run beside the others (pytest-xdist, `-n 3`): one worker
-# per group, each with a shared stack of its own where its tests use one: the schedule
-# tests that wait for real minute boundaries; the other fault tests on stacks of their
-# own; everything else. Modules are moved between them to balance their times.
-GROUPS = {
-    # Balanced by their sums under --durations=0 on a fresh clone (main 647 s, clock 619 s,
-    # faults 522 s before this change). A fourth worker made the run slower: the two cores
-    # are busy already.
-    "test_schedules": "clock",
-    "test_nats_cluster": "clock",
-    # Wait a retry's minute, a freshness window's.
-    "test_retries": "clock",
-    "test_freshness": "clock",
-    "test_prune": "clock",
-    "test_ui_snapshots": "clock",
-    "test_cli_client": "clock",
-    "test_reliability": "faults",
-    "test_hostile_jobs": "faults",
-    "test_security": "faults",
-    "test_runner_secrets": "faults",
-    "test_kept_cache": "faults",
-    "test_schedules_failover": "faults",
-    "test_snapshot_files": "faults",
-    "test_runner_groups": "faults",
-    "test_secrets": "faults",
-    "test_streams": "faults",
+# The modules go to the xdist workers (`-n 3`) one at a time, the longest first, each to
+# the first worker free (longest processing time first): no worker is left with a long
+# tail while the others idle, whatever the machine's load or the minute at which the
+# schedule tests start. Each worker has its own shared stack. The weights are seconds a
+# module took on a fresh clone (--durations=0); a module not listed comes after these.
+WEIGHTS = {
+    "test_nats_cluster": 134,
+    "test_operations": 124,
+    "test_schedules": 104,
+    "test_runner_secrets": 89,
+    "test_snapshot_files": 83,
+    "test_reliability": 78,
+    "test_freshness": 74,
+    "test_ui_output": 71,
+    "test_retries": 71,
+    "test_ui_snapshots": 70,
+    "test_openapi": 60,
+    "test_kept_cache": 56,
+    "test_streams": 53,
+    "test_schedules_failover": 50,
+    "test_cli_client": 46,
+    "test_runner_groups": 45,
+    "test_hostile_jobs": 42,
+    "test_prune": 40,
+    "test_ui_forms": 39,
+    "test_ui_screenshots": 34,
+    "test_security": 32,
+    "test_roles": 26,
+    "test_audit": 26,
+    "test_notifications": 18,
+    "test_ui": 15,
+    "test_up": 14,
+    "test_secrets": 13,
+    "test_ui_history": 11,
 }
 
 
-class ByGroup(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type hints
-    """Sends all the tests of a group to one worker."""
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The heaviest modules first; the others (the unit tests) fill the end."""
+    items.sort(key=lambda item: -WEIGHTS.get(_module(item.nodeid), 0))
+
+
+class ByModule(LoadScopeScheduling):  # type: ignore[misc]  # xdist has no type hints
+    """Sends the tests of a module to one worker, the modules in the order collected."""
 
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-        return GROUPS.get(module, "main")
+        return nodeid.split("::", 1)[0]
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByGroup:
-    return ByGroup(config, log)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> ByModule:
+    config.option.loadscopereorder = False  # not by their number of tests
+    return ByModule(config, log)
 
 
 def plakar_run(plakar: str, workdir: Path, *args: str, passphrase: str | None = None) -> str:
