@@ -14,7 +14,7 @@ import pytest
 
 from services.runner.plakar_cache import CACHES, cache_key
 from tests.conftest import plakar_run
-from tests.support.procs import processes
+from tests.support.procs import argv, processes
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
@@ -84,17 +84,9 @@ def test_backups_of_one_store_at_once_each_get_a_kept_cache(plakar: str, tmp_pat
         assert PASSPHRASE not in output
         # A daemon left to take in the last state exits by itself, 5 s after its work.
         deadline = time.monotonic() + 30
-        while [p for p in processes("cached") if str(caches) in " ".join(_args(p))]:
+        while [p for p in processes("cached") if str(caches) in " ".join(argv(p))]:
             assert time.monotonic() < deadline, "a cache daemon outlived its work"
             time.sleep(0.1)
-
-
-def _args(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
 
 
 @pytest.mark.timeout(240)
