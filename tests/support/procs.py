@@ -21,7 +21,8 @@ def processes(*needles: str) -> list[int]:
         try:
             with open(f"/proc/{name}/cmdline", "rb") as f:
                 raw = f.read()
-            if not all(n in raw for n in wanted) or not all(n in raw.split(b"\0") for n in wanted):
+            args = raw.split(b"\0")
+            if not all(n in args for n in wanted):
                 continue
             with open(f"/proc/{name}/stat") as f:
                 stat = f.read().rsplit(")", 1)[1].split()
