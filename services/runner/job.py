@@ -40,9 +40,12 @@ log = logging.getLogger("plakar_cp.runner")
 
 @dataclass
 class Cancellation:
-    """Set by the transport when someone cancels the running job."""
+    """Set by the transport when someone cancels the running job. `settled` is the job's
+    side: plakar is done and the outcome known, so a stopping runner lets the job report
+    it rather than interrupt it and run the job a second time."""
 
     event: asyncio.Event = field(default_factory=asyncio.Event)
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
     by: str | None = None
     at: datetime | None = None
 
@@ -130,6 +133,7 @@ async def run_job(
         # A fault of this runner's (a full disk, a bug): the job fails, the runner goes on.
         log.exception("job %s failed in the runner", due.job_id)
         outcome = Outcome("failed", redact(f"the runner failed: {e!r}", execution.secrets))
+    cancel.settled.set()
     await sink.log(
         "system",
         f"job {outcome.status}" + (f": {outcome.error}" if outcome.error else ""),

@@ -245,7 +245,7 @@ class Runner:
             asyncio.create_task(_watch_cancel(kv, due.job_id, cancel)),
         ]
         try:
-            outcome = await _first_of(job, taken_over, stop)
+            outcome = await first_of(job, taken_over, stop, cancel.settled)
         finally:
             for h in helpers:
                 h.cancel()
@@ -353,11 +353,16 @@ class Stopped:
     """The runner is stopping: the job goes back to the queue."""
 
 
-async def _first_of(
-    job: asyncio.Task[JobFinished], taken_over: asyncio.Event, stop: asyncio.Event
+async def first_of(
+    job: asyncio.Task[JobFinished],
+    taken_over: asyncio.Event,
+    stop: asyncio.Event,
+    settled: asyncio.Event,
 ) -> Ended | TakenOver | Stopped:
-    """How the job's run ends. Taken over or stopped, the run is cancelled (plakar is
-    killed) and awaited; what it raised itself is raised here."""
+    """How the job's run ends. Taken over, or stopped before plakar was done, the run is
+    cancelled (plakar is killed) and awaited; what it raised itself is raised here.
+    Stopped once the outcome is known, the job still reports it: cancelled halfway, its
+    end could reach the history and the job run again elsewhere."""
     waits = {asyncio.create_task(taken_over.wait()), asyncio.create_task(stop.wait())}
     try:
         await asyncio.wait({job, *waits}, return_when=asyncio.FIRST_COMPLETED)
@@ -365,8 +370,8 @@ async def _first_of(
         for w in waits:
             w.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
-    if job.done():
-        return Ended(job.result())
+    if job.done() or (settled.is_set() and not taken_over.is_set()):
+        return Ended(await job)
     job.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await job
