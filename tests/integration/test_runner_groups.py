@@ -4,6 +4,8 @@ beside the shared stack's as `plakar-cp runner --group NAME --slots K` (real pla
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.support.procs import argv, children
 from tests.support.runners import extra_runner, live_group
 from tests.support.stack import Stack, many_files, stop
 
@@ -166,8 +169,15 @@ def test_a_runner_with_two_slots_runs_two_jobs_at_once_and_gives_both_back_on_st
 
         wait_until(lambda: len(running()) == 2, 60, "two jobs running")
         held = running()
-        for j in held:
-            stack.wait_running(j, lines=20)
+
+        # Both plakar backups are stopped (SIGSTOP) once begun: however fast plakar is,
+        # the runner's stop finds them running. The runner's SIGKILL ends them anyway.
+        def backups() -> list[int]:
+            return [pid for pid in children(first.pid) if "backup" in argv(pid)]
+
+        wait_until(lambda: len(backups()) == 2, 60, "two plakar backups at once")
+        for pid in backups():
+            os.kill(pid, signal.SIGSTOP)
         queued = [stack.get(f"/jobs/{j}") for j in jobs if j not in held]
         assert {(j["status"], j["waiting"]) for j in queued} == {
             ("queued", f"its runner is busy: 2 of 2 jobs at once (group {group})")
