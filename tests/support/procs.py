@@ -6,16 +6,19 @@ import os
 from pathlib import Path
 
 
-def processes(*needles: str) -> list[int]:
-    """Live processes whose argument list holds every needle as one whole argument.
+def processes(*needles: str, under: int | None = None) -> list[int]:
+    """Live processes whose argument list holds every needle as one whole argument; only
+    the descendants of `under` if given.
 
     A child caught between fork and exec still shows its parent's arguments (plakar
     starting its cache daemon, say): a match whose parent matches too is not counted.
     Tests sample this every few milliseconds while jobs run: a process's state is read
-    only once its arguments match."""
+    only once its arguments match, and a stack's processes are looked for among its own
+    (a few reads, where all of /proc is hundreds on a busy machine)."""
     wanted = [n.encode() for n in needles]
     found: dict[int, int] = {}
-    for name in os.listdir("/proc"):
+    names = [str(p) for p in descendants(under)] if under else os.listdir("/proc")
+    for name in names:
         if not name.isdigit():
             continue
         try:
@@ -46,6 +49,16 @@ def children(pid: int) -> list[int]:
             found += [int(c) for c in (thread / "children").read_text().split()]
         except OSError:
             continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """A process's children, theirs, and so on."""
+    found, todo = [], [pid]
+    while todo:
+        more = children(todo.pop())
+        found += more
+        todo += more
     return found
 
 
