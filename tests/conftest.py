@@ -5,17 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from xdist.scheduler import LoadScopeScheduling
 
 from tests.support.plakar import direct
 from tests.support.stack import Stack, running_stack, stack_dir
-from tests.support.ui import signed_in
+from tests.support.ui import launched_browser, signed_in
 
 PLAKAR = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "plakar")
 
@@ -44,54 +43,12 @@ def _quiet_shared_stack(request: pytest.FixtureRequest) -> Iterator[None]:
         shared.quiesce()
 
 
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-# The CPU controller's group of this machine's processes (cgroup v1).
-CPU_CGROUP = Path("/sys/fs/cgroup/cpu")
-
-
-@contextmanager
-def _favoured() -> Iterator[None]:
-    """Processes started inside get ten times the CPU share of the stack's and the other
-    test workers' processes: a user's browser runs on the user's machine, not on the two
-    cores the server and the tests share here. A CPU group does it (Chromium sets its
-    processes' niceness itself); where none can be made, they start as equals."""
-    group = CPU_CGROUP / "plakar-cp-test-browsers"  # one for every run, kept
-    me = str(os.getpid())
-    try:
-        group.mkdir(exist_ok=True)
-        (group / "cpu.shares").write_text("10240")
-        (group / "cgroup.procs").write_text(me)
-    except OSError:
-        yield
-        return
-    try:
-        yield  # children started here stay in the group
-    finally:
-        (CPU_CGROUP / "cgroup.procs").write_text(me)
-
-
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless (for one test: Playwright's synchronous API holds an
-    event loop, which the other tests' asyncio.run may not meet)."""
-    with _favoured():  # Playwright's driver and Chromium stay favoured
-        p = sync_playwright().start()
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    try:
-        yield b
-    finally:
-        b.close()
-        p.stop()
+    """Debian's Chromium, headless, for one test: Playwright's synchronous API holds an
+    event loop, which the test's own asyncio.run may not meet. Modules without one keep a
+    browser for all their tests (`module_browser`)."""
+    yield from launched_browser()
 
 
 @pytest.fixture

@@ -16,9 +16,13 @@ from playwright.sync_api import Page, expect
 from services.runner.concurrency import recommended_concurrency
 from tests.conftest import plakar_run
 from tests.integration.test_ui import sidebar
+from tests.support import ui
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
+
+# No test here runs an event loop of its own (asyncio.run): one browser serves them all.
+browser = ui.module_browser
 
 
 def go(page: Page, stack: Stack, route: str) -> None:

@@ -14,10 +14,14 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.support import ui
 from tests.support.stack import Stack
 from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
+
+# No test here runs an event loop of its own (asyncio.run): one browser serves them all.
+browser = ui.module_browser
 
 # The page must handle 95 % of the clicks, and finish 95 % of the pieces of its own work
 # that take over 50 ms, within this, as the page itself measures them (input delay, long

@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.support import ui
 from tests.support.stack import Stack
 from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
+
+# No test here runs an event loop of its own (asyncio.run): one browser serves them all.
+browser = ui.module_browser
 
 # A UTC instant to the second, and the short id, in the snapshot picker.
 OPTION = re.compile(r"^[0-9a-f]{8} · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC · ")
