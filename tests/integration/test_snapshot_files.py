@@ -1,5 +1,8 @@
 """A snapshot's files through the api, for real: a folder restored into a new folder or
-over the destination's files; a file previewed or downloaded from an encrypted store."""
+over the destination's files; a file previewed or downloaded. The stores are plaintext
+where encryption is not the point: each plakar run on an encrypted one derives its key, a
+second of CPU. The latest snapshot's restore opens an encrypted store once, and the
+browser's tests (test_ui_snapshots.py) restore, preview and download from one."""
 
 from __future__ import annotations
 
@@ -59,7 +62,7 @@ def test_restore_a_folder_into_new_folders_or_over_the_files(stack: Stack, tmp_p
     (tmp_path / "src" / "docs" / "a.txt").write_text("a\n")
     (tmp_path / "src" / "docs" / "sub" / "b.txt").write_text("b\n")
     (tmp_path / "src" / "top.txt").write_text("top\n")
-    store, snapshot, src = backup(stack, tmp_path, "rst")
+    store, snapshot, src = backup(stack, tmp_path, "rst", passphrase=None)
     dest = tmp_path / "dest"
     dest_id = stack.connector("rst-dest", "destination", str(dest))
     docs = str(src / "docs")
@@ -211,9 +214,6 @@ def test_preview_and_download_a_file(stack: Stack, tmp_path: Path) -> None:
     blob = os.urandom(3 * (1 << 20) + 7)  # several chunks, the last one short
     (src / "blob.bin").write_bytes(blob)
     (src / "empty").write_bytes(b"")
-    # A plaintext store: each call opens it, and a key derivation costs a second of CPU;
-    # an encrypted store's files are previewed and downloaded from the browser
-    # (tests/integration/test_ui_snapshots.py).
     store, snapshot, src = backup(stack, tmp_path, "files", passphrase=None)
     base = f"/connectors/{store}/snapshots/{snapshot[:12]}"
 
