@@ -31,9 +31,11 @@ def backup(stack: Stack, task_id: str) -> dict[str, Any]:
     return job
 
 
-def store_with_snapshot(stack: Stack, tmp_path: Path, name: str) -> tuple[str, str]:
+def store_with_snapshot(
+    stack: Stack, tmp_path: Path, name: str, passphrase: str | None
+) -> tuple[str, str]:
     """(store id, backup task id), the tree under tmp_path/src backed up once."""
-    store = stack.store(f"{name}-store", tmp_path / "store", "ui-snapshots-secret-1")
+    store = stack.store(f"{name}-store", tmp_path / "store", passphrase)
     source = stack.connector(f"{name}-src", "source", str(tmp_path / "src"))
     task = stack.post("/tasks", {"type": "backup", "source_id": source, "store_id": store}, 201)
     assert stack.wait_job(task["job_id"])["status"] == "succeeded"
@@ -58,7 +60,8 @@ def test_browse_in_natural_order_preview_and_download(
     (src / "big.log").write_text(big)
     blob = os.urandom(1 << 20) + b"\0tail"
     (src / "blob.bin").write_bytes(blob)
-    store, _ = store_with_snapshot(stack, tmp_path, "uisnap-browse")
+    # Encrypted: every listing, preview and download opens the store with its passphrase.
+    store, _ = store_with_snapshot(stack, tmp_path, "uisnap-browse", "ui-snapshots-secret-1")
     snapshot = stack.get(f"/connectors/{store}/snapshots")[0]["id"]
     errors: list[str] = []
     page = signed_in(browser, stack, errors=errors)
@@ -125,7 +128,9 @@ def test_restore_a_folder_from_the_browser(stack: Stack, browser: Browser, tmp_p
     (src / "docs" / "a.txt").write_text("a v1\n")
     (src / "docs" / "sub" / "b.txt").write_text("b\n")
     (src / "top.txt").write_text("not restored\n")
-    store, task = store_with_snapshot(stack, tmp_path, "uisnap-restore")
+    # Plaintext: each plakar run on an encrypted store derives its key (a second of CPU);
+    # the browse above opens one.
+    store, task = store_with_snapshot(stack, tmp_path, "uisnap-restore", None)
     # A second snapshot, likely within the same minute: the picker tells them apart.
     (src / "docs" / "a.txt").write_text("a v2\n")
     newest = backup(stack, task)["snapshot_id"]
