@@ -45,6 +45,8 @@ log = logging.getLogger("plakar_cp.runner")
 QUEUE_PATIENCE_S = 60.0
 # A message that could not be handled for a passing reason (NATS away) comes back after.
 RETRY_DELAY_S = 5.0
+# How often a job whose holder looks alive is looked at again while its message is held.
+WAIT_RECHECK_S = 1.0
 
 
 class Runner:
@@ -146,6 +148,16 @@ class Runner:
         await self._announce(add=due.job_id)
         try:
             decision = await self._claim(js, kv, due.job_id)
+            # A holder still announcing itself may have died less than the presence TTL
+            # ago. Each nak spends one of the message's deliveries, so the message is
+            # held (in progress) and the claim looked at again until that TTL has passed.
+            patience = time.monotonic() + bus.SERVICE_TTL_S
+            while isinstance(decision, claims.Wait) and time.monotonic() < patience:
+                if stop.is_set():
+                    break
+                await asyncio.sleep(WAIT_RECHECK_S)
+                await msg.in_progress()
+                decision = await self._claim(js, kv, due.job_id)
             if isinstance(decision, claims.Run):
                 await self._run(js, kv, msg, due, decision.attempt, stop)
             elif isinstance(decision, claims.Drop):
