@@ -70,9 +70,11 @@ MAX_SOCKET_PATH = 100
 SOCKET = "cached.sock"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # How long a job waits for the daemon of the job before it to take in that job's state
-# (seconds on a large tree), and how often it looks.
+# (seconds on a large tree), and how often it looks: at the state files often, for the
+# daemon (a read of every process's arguments, milliseconds on a busy host) less so.
 SETTLE_S = 10.0
 SETTLE_POLL_S = 0.05
+DAEMON_POLL_S = 0.5
 
 # A cache unused this long is removed; the sweep looks this often.
 UNUSED_S = 30 * 86400.0
@@ -226,10 +228,13 @@ async def settled(cache: Path, patience_s: float = SETTLE_S) -> None:
     in the states it was left to: stopped halfway, it would leave them to be fetched
     from the store again."""
     deadline = time.monotonic() + patience_s
-    while time.monotonic() < deadline:
-        # Files and processes: nothing to wait on but the looking.
-        if not (pending_states(cache) and daemons(cache)):
-            return
+    daemon_seen_at = -DAEMON_POLL_S
+    # Files and processes: nothing to wait on but the looking.
+    while (now := time.monotonic()) < deadline and pending_states(cache):
+        if now - daemon_seen_at >= DAEMON_POLL_S:
+            if not daemons(cache):
+                return
+            daemon_seen_at = now
         await asyncio.sleep(SETTLE_POLL_S)
 
 
