@@ -99,26 +99,49 @@ def _node(name: str) -> Node:
     return Node(name, free_port(), free_port(), free_port())
 
 
-@pytest.fixture
-def nats_cluster(tmp_path: Path) -> Iterator[Cluster]:
-    creds = cluster.new_credentials()
+def _stop(c: Cluster) -> None:
+    for node in c.nodes:
+        if node.process is not None:
+            node.process.send_signal(signal.SIGTERM)
+    for node in c.nodes:
+        if node.process is not None:
+            node.process.wait(10)
+
+
+def _started(tmp_path: Path, creds: dict[str, str]) -> Cluster | None:
+    """Three nodes on free ports, once healthy; None (the nodes stopped) if a node lost
+    one of its ports to another process first: a free port cannot be held until the
+    server binds it, and the other test workers start servers meanwhile."""
+    tmp_path.mkdir()
     c = Cluster([_node(f"n{i}") for i in range(3)], creds, tmp_path)
     env = c.env(creds)
     for node in c.nodes:
         node.process = c.start(node, env)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not all(_healthy(n) for n in c.nodes):
+        if any(n.process is not None and n.process.poll() is not None for n in c.nodes):
+            _stop(c)
+            logs = "".join(p.read_text() for p in tmp_path.glob("n*.log"))
+            assert "address already in use" in logs, logs[-5000:]
+            return None
+        assert time.monotonic() < deadline, "the cluster did not come up"
+        time.sleep(0.1)
+    return c
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[Cluster]:
+    creds = cluster.new_credentials()
+    for attempt in range(3):
+        c = _started(tmp_path / f"try{attempt}", creds)
+        if c is not None:
+            break
+    else:
+        raise AssertionError("the cluster's ports were taken three times over")
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not all(_healthy(n) for n in c.nodes):
-            assert time.monotonic() < deadline, "the cluster did not come up"
-            time.sleep(0.1)
         yield c
     finally:
-        for node in c.nodes:
-            if node.process is not None:
-                node.process.send_signal(signal.SIGTERM)
-        for node in c.nodes:
-            if node.process is not None:
-                node.process.wait(10)
+        _stop(c)
 
 
 async def test_streams_are_kept_on_the_three_nodes(nats_cluster: Cluster) -> None:
