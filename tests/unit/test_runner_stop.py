@@ -29,30 +29,34 @@ class Run:
         return FINISHED
 
 
+async def ends(run: Run, signal: str, *, plakar_done: bool) -> Ended | TakenOver | Stopped:
+    """How the run ends when `signal` (stop, taken_over) comes before or after plakar."""
+    events = {"stop": asyncio.Event(), "taken_over": asyncio.Event()}
+    ending = asyncio.create_task(
+        first_of(run.task, events["taken_over"], events["stop"], run.settled)
+    )
+    if plakar_done:
+        run.plakar_done.set()
+        await run.settled.wait()
+    else:
+        await asyncio.sleep(0)
+    events[signal].set()
+    return await ending
+
+
 async def test_a_stop_while_plakar_works_cancels_the_run() -> None:
-    run, taken_over, stop = Run(), asyncio.Event(), asyncio.Event()
-    ending = asyncio.create_task(first_of(run.task, taken_over, stop, run.settled))
-    await asyncio.sleep(0)
-    stop.set()
-    assert await ending == Stopped()
+    run = Run()
+    assert await ends(run, "stop", plakar_done=False) == Stopped()
     assert run.task.cancelled() and not run.reported
 
 
 async def test_a_stop_while_the_outcome_is_reported_lets_the_report_end() -> None:
-    run, taken_over, stop = Run(), asyncio.Event(), asyncio.Event()
-    ending = asyncio.create_task(first_of(run.task, taken_over, stop, run.settled))
-    run.plakar_done.set()
-    await run.settled.wait()
-    stop.set()
-    assert await ending == Ended(FINISHED)
+    run = Run()
+    assert await ends(run, "stop", plakar_done=True) == Ended(FINISHED)
     assert run.reported
 
 
 async def test_a_take_over_cancels_even_a_report() -> None:
-    run, taken_over, stop = Run(), asyncio.Event(), asyncio.Event()
-    ending = asyncio.create_task(first_of(run.task, taken_over, stop, run.settled))
-    run.plakar_done.set()
-    await run.settled.wait()
-    taken_over.set()
-    assert await ending == TakenOver()
+    run = Run()
+    assert await ends(run, "taken_over", plakar_done=True) == TakenOver()
     assert run.task.cancelled() and not run.reported
