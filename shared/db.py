@@ -22,6 +22,9 @@ UNAVAILABLE = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.PostgresConnectionError,
 )
+# What a write may meet and pass by trying again: PostgreSQL away, or its transaction
+# rolled back for a deadlock or a serialization failure (writers of the same rows).
+TRANSIENT = (*UNAVAILABLE, asyncpg.exceptions.TransactionRollbackError)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

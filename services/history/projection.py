@@ -21,6 +21,12 @@ class Batch:
     state: list[AnyJobEvent] = field(default_factory=list)
 
 
+def needs_job(ev: AnyJobEvent) -> bool:
+    """Whether the event changes a job's state: it waits until the job's queued event
+    made the job (events may come out of order)."""
+    return not isinstance(ev, JobLog | JobQueued)
+
+
 def plan(events: list[AnyJobEvent]) -> Batch:
     batch = Batch()
     for ev in events:

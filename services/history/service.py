@@ -10,10 +10,10 @@ from asyncpg.exceptions import ConnectionDoesNotExistError
 from nats.aio.msg import Msg
 
 from services.history import store
-from services.history.projection import plan
+from services.history.projection import needs_job, plan
 from shared import bus
 from shared import subjects as s
-from shared.db import UNAVAILABLE, Pool, create_pool
+from shared.db import TRANSIENT, Pool, create_pool
 from shared.events import AnyJobEvent, decode_job_event
 from shared.settings import Settings
 
@@ -25,6 +25,11 @@ BATCH = 1000
 # events) then costs a transaction per linger, not one per event. Nothing live waits for
 # it: the api streams output from NATS; a job's queued, started or finished event, and a
 # backlog, are written at once.
+# A job's state event that comes before the job's queued event (out of order, see
+# store.py) is given again this much later, as long as it has come fewer times than
+# this: some minutes, well beyond the ack wait that brings a lost queued event back.
+UNKNOWN_DELAY_S = 2.0
+UNKNOWN_DELIVERIES = 150
 LINES = bus.Linger(0.05, 10, lambda msgs: all(s.is_job_log(m.subject) for m in msgs))
 
 
@@ -50,39 +55,47 @@ class History:
             await pool.close()
 
     async def _project(self, pool: Pool, msgs: list[Msg], stop: asyncio.Event) -> None:
-        events: list[AnyJobEvent] = []
+        read: list[tuple[Msg, AnyJobEvent]] = []
         for msg in msgs:
             if not s.is_job_event(msg.subject):
                 continue  # schedule events are for other readers
             try:
-                events.append(decode_job_event(msg.data))
+                read.append((msg, decode_job_event(msg.data)))
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 log.error("skipping unreadable event %s: %s", msg.subject, e)
         # While PostgreSQL is away the batch is tried again (its messages renewed) rather
         # than left to come back after the ack wait (30 s): events stay in order and the
         # history catches up as soon as PostgreSQL is back.
-        async for attempt in bus.retrying(UNAVAILABLE, wait_max=1.0):
+        async for attempt in bus.retrying(TRANSIENT, wait_max=1.0):
             with attempt:
                 if attempt.num > 1:
                     if stop.is_set():
                         return  # not acked: the batch comes back to the next history
-                    log.warning("PostgreSQL unavailable; writing %d events again", len(events))
+                    log.warning("writing %d events again", len(read))
                     await _keep(msgs)
-                await _write(pool, events)
+                unknown = await _write(pool, [ev for _, ev in read])
+        early = {id(msg) for msg, ev in read if ev.job_id in unknown and needs_job(ev)}
         for msg in msgs:
-            await msg.ack()
+            if id(msg) not in early:
+                await msg.ack()
+            elif msg.metadata.num_delivered < UNKNOWN_DELIVERIES:
+                await msg.nak(delay=UNKNOWN_DELAY_S)
+            else:
+                log.error("skipping %s: its job was never queued", msg.subject)
+                await msg.ack()
 
 
-async def _write(pool: Pool, events: list[AnyJobEvent]) -> None:
-    """Write the events in one transaction; when that fails for another reason than
-    PostgreSQL being away, write them one by one and skip (with an error in the log)
-    those that cannot be written, so one bad event never stops the history."""
+async def _write(pool: Pool, events: list[AnyJobEvent]) -> set[str]:
+    """Write the events in one transaction; when that fails for another reason than a
+    transient one, write them one by one and skip (with an error in the log) those that
+    cannot be written, so one bad event never stops the history. Returns the jobs not
+    known yet (store.apply)."""
     try:
         async with pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    await store.apply(conn, plan(events))
-            except UNAVAILABLE:
+                    return await store.apply(conn, plan(events))
+            except TRANSIENT:
                 raise
             except Exception as e:
                 # PostgreSQL killed mid-write can surface as an InterfaceError ("the
@@ -90,15 +103,17 @@ async def _write(pool: Pool, events: list[AnyJobEvent]) -> None:
                 if conn.is_closed():
                     raise ConnectionDoesNotExistError(f"connection lost: {e}") from e
                 raise
-    except UNAVAILABLE:
+    except TRANSIENT:
         raise
     except Exception:
+        unknown: set[str] = set()
         if len(events) > 1:
             log.warning("writing %d events failed; writing them one by one", len(events))
             for ev in events:
-                await _write(pool, [ev])
+                unknown |= await _write(pool, [ev])
         elif events:
             log.exception("skipping event %s of job %s", type(ev := events[0]).__name__, ev.job_id)
+        return unknown
 
 
 async def _keep(msgs: list[Msg]) -> None:

@@ -77,14 +77,29 @@ WITH job AS (
 )
 {_CONNECTORS_FOLLOW}"""
 
+# Events of one job may come out of order (a fetch lost with a NATS server comes back
+# after the ack wait): an attempt's row is made by whichever of its started and finished
+# events comes first; its runner and start are null until the started one comes. A late
+# started event of an attempt that a later one followed finds it lost; it still gives the
+# job its first start, and its runner if it is the job's last attempt.
 _ATTEMPT_STARTED = """
 WITH lost AS (
     UPDATE job_attempts SET status = 'lost', finished_at = $2
     WHERE job_id = $1 AND attempt < $3 AND status = 'running'
+),
+late AS (
+    UPDATE jobs SET started_at = LEAST(started_at, $2),
+                    runner = CASE WHEN attempt = $3 THEN $4 ELSE runner END,
+                    concurrency = CASE WHEN attempt = $3 THEN $5 ELSE concurrency END
+    WHERE id = $1 AND (started_at IS NULL OR started_at > $2 OR (attempt = $3 AND runner IS NULL))
 )
-INSERT INTO job_attempts (job_id, attempt, runner, started_at, status)
-VALUES ($1, $3, $4, $2, 'running')
-ON CONFLICT DO NOTHING
+INSERT INTO job_attempts (job_id, attempt, runner, started_at, status, finished_at)
+SELECT $1, $3, $4, $2, CASE WHEN later.n > 0 THEN 'lost' ELSE 'running' END, later.at
+FROM (SELECT count(*) AS n, min(COALESCE(started_at, finished_at)) AS at
+      FROM job_attempts WHERE job_id = $1 AND attempt > $3) later
+ON CONFLICT (job_id, attempt) DO UPDATE SET runner = excluded.runner,
+                                            started_at = excluded.started_at
+WHERE job_attempts.started_at IS NULL
 """
 
 _PROGRESS = f"""
@@ -123,17 +138,24 @@ WHERE j.id = $1 AND j.status = $2
 """
 
 _ATTEMPT_FINISHED = """
-UPDATE job_attempts SET status = $3, finished_at = $4, exit_code = $5, error = $6
-WHERE job_id = $1 AND attempt = $2 AND status = 'running'
+INSERT INTO job_attempts (job_id, attempt, status, finished_at, exit_code, error)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (job_id, attempt) DO UPDATE SET status = excluded.status,
+    finished_at = excluded.finished_at, exit_code = excluded.exit_code, error = excluded.error
+WHERE job_attempts.status = 'running'
 """
+
+_KNOWN = "SELECT id::text FROM jobs WHERE id = ANY($1::uuid[])"
 
 
 def _json(value: msgspec.Struct | None) -> Any:
     return None if value is None else msgspec.to_builtins(value)
 
 
-async def apply(conn: Conn, batch: Batch) -> None:
-    """Write one batch; the caller holds the transaction."""
+async def apply(conn: Conn, batch: Batch) -> set[str]:
+    """Write one batch; the caller holds the transaction. Returns the jobs not known yet
+    (their queued event is still to come): their other state events are not written, to
+    be given again later."""
     if batch.lines:
         await conn.execute(
             _INSERT_LINES,
@@ -146,11 +168,17 @@ async def apply(conn: Conn, batch: Batch) -> None:
         )
     if batch.queued:
         await _queue(conn, batch.queued)
+    unknown: set[str] = set()
+    if batch.state:
+        ids = {ev.job_id for ev in batch.state}
+        unknown = ids - {r[0] for r in await conn.fetch(_KNOWN, list(ids))}
     for ev in batch.state:
-        await _apply_state(conn, ev)
+        if ev.job_id not in unknown:
+            await _apply_state(conn, ev)
     if batch.queued or batch.state:
         # What these jobs add to GET /metrics' totals, noted by the jobs table's trigger.
         await conn.execute("SELECT metric_fold()")
+    return unknown
 
 
 async def _queue(conn: Conn, events: list[JobQueued]) -> None:
@@ -184,7 +212,9 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
         await conn.execute(
             _STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency, ev.seq
         )
-        await conn.execute(_ATTEMPT_STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner)
+        await conn.execute(
+            _ATTEMPT_STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency
+        )
     elif isinstance(ev, JobProgress):
         await conn.execute(_PROGRESS, ev.job_id, _json(ev.progress), ev.seq)
     elif isinstance(ev, JobFinished):
