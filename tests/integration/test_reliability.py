@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,15 @@ def wait_for(ready: Callable[[], bool], timeout: float, every: float = 0.02) -> 
         assert time.monotonic() - start < timeout, f"not ready after {timeout}s"
         time.sleep(every)
     return time.monotonic() - start
+
+
+def wait_for_one(found: Callable[[], list[int]], timeout: float = 60) -> int:
+    """The one process `found()` finds, once it finds one."""
+    start = time.monotonic()
+    while len(pids := found()) != 1:
+        assert time.monotonic() - start < timeout, f"no one process after {timeout}s: {pids}"
+        time.sleep(0.02)
+    return pids[0]
 
 
 def seconds(a: datetime, b: datetime) -> float:
@@ -241,11 +251,18 @@ def kill_and_heal(
     ):
         for job_id in long_ones.values():
             stack.wait_running(job_id)
+        # Both long backups are held (SIGSTOP) while the small jobs are queued: however
+        # fast plakar is, both runners are still busy when the small jobs are looked at.
+        held = [wait_for_one(partial(processes, "backup", task, under=up)) for task in long_ones]
+        for pid in held:
+            os.kill(pid, signal.SIGSTOP)
         queued = small_jobs(stack, tmp_path, f"{name}-small", 3)
         assert {stack.get(f"/jobs/{j}")["status"] for j in queued} == {"queued"}
         with HealthWatch(stack) as health:
             killed = time.monotonic()
             kill()
+            for pid in held:
+                os.kill(pid, signal.SIGCONT)
             back = wait_for(restarted, timeout=5)
             after = backup(
                 stack, many_files(tmp_path / "after", 20), tmp_path / "s2", f"{name}-after"
