@@ -84,9 +84,22 @@ def apply(tracked: Tracked | None, ev: AnyJobEvent) -> Tracked | None:
             requested_by=ev.requested_by,
         )
         return Tracked(job=job, last_seq=ev.seq)
-    if tracked is None or isinstance(ev, e.JobLog) or tracked.job.status not in ACTIVE:
+    if tracked is None or isinstance(ev, e.JobLog):
         return tracked
     job = tracked.job
+    if isinstance(ev, e.JobStarted) and ev.seq < tracked.last_seq:
+        # Older than the job's state (events may come out of order): it still tells the
+        # job's first start, and the runner of its last attempt.
+        last = ev.attempt == job.attempt
+        late = replace(
+            job,
+            started_at=min(job.started_at or ev.ts, ev.ts),
+            runner=ev.runner if last else job.runner,
+            concurrency=ev.concurrency if last else job.concurrency,
+        )
+        return replace(tracked, job=late)
+    if job.status not in ACTIVE:
+        return tracked
     if isinstance(ev, e.JobProgress):
         if ev.seq <= tracked.progress_seq:
             return tracked

@@ -80,8 +80,9 @@ WITH job AS (
 # Events of one job may come out of order (a fetch lost with a NATS server comes back
 # after the ack wait): an attempt's row is made by whichever of its started and finished
 # events comes first; its runner and start are null until the started one comes. A late
-# started event of an attempt that a later one followed finds it lost; it still gives the
-# job its first start, and its runner if it is the job's last attempt.
+# started event of an attempt that a later one followed finds it lost; like any started
+# event older than the job's state, it still gives the job its first start, and its
+# runner if it is the job's last attempt (shared/lifecycle.py).
 _ATTEMPT_STARTED = """
 WITH lost AS (
     UPDATE job_attempts SET status = 'lost', finished_at = $2
@@ -91,7 +92,7 @@ late AS (
     UPDATE jobs SET started_at = LEAST(started_at, $2),
                     runner = CASE WHEN attempt = $3 THEN $4 ELSE runner END,
                     concurrency = CASE WHEN attempt = $3 THEN $5 ELSE concurrency END
-    WHERE id = $1 AND (started_at IS NULL OR started_at > $2 OR (attempt = $3 AND runner IS NULL))
+    WHERE id = $1 AND last_seq > $6
 )
 INSERT INTO job_attempts (job_id, attempt, runner, started_at, status, finished_at)
 SELECT $1, $3, $4, $2, CASE WHEN later.n > 0 THEN 'lost' ELSE 'running' END, later.at
@@ -213,7 +214,7 @@ async def _apply_state(conn: Conn, ev: AnyJobEvent) -> None:
             _STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency, ev.seq
         )
         await conn.execute(
-            _ATTEMPT_STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency
+            _ATTEMPT_STARTED, ev.job_id, ev.ts, ev.attempt, ev.runner, ev.concurrency, ev.seq
         )
     elif isinstance(ev, JobProgress):
         await conn.execute(_PROGRESS, ev.job_id, _json(ev.progress), ev.seq)

@@ -43,6 +43,23 @@ def test_the_job_keeps_the_bytes_its_finished_event_tells() -> None:
     assert tracked is not None and tracked.job.bytes_added == 4096
 
 
+def test_started_events_that_come_after_the_end_still_tell_the_start_and_runner() -> None:
+    at = datetime(2025, 1, 31, tzinfo=UTC)
+    queued = JobQueued(job_id=JOB, seq=1, task_id=JOB, trigger="manual", type="backup", due_at=at)
+    first = JobStarted(job_id=JOB, seq=2, ts=at, attempt=1, runner="r1", concurrency=1)
+    second = JobStarted(
+        job_id=JOB, seq=5, ts=at.replace(hour=1), attempt=2, runner="r2", concurrency=2
+    )
+    done = JobFinished(job_id=JOB, seq=8, status="succeeded", attempt=2)
+    in_order = last_first = None
+    for ev in (queued, first, second, done):
+        in_order = apply(in_order, ev)
+    for ev in (queued, done, second, first):
+        last_first = apply(last_first, ev)
+    assert in_order is not None and last_first == in_order
+    assert (in_order.job.started_at, in_order.job.runner, in_order.job.concurrency) == (at, "r2", 2)
+
+
 @pytest.mark.parametrize(
     ("text", "instant"),
     [
