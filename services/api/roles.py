@@ -48,7 +48,11 @@ def rights(have: AccessRole) -> list[AccessRole]:
     return [r for r in RANK if allows(have, r)]
 
 
-def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def role_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    # A coroutine: Litestar hands a plain function guard to its thread pool, at each
+    # request.
     caller = connection.scope.get("user")
     if caller is None:
         return  # a public path (health, the UI's shell): no credential, nothing to guard
