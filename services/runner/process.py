@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -36,9 +37,20 @@ def plakar_env() -> dict[str, str]:
     return env
 
 
+# If the runner dies, even by SIGKILL, the kernel kills plakar too (the parent-death
+# signal). `setpriv` sets it in the argument list rather than a preexec_fn in Python: with
+# one, Python forks the whole runner for each start instead of using vfork (with a 100 MB
+# runner: 15 ms of CPU against 2 ms). Where setpriv is missing, the preexec_fn does.
+SETPRIV = shutil.which("setpriv")
+
+
 async def _start(argv: Sequence[str], stdout: int, stderr: int) -> asyncio.subprocess.Process:
     """plakar started in a session of its own (its group is signalled as one), with
-    stdout and stderr as asked."""
+    stdout and stderr as asked, never outliving the runner."""
+    if SETPRIV:
+        argv, preexec = [SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
+    else:
+        preexec = die_with_parent(signal.SIGKILL)
     try:
         return await asyncio.create_subprocess_exec(
             *argv,
@@ -47,8 +59,7 @@ async def _start(argv: Sequence[str], stdout: int, stderr: int) -> asyncio.subpr
             stderr=stderr,
             env=plakar_env(),
             start_new_session=True,
-            # If the runner dies, even by SIGKILL, the kernel kills plakar too.
-            preexec_fn=die_with_parent(signal.SIGKILL),
+            preexec_fn=preexec,
         )
     except OSError as e:  # E2BIG, ENOENT, EACCES...
         raise StartFailed(f"could not start plakar: {e.strerror or e}") from e
