@@ -40,14 +40,17 @@ def plakar_env() -> dict[str, str]:
 # If the runner dies, even by SIGKILL, the kernel kills plakar too (the parent-death
 # signal). `setpriv` sets it in the argument list rather than a preexec_fn in Python: with
 # one, Python forks the whole runner for each start instead of using vfork (with a 100 MB
-# runner: 15 ms of CPU against 2 ms). Where setpriv is missing, the preexec_fn does.
+# runner: 15 ms of CPU against 2 ms). The preexec_fn still does where setpriv is missing,
+# or where the runner ignores a signal that stops plakar: plakar would inherit it ignored
+# (die_with_parent).
 SETPRIV = shutil.which("setpriv")
+STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
 async def _start(argv: Sequence[str], stdout: int, stderr: int) -> asyncio.subprocess.Process:
     """plakar started in a session of its own (its group is signalled as one), with
     stdout and stderr as asked, never outliving the runner."""
-    if SETPRIV:
+    if SETPRIV and all(signal.getsignal(s) != signal.SIG_IGN for s in STOPS):
         argv, preexec = [SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
     else:
         preexec = die_with_parent(signal.SIGKILL)

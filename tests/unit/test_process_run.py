@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,10 @@ def test_when_reading_fails_the_child_is_killed_and_the_pipe_closed() -> None:
     assert open_fds() == before
 
 
-def test_a_cancel_interrupts_the_child() -> None:
+# The runner handles SIGINT (plakar then starts with it at its default, through setpriv),
+# or, started as a background job of a shell, inherits it ignored (plakar's is reset).
+@pytest.mark.parametrize("runners_sigint", [signal.default_int_handler, signal.SIG_IGN])
+def test_a_cancel_interrupts_the_child(runners_sigint: Any) -> None:
     code = "import time\nprint('ready', flush=True)\ntime.sleep(60)"
 
     async def go() -> int:
@@ -95,14 +99,9 @@ def test_a_cancel_interrupts_the_child() -> None:
 
         return await process.run(child(code), on_lines, cancel, grace_s=5)
 
-    # Ended by the SIGINT (an uncaught KeyboardInterrupt), long before the SIGKILL.
-    assert asyncio.run(asyncio.wait_for(go(), 20)) == -2
-
-
-def test_a_cancel_interrupts_the_child_when_the_runner_ignores_sigint() -> None:
-    # A runner started as a background job of a shell inherits SIGINT ignored.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.signal(signal.SIGINT, runners_sigint)
     try:
-        test_a_cancel_interrupts_the_child()
+        # Ended by the SIGINT (an uncaught KeyboardInterrupt), long before the SIGKILL.
+        assert asyncio.run(asyncio.wait_for(go(), 20)) == -2
     finally:
         signal.signal(signal.SIGINT, previous)
