@@ -22,8 +22,8 @@ class Batch:
 
 
 def needs_job(ev: AnyJobEvent) -> bool:
-    """Whether the event changes a job's state: it waits until the job's queued event
-    made the job (events may come out of order)."""
+    """Whether the event changes a job's state (those `plan` puts in `Batch.state`): it
+    waits until the job's queued event made the job (events may come out of order)."""
     return not isinstance(ev, JobLog | JobQueued)
 
 

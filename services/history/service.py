@@ -20,16 +20,16 @@ from shared.settings import Settings
 log = logging.getLogger("plakar_cp.history")
 
 BATCH = 1000
-# A few events of lines alone (no job changed state) wait this long for more, written
-# together: a job printing as plakar does (thousands of lines a second, in some hundred
-# events) then costs a transaction per linger, not one per event. Nothing live waits for
-# it: the api streams output from NATS; a job's queued, started or finished event, and a
-# backlog, are written at once.
 # A job's state event that comes before the job's queued event (out of order, see
 # store.py) is given again this much later, as long as it has come fewer times than
 # this: some minutes, well beyond the ack wait that brings a lost queued event back.
 UNKNOWN_DELAY_S = 2.0
 UNKNOWN_DELIVERIES = 150
+# A few events of lines alone (no job changed state) wait this long for more, written
+# together: a job printing as plakar does (thousands of lines a second, in some hundred
+# events) then costs a transaction per linger, not one per event. Nothing live waits for
+# it: the api streams output from NATS; a job's queued, started or finished event, and a
+# backlog, are written at once.
 LINES = bus.Linger(0.05, 10, lambda msgs: all(s.is_job_log(m.subject) for m in msgs))
 
 
