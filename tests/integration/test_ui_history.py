@@ -10,15 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
+from tests.support import ui
 from tests.support.schedules import wait_jobs
 from tests.support.stack import Stack
 from tests.support.ui import signed_in
 
 pytestmark = pytest.mark.integration
+
+# No test here runs an event loop of its own (asyncio.run): one browser serves them all.
+browser = ui.module_browser
 
 UTC_INSTANT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? UTC$")
 EVERY_2_MIN = {"recurrence": "custom", "interval": {"minutes": 2}}
@@ -188,13 +191,10 @@ def test_task_views_follow_the_events(stack: Stack, browser: Browser, tmp_path: 
 
     def toggle(n: int) -> int:
         body = {"enabled": n % 2 == 1}
-        return httpx.patch(
-            f"{stack.endpoints['api_url']}/schedules/{toggled}", json=body, headers=auth
-        ).status_code
+        return stack.client.patch(f"/schedules/{toggled}", json=body).status_code
 
     # At once, as a script would: the burst lasts what one change takes, whatever the
     # machine's load makes of each.
-    auth = {"Authorization": f"Bearer {stack.token}"}
     with ThreadPoolExecutor(10) as pool:
         assert set(pool.map(toggle, range(10))) == {200}
     stack.client.patch(f"/schedules/{toggled}", json={"enabled": False})
