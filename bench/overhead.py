@@ -5,8 +5,9 @@ job type (each is one key derivation on an encrypted store).
 
 Openings are counted by running the runners' plakar through a wrapper that appends each
 command line to a file: a command `at STORE CMD` opens the store once (and derives its key
-once; plakar's `cached` daemon gets the derived key, and is started by plakar's own path,
-not the wrapper). `create` makes a store rather than opening one.
+once). plakar's `cached` daemon, which the runner starts through the wrapper too, names no
+store: it is handed the derived key by the commands. `create` makes a store rather than
+opening one.
 
 A job's end is learnt from the api's event feed, as a client waiting for it would:
 polling the job meanwhile would take from plakar CPU that the peer's runs have.

@@ -78,6 +78,10 @@ class Settings:
     # the attempts, as a message also comes back when its runner could not take it.
     max_deliveries: int = field(default_factory=lambda: int(_env("MAX_DELIVERIES", "6")))
     cancel_grace_s: float = field(default_factory=lambda: float(_env("CANCEL_GRACE", "5")))
+    # How long a runner keeps plakar's cache daemon of a store up after its last job.
+    cache_daemon_idle_s: float = field(
+        default_factory=lambda: float(_env("CACHE_DAEMON_IDLE", "60"))
+    )
     # The most connectors, tasks and schedules an installation holds.
     max_connectors: int = field(default_factory=lambda: int(_env("MAX_CONNECTORS", "1000")))
     max_tasks: int = field(default_factory=lambda: int(_env("MAX_TASKS", "10000")))

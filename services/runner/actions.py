@@ -57,6 +57,8 @@ class _Session:
 
     async def plakar(self, argv: list[str]) -> tuple[int, list[str]]:
         code, lines = await process.capture(argv)
+        if code != 0:  # its cache's daemon may be the cause: the next run gets another
+            self.ctx.daemons.stop(self.ws.cache_dir)
         return code, [redact(line, self.secrets) for line in lines]
 
 
@@ -84,7 +86,8 @@ async def _with_session(
         await check_connectors([connector], ctx.policy)
     except JobFailure as e:
         return rpc.Failed(reason="refused", message=str(e))
-    async with workspace(ctx.work_dir, _connector_set(connector), keep_cache) as ws:
+    kept = ctx.daemons if keep_cache else None
+    async with workspace(ctx.work_dir, _connector_set(connector), kept) as ws:
         session = _Session(ctx, connector, ws)
         if not security_check_disabled(ws.cache_dir):
             await session.plakar(pa.disable_security_check_argv(ctx.plakar, ws))

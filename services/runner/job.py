@@ -16,6 +16,7 @@ from pathlib import Path
 
 from services.runner import plakar_args as pa
 from services.runner import process
+from services.runner.cache_daemon import CacheDaemons
 from services.runner.concurrency import recommended_concurrency
 from services.runner.outcome import Outcome, decide
 from services.runner.plakar_cache import security_check_disabled
@@ -60,6 +61,8 @@ class RunnerContext:
     plakar: str
     work_dir: Path
     cancel_grace_s: float
+    # plakar's cache daemons the runner keeps between the jobs of a store.
+    daemons: CacheDaemons
     policy: Policy = field(default_factory=Policy)
 
 
@@ -125,8 +128,10 @@ async def run_job(
         connectors = resolve_connectors(due, await load_connectors())
         execution.secrets = [s for c in _all(connectors) for s in secret_values(c.options)]
         await check_connectors(_all(connectors), ctx.policy)
-        async with workspace(ctx.work_dir, connectors, keep_cache=True) as ws:
+        async with workspace(ctx.work_dir, connectors, keep_cache=ctx.daemons) as ws:
             outcome = await execution.perform(ws, connectors)
+            if outcome.status != "succeeded":
+                ctx.daemons.stop(ws.cache_dir)
     except (JobFailure, DurationError, process.StartFailed) as e:
         outcome = Outcome("failed", str(e))
     except Exception as e:

@@ -18,17 +18,18 @@ a host keeps as many caches of a store as it ran jobs of it at once. Sharing one
 for plakar's SQLite state, but its pebble cache admits one process: the second job would go
 without it, and a job's end could not stop the `cached` daemon another job still talks to.
 
-plakar's daemon takes in the state a backup wrote (`<state>.state`, removed once taken in)
-after the backup has exited. Stopping it then would leave that state to be fetched from the
-store and merged again by the next job (seconds, on a large tree), so a job ends by stopping
-the daemon only when no state is pending; otherwise the daemon finishes and exits by
-itself, 5 s after its last work. The next holder of the cache waits for such a daemon to
-take the state in (up to SETTLE_S), then stops any daemon left on it before plakar runs (a
-plakar that connects to a daemon as it exits takes the lost connection for a rebuilt
-state): a state not taken in by then is fetched again.
+plakar's daemon (`cached`) takes in the state a backup wrote (`<state>.state`, removed
+once taken in) after the backup has exited. The runner starts that daemon itself and keeps
+it up from one job of the store to the next (cache_daemon.py), so the next job finds it
+ready and its requests wait behind that state. A cache found without a daemon of this
+runner's (plakar started one itself, or another runner held the cache) may have a daemon
+left on it by the job before: the job waits for it to take its state in (up to SETTLE_S),
+then stops it (a plakar that connects to a daemon as it exits takes the lost connection
+for a failed rebuild): a state not taken in by then is fetched from the store again.
 
-A job killed (the runner `kill -9`'d: plakar dies with it, its daemon does not):
-- the next holder of the cache first stops the daemon the dead job left, then removes what
+A job killed (the runner `kill -9`'d: plakar and the runner's daemon die with it, a daemon
+plakar started itself does not):
+- the next holder of the cache first stops any daemon left on it, then removes what
   a run leaves only when it is killed: its per-run caches (`scan`, `packing`, `check`,
   which plakar deletes when a run ends) and state files no daemon took in (the store has
   them; they are fetched again);
@@ -60,14 +61,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from services.runner.cache_daemon import SOCKET, CacheDaemons
+
 CACHES = "caches"
 # The caches of one run (plakar deletes them when the run ends).
 _PER_RUN = ("scan", "packing", "check")
 # Written once per cache by `plakar -disable-security-check` (plakar's cookies live there).
 _SECURITY_COOKIE = Path("cookies", "1.0.0", ".disabled-security-check")
-# plakar listens on <cachedir>/cached.sock; a Unix socket path has at most 107 bytes.
+# A Unix socket path (plakar's daemon's) has at most 107 bytes.
 MAX_SOCKET_PATH = 100
-SOCKET = "cached.sock"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # How long a job waits for the daemon of the job before it to take in that job's state
 # (seconds on a large tree), and how often it looks: at the state files often, for the
@@ -88,11 +90,12 @@ def cache_key(store_id: str) -> str:
     return hashlib.sha256(store_id.encode()).hexdigest()[:16]
 
 
-def leftovers(cache: Path) -> list[Path]:
-    """What only a killed run leaves in a cache: its per-run caches and state files that
-    plakar's daemon never took in. Removed only while nothing uses the cache."""
+def leftovers(cache: Path, daemon_kept: bool = False) -> list[Path]:
+    """What only a killed run leaves in a cache: its per-run caches and, unless the
+    runner kept a daemon on it to take them in, state files that no daemon took in.
+    Removed only while no run uses the cache."""
     found = [p for kind in _PER_RUN for p in sorted(cache.glob(f"*/{kind}/*"))]
-    return found + sorted(cache.glob("*/store/*/*.state"))
+    return found if daemon_kept else found + pending_states(cache)
 
 
 def pending_states(cache: Path) -> list[Path]:
@@ -151,45 +154,78 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _reset(cache: Path, boot_file: Path) -> None:
-    """Make a cache this run holds ready: no daemon of an earlier run on it, no leftover
-    of a killed run, nothing from an earlier boot."""
-    stop_cache_daemon(cache)
+def _lock_of(cache: Path) -> Path:
+    return cache.with_name(f"{cache.name}.lock")
+
+
+def _reset(cache: Path, boot_file: Path, daemon_kept: bool) -> None:
+    """Make a cache this run holds ready: no leftover of a killed run, nothing from an
+    earlier boot, no daemon on it but the one this runner kept (in the same boot)."""
     boot = _boot()
-    recorded = boot_file.read_text() if boot_file.exists() else None
-    if not reusable(recorded, boot):
-        shutil.rmtree(cache, ignore_errors=True)
-    cache.mkdir(mode=0o700, exist_ok=True)
-    for path in leftovers(cache):
+    if not daemon_kept:
+        stop_cache_daemon(cache)
+        recorded = boot_file.read_text() if boot_file.exists() else None
+        if not reusable(recorded, boot):
+            shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(mode=0o700, exist_ok=True)
+    for path in leftovers(cache, daemon_kept):
         _remove(path)
     boot_file.write_text(boot)
 
 
 @asynccontextmanager
-async def kept_cache(root: Path, store_id: str) -> AsyncIterator[Path]:
+async def kept_cache(
+    root: Path, store_id: str, daemons: CacheDaemons | None = None, settings: str = ""
+) -> AsyncIterator[Path]:
     """The store's cache for this run alone (see the module's doc): the path to give plakar
-    as its -cachedir, held until the block ends."""
+    as its -cachedir, held until the block ends. With `daemons`, plakar's daemon on it is
+    one the runner keeps (cache_daemon.py; `settings`: the store's, store_settings);
+    without, plakar starts its own."""
     base = root / CACHES / cache_key(store_id)
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     n = 0
-    while (fd := _try_lock(base / f"{n}.lock")) is None:
+    while (fd := _try_lock(_lock_of(base / str(n)))) is None:
         n += 1
     cache = base / str(n)
     try:
-        await settled(cache)
-        _reset(cache, base / f"{n}.boot")
-        if socket_fits(cache):
-            yield cache
-        else:
+        kept = daemons is not None and daemons.take(cache, settings)
+        if not kept:
+            await settled(cache)
+        _reset(cache, base / f"{n}.boot", kept)
+        given = cache
+        if not socket_fits(cache):
             # A link with a short path: plakar's socket is made through it, in the cache.
-            link = short_dir() / f"{cache_key(store_id)}-{n}"
-            link.unlink(missing_ok=True)
-            link.symlink_to(cache)
-            yield link
+            given = short_dir() / f"{cache_key(store_id)}-{n}"
+            given.unlink(missing_ok=True)
+            given.symlink_to(cache)
+        if daemons is not None and not kept:
+            await daemons.start(cache, given, settings)
+        yield given
+    except BaseException:
+        if daemons is not None:
+            daemons.stop(cache)
+        raise
     finally:
-        if not pending_states(cache):
+        ours = daemons is not None and daemons.release(cache)
+        if not ours and not pending_states(cache):
             stop_cache_daemon(cache)
         os.close(fd)
+
+
+def stop_idle(daemons: CacheDaemons) -> list[Path]:
+    """Stop the daemons the runner kept that no job has used for a while, each with its
+    cache's lock held (no job starts on it meanwhile); answers their caches."""
+    stopped = []
+    for cache in daemons.idle():
+        fd = _try_lock(_lock_of(cache))
+        if fd is None:
+            continue  # a job is taking it
+        try:
+            daemons.stop(cache)
+            stopped.append(cache)
+        finally:
+            os.close(fd)
+    return stopped
 
 
 def sweep(root: Path, now: float, unused_s: float = UNUSED_S) -> list[Path]:
@@ -239,8 +275,8 @@ async def settled(cache: Path, patience_s: float = SETTLE_S) -> None:
 
 
 def stop_cache_daemon(cache_dir: Path) -> None:
-    """plakar starts `plakar -cachedir DIR cached` in a session of its own, which would
-    outlive the job by a few seconds."""
+    """Stop any daemon on a cache: plakar starts `plakar -cachedir DIR cached` in a session
+    of its own, which would outlive the job by a few seconds."""
     for pid in daemons(cache_dir):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -260,9 +296,11 @@ def daemons(cache_dir: Path) -> list[int]:
         except OSError:
             continue
         args = [a.decode(errors="replace") for a in argv if a]
-        if len(args) < 4 or args[-1] != "cached" or "-cachedir" not in args[:-2]:
+        # `plakar -cachedir DIR cached [-flag...]`: plakar's own, or one the runner started.
+        at = args.index("-cachedir") if "-cachedir" in args else -1
+        if at < 0 or args[at + 2 : at + 3] != ["cached"]:
             continue
-        given = args[args.index("-cachedir") + 1]
+        given = args[at + 1]
         if given == str(cache_dir) or os.path.realpath(given) == wanted:
             found.append(int(pid_dir.name))
     return found

@@ -68,6 +68,11 @@ async def _start(argv: Sequence[str], stdout: int, stderr: int) -> asyncio.subpr
         raise StartFailed(f"could not start plakar: {e.strerror or e}") from e
 
 
+async def start_quiet(argv: Sequence[str]) -> asyncio.subprocess.Process:
+    """plakar started as `_start` does, its output dropped (a daemon's)."""
+    return await _start(argv, asyncio.subprocess.DEVNULL, asyncio.subprocess.DEVNULL)
+
+
 async def run(
     argv: Sequence[str],
     on_lines: Callable[[list[str]], Awaitable[None]],

@@ -27,6 +27,7 @@ from nats.js.kv import KeyValue
 
 from services.runner import job_claims, job_connectors, plakar_cache
 from services.runner.actions import Actions
+from services.runner.cache_daemon import CacheDaemons
 from services.runner.concurrency import recommended_concurrency
 from services.runner.dead_letters import DeadLetters
 from services.runner.job import Cancellation, RunnerContext, run_job
@@ -57,6 +58,7 @@ class Runner:
             plakar=settings.plakar_bin,
             work_dir=settings.work_dir,
             cancel_grace_s=settings.cancel_grace_s,
+            daemons=CacheDaemons(settings.plakar_bin, settings.cache_daemon_idle_s),
             policy=settings.policy(),
         )
         self.nc: Client | None = None
@@ -104,6 +106,7 @@ class Runner:
         dead = DeadLetters(js, claims_kv, self.settings.ack_wait_s)
         dead_letters = asyncio.create_task(dead.serve(stop))
         sweeping = asyncio.create_task(_sweep_caches(self.settings.work_dir, stop))
+        idling = asyncio.create_task(_stop_idle_daemons(self.ctx.daemons, stop))
         log.info("runner %s ready: group %s, %d slots", self.ctx.runner_id, group, slots)
 
         async def handle(msg: Msg) -> None:
@@ -112,10 +115,11 @@ class Runner:
         try:
             await run_in_slots(slots, lambda: _fetch_one(sub, stop), handle, stop)
         finally:
-            for task in (dead_letters, sweeping):
+            for task in (dead_letters, sweeping, idling):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            self.ctx.daemons.stop_all()
             await actions.stop()
             await self.presence.stop()
             await bus.close(nc)
@@ -452,3 +456,12 @@ async def _sweep_caches(root: Path, stop: asyncio.Event) -> None:
                 log.info("removed the plakar cache %s: no job used it for %.0f days", cache, days)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), plakar_cache.SWEEP_EVERY_S)
+
+
+async def _stop_idle_daemons(daemons: CacheDaemons, stop: asyncio.Event) -> None:
+    """Stop the cache daemons no job has used for their idle time (a quarter of it late
+    at most)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), daemons.idle_s / 4)
+        plakar_cache.stop_idle(daemons)

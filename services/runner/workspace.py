@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
+from services.runner.cache_daemon import CacheDaemons, store_settings
 from services.runner.plakar_args import ConnectorSet, Workspace, config_files
 from services.runner.plakar_cache import MAX_SOCKET_PATH, kept_cache, short_dir, stop_cache_daemon
 
@@ -50,10 +51,11 @@ def _root_for(root: Path) -> Path:
 
 @asynccontextmanager
 async def workspace(
-    root: Path, connectors: ConnectorSet, keep_cache: bool = False
+    root: Path, connectors: ConnectorSet, keep_cache: CacheDaemons | None = None
 ) -> AsyncIterator[Workspace]:
     """Create the run's directories; remove them (and plakar's cache daemon) afterwards.
-    `keep_cache`: plakar's cache is the store's kept one (plakar_cache.py), not the run's."""
+    `keep_cache`: plakar's cache is the store's kept one (plakar_cache.py), not the run's,
+    and its daemon one these keep (cache_daemon.py)."""
     base = Path(tempfile.mkdtemp(prefix="j", dir=_root_for(root)))
     config_dir = base / "config"
     config_dir.mkdir(mode=0o700)
@@ -61,8 +63,10 @@ async def workspace(
         _write_private(config_dir / name, text)
     try:
         async with AsyncExitStack() as stack:
-            if keep_cache:
-                cache_dir = await stack.enter_async_context(kept_cache(root, connectors.store.id))
+            if keep_cache is not None:
+                store = connectors.store
+                kept = kept_cache(root, store.id, keep_cache, store_settings(store))
+                cache_dir = await stack.enter_async_context(kept)
             else:
                 cache_dir = base / "cache"
                 cache_dir.mkdir(mode=0o700)

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from services.runner.plakar_cache import CACHES, cache_key
+from services.runner.plakar_cache import CACHES, cache_key, daemons
 from tests.conftest import plakar_run
-from tests.support.procs import argv, processes
+from tests.support.procs import processes
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,8 @@ def when(job: dict[str, Any], key: str) -> datetime:
 @pytest.mark.timeout(240)
 def test_backups_of_one_store_at_once_each_get_a_kept_cache(plakar: str, tmp_path: Path) -> None:
     source_dir = many_files(tmp_path / "src", FILES)
-    env = {"PLAKAR_CP_RUNNER_SLOTS": "2"}
+    # The runner keeps a cache's daemon this long after its last job.
+    env = {"PLAKAR_CP_RUNNER_SLOTS": "2", "PLAKAR_CP_CACHE_DAEMON_IDLE": "8"}
     with running_stack(stack_dir("kept-cache"), runners=1, env=env) as stack:
         source = stack.connector("kc-src", "source", str(source_dir))
         store = stack.store("kc-store", tmp_path / "store")
@@ -71,9 +72,14 @@ def test_backups_of_one_store_at_once_each_get_a_kept_cache(plakar: str, tmp_pat
         caches = caches_of(stack, store)
         assert sorted(p.name for p in caches.iterdir() if p.is_dir()) == ["0", "1"]
 
-        # Both again, one after the other now: each finds a warm cache of the store.
-        again = [stack.wait_job(run(stack, t), timeout=180) for t in (first, second)]
+        # Both again, one after the other now: each finds a warm cache of the store, the
+        # first free one, and the daemon the runner keeps on it.
+        again, kept = [], []
+        for t in (first, second):
+            again.append(stack.wait_job(run(stack, t), timeout=180))
+            kept.append(daemons(caches / "0"))
         assert [j["status"] for j in again] == ["succeeded", "succeeded"], again
+        assert kept[0] == kept[1] and len(kept[0]) == 1, kept
         assert sorted(p.name for p in caches.iterdir() if p.is_dir()) == ["0", "1"]
         listing = plakar_snapshots(plakar, tmp_path / "direct", tmp_path / "store")
         for job in jobs + again:
@@ -82,9 +88,9 @@ def test_backups_of_one_store_at_once_each_get_a_kept_cache(plakar: str, tmp_pat
         output = stack.get(f"/jobs/{again[1]['id']}/output")
         # One plakar command per backup: no `info` to learn the snapshot's id.
         assert output.count("$ ") == 1 and " info " not in output
-        # A daemon left to take in the last state exits by itself, 5 s after its work.
+        # The runner stops the daemons it keeps once no job used them for a while.
         deadline = time.monotonic() + 30
-        while [p for p in processes("cached") if str(caches) in " ".join(argv(p))]:
+        while any(daemons(c) for c in caches.iterdir() if c.is_dir()):
             assert time.monotonic() < deadline, "a cache daemon outlived its work"
             time.sleep(0.1)
 
@@ -105,11 +111,11 @@ def test_a_backup_after_a_runner_killed_mid_backup_succeeds(plakar: str, tmp_pat
         runner = stack.get(f"/jobs/{job_id}")["runner"]
         pid = next(r["pid"] for r in stack.get("/health")["runners"] if r["id"] == runner)
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while processes("backup", "kk"):
-            assert time.monotonic() < deadline, "plakar outlived its runner"
-            time.sleep(0.05)
         cache = caches_of(stack, store) / "0"
+        deadline = time.monotonic() + 10
+        while processes("backup", "kk") or daemons(cache):
+            assert time.monotonic() < deadline, "plakar or its daemon outlived the runner"
+            time.sleep(0.05)
         left = list(cache.glob("*/scan/*"))
         assert left, "the killed backup left no per-run cache behind"
 

@@ -1,0 +1,138 @@
+"""The cache daemon the runner keeps from one run of a store to the next
+(services/runner/cache_daemon.py), with real plakar: what it serves, what it refuses, when
+it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from services.runner import plakar_cache as pc
+from services.runner import process
+from services.runner.cache_daemon import CacheDaemons
+from tests.conftest import plakar_run
+
+pytestmark = pytest.mark.integration
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def backup(plakar: str, cache: Path, store: Path, source: Path) -> None:
+    argv = [plakar, "-cachedir", str(cache), "at", str(store), "backup", str(source)]
+    code, lines = await process.capture(argv)
+    assert code == 0, lines
+
+
+async def gone(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while _state(pid) != b"Z":
+        assert time.monotonic() < deadline, f"daemon {pid} is still up"
+        await asyncio.sleep(0.02)
+
+
+def _state(pid: int) -> bytes:
+    """The process's state letter; Z (a zombie) when it is gone altogether."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return b"Z"
+
+
+@pytest.mark.timeout(120)
+async def test_a_kept_daemon_serves_the_next_runs_of_its_store_until_idle(
+    plakar: str, tmp_path: Path
+) -> None:
+    store, source, work = tmp_path / "store", tmp_path / "src", tmp_path / "work"
+    source.mkdir()
+    (source / "a").write_bytes(os.urandom(4096))
+    plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
+    clock = Clock()
+    daemons = CacheDaemons(plakar, idle_s=60, clock=clock)
+    try:
+        async with pc.kept_cache(work, "s", daemons, "settings-1") as cache:
+            # It listens before plakar runs: plakar starts none of its own.
+            [pid] = pc.daemons(cache)
+            await backup(plakar, cache, store, source)
+            assert pc.daemons(cache) == [pid]
+        assert pc.daemons(cache) == [pid], "the daemon went with the run"
+
+        clock.now += 59
+        assert pc.stop_idle(daemons) == []
+        async with pc.kept_cache(work, "s", daemons, "settings-1") as again:
+            assert again == cache and pc.daemons(cache) == [pid]
+            clock.now += 600  # a long run: its daemon is not idle
+            assert pc.stop_idle(daemons) == []
+            (source / "b").write_bytes(os.urandom(4096))
+            await backup(plakar, cache, store, source)
+            assert pc.daemons(cache) == [pid]
+
+        # Other settings of the store (another location, a new secret): a new daemon.
+        async with pc.kept_cache(work, "s", daemons, "settings-2") as other:
+            assert other == cache
+            [new] = pc.daemons(cache)
+            assert new != pid
+            await backup(plakar, cache, store, source)
+        await gone(pid)
+
+        clock.now += 59.9
+        assert pc.stop_idle(daemons) == []
+        clock.now += 0.1
+        assert pc.stop_idle(daemons) == [cache.resolve()]
+        await gone(new)
+        assert pc.daemons(cache) == []
+        # The states it took in stay: the next daemon starts from them.
+        assert pc.pending_states(cache) == []
+        assert list(cache.glob("*/store/*/state.db"))
+    finally:
+        daemons.stop_all()
+
+
+@pytest.mark.timeout(60)
+async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_after(
+    plakar: str, tmp_path: Path
+) -> None:
+    store, source = tmp_path / "store", tmp_path / "src"
+    source.mkdir()
+    (source / "a").write_bytes(os.urandom(4096))
+    plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
+    # A daemon that never listens (a plakar that is not one): the run goes on without it.
+    daemons = CacheDaemons("/bin/true")
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+        assert pc.daemons(cache) == []
+        await backup(plakar, cache, store, source)
+        [own] = pc.daemons(cache)  # plakar's own: `plakar -cachedir DIR cached`
+    deadline = time.monotonic() + 30
+    while pc.daemons(cache):  # stopped at once, or after taking in the backup's state
+        assert time.monotonic() < deadline, f"plakar's daemon {own} outlived its work"
+        await asyncio.sleep(0.05)
+    assert daemons.idle() == []
+
+
+@pytest.mark.timeout(60)
+async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: Path) -> None:
+    daemons = CacheDaemons(plakar)
+    seen: list[int] = []
+
+    async def failing_run() -> None:
+        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+            seen.extend(pc.daemons(cache))
+            raise RuntimeError("the run failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_run()
+    [pid] = seen
+    await gone(pid)
+    assert daemons.idle() == []
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
+        assert pc.daemons(again) not in ([], [pid])
+    daemons.stop_all()
