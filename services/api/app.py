@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,6 +72,10 @@ def _litestar(settings: Settings) -> Litestar:
         connectors = JobConnectorsServer(pool, nc, js)
         await connectors.start()
         deliverer = asyncio.create_task(Deliverer(pool, settings).run())
+        # What start-up made (modules, the app and its routes, the connections) lives as
+        # long as the process: the cycle collector no longer walks it in every full
+        # collection, each of which held the live output up to 100 ms.
+        gc.freeze()
         try:
             yield
         finally:
