@@ -39,7 +39,6 @@ from shared.models import Connector
 
 # plakar listens on <cachedir>/cached.sock.
 SOCKET = "cached.sock"
-IDLE_S = 60.0
 # The daemon's own idle time before it exits: never reached while the runner lives.
 TEARDOWN = "24h"
 # How long a daemon may take to listen before the job goes on without it (plakar then
@@ -67,7 +66,7 @@ class CacheDaemons:
     Every call about a cache is made with the cache's lock held."""
 
     def __init__(
-        self, plakar: str, idle_s: float = IDLE_S, clock: Callable[[], float] = time.monotonic
+        self, plakar: str, idle_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.plakar = plakar
         self.idle_s = idle_s
