@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -36,6 +37,8 @@ import msgspec
 
 from services.runner import process
 from shared.models import Connector
+
+log = logging.getLogger("plakar_cp.runner")
 
 # plakar listens on <cachedir>/cached.sock.
 SOCKET = "cached.sock"
@@ -98,6 +101,11 @@ class CacheDaemons:
             if _listens(given / SOCKET):
                 return True
             await asyncio.sleep(START_POLL_S)
+        log.warning(
+            "plakar's cache daemon on %s did not listen (exit code %s); plakar starts its own",
+            cache,
+            proc.returncode,
+        )
         self.stop(cache)
         return False
 
