@@ -18,7 +18,8 @@ serves a later job only
   request about a store, and would go on reading the store they name;
 - while its plakar is the one installed: a plakar replaced on disk (an upgrade) would
   refuse a daemon of another version.
-Each idle daemon holds some 40 MB of memory and the store's key until it is stopped.
+Each idle daemon holds some 40 MB of memory and the store's key until it is stopped, so a
+runner keeps at most `max_idle` of them (its slots): past that, the one idle longest goes.
 """
 
 from __future__ import annotations
@@ -69,10 +70,15 @@ class CacheDaemons:
     Every call about a cache is made with the cache's lock held."""
 
     def __init__(
-        self, plakar: str, idle_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        plakar: str,
+        idle_s: float,
+        max_idle: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plakar = plakar
         self.idle_s = idle_s
+        self.max_idle = max_idle
         self._clock = clock
         self._kept: dict[Path, _Daemon] = {}
 
@@ -121,12 +127,17 @@ class CacheDaemons:
         return True
 
     def idle(self) -> list[Path]:
-        """The caches whose daemon no job has used for `idle_s`."""
+        """The caches whose daemon is to stop: no job used it for `idle_s`, or more than
+        `max_idle` are idle and it has been so the longest."""
         now = self._clock()
+        idle = sorted(
+            ((d.idle_since, cache) for cache, d in self._kept.items() if d.idle_since is not None),
+            reverse=True,
+        )
         return [
             cache
-            for cache, d in self._kept.items()
-            if d.idle_since is not None and now - d.idle_since >= self.idle_s
+            for n, (since, cache) in enumerate(idle)
+            if n >= self.max_idle or now - since >= self.idle_s
         ]
 
     def stop(self, cache: Path) -> None:

@@ -206,15 +206,16 @@ async def kept_cache(
             daemons.stop(cache)
         raise
     finally:
-        ours = daemons is not None and daemons.release(cache)
-        if not ours and not pending_states(cache):
+        if daemons is not None and daemons.release(cache):
+            stop_idle(daemons)  # one more idle: the one idle longest may be one too many
+        elif not pending_states(cache):
             stop_cache_daemon(cache)
         os.close(fd)
 
 
 def stop_idle(daemons: CacheDaemons) -> list[Path]:
-    """Stop the daemons the runner kept that no job has used for a while, each with its
-    cache's lock held (no job starts on it meanwhile); answers their caches."""
+    """Stop the daemons the runner keeps idle for too long or too many (CacheDaemons.idle),
+    each with its cache's lock held (no job starts on it meanwhile); answers their caches."""
     stopped = []
     for cache in daemons.idle():
         fd = _try_lock(_lock_of(cache))

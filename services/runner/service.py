@@ -58,7 +58,9 @@ class Runner:
             plakar=settings.plakar_bin,
             work_dir=settings.work_dir,
             cancel_grace_s=settings.cancel_grace_s,
-            daemons=CacheDaemons(settings.plakar_bin, settings.cache_daemon_idle_s),
+            daemons=CacheDaemons(
+                settings.plakar_bin, settings.cache_daemon_idle_s, settings.runner_slots
+            ),
             policy=settings.policy(),
         )
         self.nc: Client | None = None

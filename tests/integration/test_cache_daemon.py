@@ -57,7 +57,7 @@ async def test_a_kept_daemon_serves_the_next_runs_of_its_store_until_idle(
     (source / "a").write_bytes(os.urandom(4096))
     plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
     clock = Clock()
-    daemons = CacheDaemons(plakar, 60, clock)
+    daemons = CacheDaemons(plakar, 60, 1, clock)
     try:
         async with pc.kept_cache(work, "s", daemons, "settings-1") as cache:
             # It listens before plakar runs: plakar starts none of its own.
@@ -106,7 +106,7 @@ async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_aft
     (source / "a").write_bytes(os.urandom(4096))
     plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
     # A daemon that never listens (a plakar that is not one): the run goes on without it.
-    daemons = CacheDaemons("/bin/true", 60)
+    daemons = CacheDaemons("/bin/true", 60, 1)
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
         assert pc.daemons(cache) == []
         await backup(plakar, cache, store, source)
@@ -120,7 +120,7 @@ async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_aft
 
 @pytest.mark.timeout(60)
 async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: Path) -> None:
-    daemons = CacheDaemons(plakar, 60)
+    daemons = CacheDaemons(plakar, 60, 1)
     seen: list[int] = []
 
     async def failing_run() -> None:
@@ -136,3 +136,23 @@ async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: 
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
         assert pc.daemons(again) not in ([], [pid])
     daemons.stop_all()
+
+
+@pytest.mark.timeout(60)
+async def test_past_its_slots_a_runner_keeps_the_daemons_idle_the_least(
+    plakar: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    daemons = CacheDaemons(plakar, 60, 2, clock)
+    pids: dict[str, int] = {}
+    try:
+        for store in ("s", "t", "u"):
+            async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
+                [pids[store]] = pc.daemons(cache)
+            clock.now += 1
+        await gone(pids["s"])  # idle the longest, one too many
+        for store in ("t", "u"):
+            async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
+                assert pc.daemons(cache) == [pids[store]]
+    finally:
+        daemons.stop_all()
