@@ -126,9 +126,11 @@ class CacheDaemons:
         daemon.idle_since = self._clock()
         return True
 
-    def idle(self) -> list[Path]:
+    def idle(self, busy: Callable[[Path], bool]) -> list[Path]:
         """The caches whose daemon is to stop: no job used it for `idle_s`, or more than
-        `max_idle` are idle and it has been so the longest."""
+        `max_idle` are idle and it has been so the longest. One still `busy` (taking in
+        the state its last job wrote: seconds) is left to it until idle for twice
+        `idle_s`: stopped, it would leave that state to be fetched from the store again."""
         now = self._clock()
         idle = sorted(
             ((d.idle_since, cache) for cache, d in self._kept.items() if d.idle_since is not None),
@@ -137,7 +139,8 @@ class CacheDaemons:
         return [
             cache
             for n, (since, cache) in enumerate(idle)
-            if n >= self.max_idle or now - since >= self.idle_s
+            if (n >= self.max_idle or now - since >= self.idle_s)
+            and (now - since >= 2 * self.idle_s or not busy(cache))
         ]
 
     def stop(self, cache: Path) -> None:

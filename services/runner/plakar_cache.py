@@ -217,7 +217,7 @@ def stop_idle(daemons: CacheDaemons) -> list[Path]:
     """Stop the daemons the runner keeps idle for too long or too many (CacheDaemons.idle),
     each with its cache's lock held (no job starts on it meanwhile); answers their caches."""
     stopped = []
-    for cache in daemons.idle():
+    for cache in daemons.idle(busy=lambda cache: bool(pending_states(cache))):
         fd = _try_lock(_lock_of(cache))
         if fd is None:
             continue  # a job is taking it

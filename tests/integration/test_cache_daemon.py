@@ -40,6 +40,14 @@ async def gone(pid: int) -> None:
         await asyncio.sleep(0.02)
 
 
+async def taken_in(cache: Path) -> None:
+    """Until the daemon has taken in the states the runs wrote."""
+    deadline = time.monotonic() + 10
+    while pc.pending_states(cache):
+        assert time.monotonic() < deadline, "the daemon did not take the state in"
+        await asyncio.sleep(0.02)
+
+
 def _state(pid: int) -> bytes:
     """The process's state letter; Z (a zombie) when it is gone altogether."""
     try:
@@ -83,6 +91,7 @@ async def test_a_kept_daemon_serves_the_next_runs_of_its_store_until_idle(
             assert new != pid
             await backup(plakar, cache, store, source)
         await gone(pid)
+        await taken_in(cache)  # as it is by the time the daemon has been idle a while
 
         clock.now += 59.9
         assert pc.stop_idle(daemons) == []
@@ -91,7 +100,6 @@ async def test_a_kept_daemon_serves_the_next_runs_of_its_store_until_idle(
         await gone(new)
         assert pc.daemons(cache) == []
         # The states it took in stay: the next daemon starts from them.
-        assert pc.pending_states(cache) == []
         assert list(cache.glob("*/store/*/state.db"))
     finally:
         daemons.stop_all()
@@ -115,7 +123,7 @@ async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_aft
     while pc.daemons(cache):  # stopped at once, or after taking in the backup's state
         assert time.monotonic() < deadline, f"plakar's daemon {own} outlived its work"
         await asyncio.sleep(0.05)
-    assert daemons.idle() == []
+    assert daemons.idle(busy=lambda _: False) == []
 
 
 @pytest.mark.timeout(60)
@@ -132,7 +140,7 @@ async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: 
         await failing_run()
     [pid] = seen
     await gone(pid)
-    assert daemons.idle() == []
+    assert daemons.idle(busy=lambda _: False) == []
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
         assert pc.daemons(again) not in ([], [pid])
     daemons.stop_all()
@@ -154,5 +162,28 @@ async def test_past_its_slots_a_runner_keeps_the_daemons_idle_the_least(
         for store in ("t", "u"):
             async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
                 assert pc.daemons(cache) == [pids[store]]
+    finally:
+        daemons.stop_all()
+
+
+@pytest.mark.timeout(60)
+async def test_a_daemon_taking_in_a_state_is_left_to_it_for_a_while(
+    plakar: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    daemons = CacheDaemons(plakar, 60, 1, clock)
+    try:
+        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+            [pid] = pc.daemons(cache)
+            # A state the backup wrote, not taken in yet.
+            state = cache / "2.0.0" / "store" / "r" / "ab12.state"
+            state.parent.mkdir(parents=True)
+            state.write_bytes(b"")
+        clock.now += 60
+        assert pc.stop_idle(daemons) == []
+        assert pc.daemons(cache) == [pid]
+        clock.now += 60  # stuck on it: stopped all the same
+        assert pc.stop_idle(daemons) == [cache.resolve()]
+        await gone(pid)
     finally:
         daemons.stop_all()
