@@ -9,10 +9,12 @@ of a small backup's time beyond plakar's.
 
 So the runner starts the daemon itself: `plakar -cachedir DIR cached -foreground`, a
 child of its own that the kernel kills with the runner (as every plakar it runs), with
-a teardown of its own (TEARDOWN) far beyond the time the runner keeps it idle: it never
-exits while a job may connect to it. The runner stops it `idle_s` after the last job on
-its cache ended, holding that cache's lock, so that no job is on it. A kept daemon
-serves a later job only
+a teardown of its own three times the time the runner keeps it idle: it never exits
+while a job may connect to it, and one left behind (a runner killed while its plakar is
+a wrapper that does not `exec`) exits by itself. The runner stops it, its whole process
+group, `idle_s` after the last job on its cache ended, holding that cache's lock, so that
+no job is on it. A kept daemon serves a later job only
+- within `idle_s` of the last job's end (however late its stop comes);
 - of the same runner process, on the same cache (whose lock lets one job at a time on it);
 - for the same store settings: the daemon keeps the settings and the key of the first
   request about a store, and would go on reading the store they name;
@@ -25,9 +27,11 @@ runner keeps at most `max_idle` of them (its slots): past that, the one idle lon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable
@@ -43,8 +47,9 @@ log = logging.getLogger("plakar_cp.runner")
 
 # plakar listens on <cachedir>/cached.sock.
 SOCKET = "cached.sock"
-# The daemon's own idle time before it exits: never reached while the runner lives.
-TEARDOWN = "24h"
+# The daemon's own idle time before it exits, in the runner's idle times: never reached
+# while the runner may still use it.
+TEARDOWN_IDLES = 3
 # How long a daemon may take to listen before the job goes on without it (plakar then
 # starts one of its own), and how often the runner looks.
 START_PATIENCE_S = 5.0
@@ -89,7 +94,8 @@ class CacheDaemons:
         if daemon is None:
             return False
         alive = daemon.proc.returncode is None
-        if alive and daemon.settings == settings and not _replaced(daemon.proc.pid):
+        recent = daemon.idle_since is not None and self._clock() - daemon.idle_since < self.idle_s
+        if alive and recent and daemon.settings == settings and not _replaced(daemon.proc.pid):
             daemon.idle_since = None
             return True
         self.stop(cache)
@@ -99,8 +105,9 @@ class CacheDaemons:
         """Start a daemon on `cache` (`given`: the path plakar is given, the cache or a
         short link to it) and wait until it listens. False if it does not: the job goes
         on without it."""
+        teardown = f"{round(TEARDOWN_IDLES * self.idle_s)}s"
         argv = [self.plakar, "-cachedir", str(given), "cached", "-foreground"]
-        proc = await process.start_quiet([*argv, "-teardown", TEARDOWN])
+        proc = await process.start_quiet([*argv, "-teardown", teardown])
         self._kept[_real(cache)] = _Daemon(proc, settings)
         deadline = time.monotonic() + START_PATIENCE_S
         while proc.returncode is None and time.monotonic() < deadline:
@@ -148,7 +155,9 @@ class CacheDaemons:
         it is not trusted with the next (it may be what the job waited on)."""
         daemon = self._kept.pop(_real(cache), None)
         if daemon is not None and daemon.proc.returncode is None:
-            daemon.proc.kill()
+            # Its group: a plakar behind a wrapper that does not `exec` goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(daemon.proc.pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
         for cache in list(self._kept):

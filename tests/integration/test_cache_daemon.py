@@ -187,3 +187,36 @@ async def test_a_daemon_taking_in_a_state_is_left_to_it_for_a_while(
         await gone(pid)
     finally:
         daemons.stop_all()
+
+
+@pytest.mark.timeout(60)
+async def test_a_daemon_idle_too_long_is_not_reused_even_before_its_stop(
+    plakar: str, tmp_path: Path
+) -> None:
+    clock = Clock()
+    daemons = CacheDaemons(plakar, 60, 1, clock)
+    try:
+        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+            [pid] = pc.daemons(cache)
+        clock.now += 60  # no stop came (a busy runner): it may be about to exit by itself
+        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
+            assert pc.daemons(again) not in ([], [pid])
+        await gone(pid)
+    finally:
+        daemons.stop_all()
+
+
+@pytest.mark.timeout(60)
+async def test_a_daemon_behind_a_wrapper_that_does_not_exec_is_stopped_whole(
+    plakar: str, tmp_path: Path
+) -> None:
+    wrapper = tmp_path / "plakar-wrapper"
+    wrapper.write_text(f'#!/bin/sh\n"{plakar}" "$@"\n')
+    wrapper.chmod(0o700)
+    daemons = CacheDaemons(str(wrapper), 60, 1)
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+        wrapped = pc.daemons(cache)  # the wrapper, and plakar as its child
+    assert len(wrapped) == 2
+    daemons.stop_all()
+    for pid in wrapped:
+        await gone(pid)
