@@ -27,7 +27,6 @@ runner keeps at most `max_idle` of them (its slots): past that, the one idle lon
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -156,8 +155,7 @@ class CacheDaemons:
         daemon = self._kept.pop(_real(cache), None)
         if daemon is not None and daemon.proc.returncode is None:
             # Its group: a plakar behind a wrapper that does not `exec` goes too.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(daemon.proc.pid, signal.SIGKILL)
+            process.signal_group(daemon.proc.pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
         for cache in list(self._kept):

@@ -115,7 +115,7 @@ async def run(
         if watching:
             watching.cancel()
         if proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
         pumping.cancel()
         await asyncio.wait([pumping])  # its reader is removed before the pipe is closed
@@ -138,7 +138,8 @@ async def _read(fd: int) -> bytes:
                 loop.remove_reader(fd)
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
+    """Signal a process started here and its group (its session: what it started)."""
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
@@ -149,11 +150,11 @@ async def _cancel_on(
     cancel: asyncio.Event, proc: asyncio.subprocess.Process, grace_s: float
 ) -> None:
     await cancel.wait()
-    _signal_group(proc.pid, signal.SIGINT)
+    signal_group(proc.pid, signal.SIGINT)
     try:
         await asyncio.wait_for(proc.wait(), grace_s)
     except TimeoutError:
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
 
 
 # The lines of stderr kept while plakar writes a file's bytes on stdout.
@@ -171,7 +172,7 @@ async def output(argv: Sequence[str]) -> AsyncIterator[Output]:
     finally:
         out.errors_read.cancel()
         if proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
 
 

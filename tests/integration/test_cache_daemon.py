@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,38 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+Keeper = Callable[..., CacheDaemons]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def keeper(plakar: str, clock: Clock) -> Iterator[Keeper]:
+    """Makes a runner's keeper of daemons (idle time 60 s on `clock`, one idle daemon at
+    most unless told), whose daemons are stopped after the test."""
+    made: list[CacheDaemons] = []
+
+    def make(program: str = plakar, max_idle: int = 1) -> CacheDaemons:
+        made.append(CacheDaemons(program, 60, max_idle, clock))
+        return made[-1]
+
+    yield make
+    for daemons in made:
+        daemons.stop_all()
+
+
+def plaintext_store(plakar: str, tmp_path: Path) -> tuple[Path, Path]:
+    """A new plaintext store, and a source of one file to back up into it."""
+    store, source = tmp_path / "store", tmp_path / "src"
+    source.mkdir()
+    (source / "a").write_bytes(os.urandom(4096))
+    plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
+    return store, source
 
 
 async def backup(plakar: str, cache: Path, store: Path, source: Path) -> None:
@@ -58,63 +91,54 @@ def _state(pid: int) -> bytes:
 
 @pytest.mark.timeout(120)
 async def test_a_kept_daemon_serves_the_next_runs_of_its_store_until_idle(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper, clock: Clock
 ) -> None:
-    store, source, work = tmp_path / "store", tmp_path / "src", tmp_path / "work"
-    source.mkdir()
-    (source / "a").write_bytes(os.urandom(4096))
-    plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
-    clock = Clock()
-    daemons = CacheDaemons(plakar, 60, 1, clock)
-    try:
-        async with pc.kept_cache(work, "s", daemons, "settings-1") as cache:
-            # It listens before plakar runs: plakar starts none of its own.
-            [pid] = pc.daemons(cache)
-            await backup(plakar, cache, store, source)
-            assert pc.daemons(cache) == [pid]
-        assert pc.daemons(cache) == [pid], "the daemon went with the run"
+    store, source = plaintext_store(plakar, tmp_path)
+    work = tmp_path / "work"
+    daemons = keeper()
+    async with pc.kept_cache(work, "s", daemons, "settings-1") as cache:
+        # It listens before plakar runs: plakar starts none of its own.
+        [pid] = pc.daemons(cache)
+        await backup(plakar, cache, store, source)
+        assert pc.daemons(cache) == [pid]
+    assert pc.daemons(cache) == [pid], "the daemon went with the run"
 
-        clock.now += 59
+    clock.now += 59
+    assert pc.stop_idle(daemons) == []
+    async with pc.kept_cache(work, "s", daemons, "settings-1") as again:
+        assert again == cache and pc.daemons(cache) == [pid]
+        clock.now += 600  # a long run: its daemon is not idle
         assert pc.stop_idle(daemons) == []
-        async with pc.kept_cache(work, "s", daemons, "settings-1") as again:
-            assert again == cache and pc.daemons(cache) == [pid]
-            clock.now += 600  # a long run: its daemon is not idle
-            assert pc.stop_idle(daemons) == []
-            (source / "b").write_bytes(os.urandom(4096))
-            await backup(plakar, cache, store, source)
-            assert pc.daemons(cache) == [pid]
+        (source / "b").write_bytes(os.urandom(4096))
+        await backup(plakar, cache, store, source)
+        assert pc.daemons(cache) == [pid]
 
-        # Other settings of the store (another location, a new secret): a new daemon.
-        async with pc.kept_cache(work, "s", daemons, "settings-2") as other:
-            assert other == cache
-            [new] = pc.daemons(cache)
-            assert new != pid
-            await backup(plakar, cache, store, source)
-        await gone(pid)
-        await taken_in(cache)  # as it is by the time the daemon has been idle a while
+    # Other settings of the store (another location, a new secret): a new daemon.
+    async with pc.kept_cache(work, "s", daemons, "settings-2") as other:
+        assert other == cache
+        [new] = pc.daemons(cache)
+        assert new != pid
+        await backup(plakar, cache, store, source)
+    await gone(pid)
+    await taken_in(cache)  # as it is by the time the daemon has been idle a while
 
-        clock.now += 59.9
-        assert pc.stop_idle(daemons) == []
-        clock.now += 0.1
-        assert pc.stop_idle(daemons) == [cache.resolve()]
-        await gone(new)
-        assert pc.daemons(cache) == []
-        # The states it took in stay: the next daemon starts from them.
-        assert list(cache.glob("*/store/*/state.db"))
-    finally:
-        daemons.stop_all()
+    clock.now += 59.9
+    assert pc.stop_idle(daemons) == []
+    clock.now += 0.1
+    assert pc.stop_idle(daemons) == [cache.resolve()]
+    await gone(new)
+    assert pc.daemons(cache) == []
+    # The states it took in stay: the next daemon starts from them.
+    assert list(cache.glob("*/store/*/state.db"))
 
 
 @pytest.mark.timeout(60)
 async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_after(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper
 ) -> None:
-    store, source = tmp_path / "store", tmp_path / "src"
-    source.mkdir()
-    (source / "a").write_bytes(os.urandom(4096))
-    plakar_run(plakar, tmp_path / "direct", "at", str(store), "create", "-plaintext")
+    store, source = plaintext_store(plakar, tmp_path)
     # A daemon that never listens (a plakar that is not one): the run goes on without it.
-    daemons = CacheDaemons("/bin/true", 60, 1)
+    daemons = keeper(program="/bin/true")
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
         assert pc.daemons(cache) == []
         await backup(plakar, cache, store, source)
@@ -127,8 +151,10 @@ async def test_without_a_kept_daemon_plakar_starts_its_own_and_it_is_stopped_aft
 
 
 @pytest.mark.timeout(60)
-async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: Path) -> None:
-    daemons = CacheDaemons(plakar, 60, 1)
+async def test_a_run_that_fails_takes_its_daemon_with_it(
+    plakar: str, tmp_path: Path, keeper: Keeper
+) -> None:
+    daemons = keeper()
     seen: list[int] = []
 
     async def failing_run() -> None:
@@ -143,77 +169,64 @@ async def test_a_run_that_fails_takes_its_daemon_with_it(plakar: str, tmp_path: 
     assert daemons.idle(busy=lambda _: False) == []
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
         assert pc.daemons(again) not in ([], [pid])
-    daemons.stop_all()
 
 
 @pytest.mark.timeout(60)
 async def test_past_its_slots_a_runner_keeps_the_daemons_idle_the_least(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper, clock: Clock
 ) -> None:
-    clock = Clock()
-    daemons = CacheDaemons(plakar, 60, 2, clock)
+    daemons = keeper(max_idle=2)
     pids: dict[str, int] = {}
-    try:
-        for store in ("s", "t", "u"):
-            async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
-                [pids[store]] = pc.daemons(cache)
-            clock.now += 1
-        await gone(pids["s"])  # idle the longest, one too many
-        for store in ("t", "u"):
-            async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
-                assert pc.daemons(cache) == [pids[store]]
-    finally:
-        daemons.stop_all()
+    for store in ("s", "t", "u"):
+        async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
+            [pids[store]] = pc.daemons(cache)
+        clock.now += 1
+    await gone(pids["s"])  # idle the longest, one too many
+    for store in ("t", "u"):
+        async with pc.kept_cache(tmp_path / "work", store, daemons, "x") as cache:
+            assert pc.daemons(cache) == [pids[store]]
 
 
 @pytest.mark.timeout(60)
 async def test_a_daemon_taking_in_a_state_is_left_to_it_for_a_while(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper, clock: Clock
 ) -> None:
-    clock = Clock()
-    daemons = CacheDaemons(plakar, 60, 1, clock)
-    try:
-        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
-            [pid] = pc.daemons(cache)
-            # A state the backup wrote, not taken in yet.
-            state = cache / "2.0.0" / "store" / "r" / "ab12.state"
-            state.parent.mkdir(parents=True)
-            state.write_bytes(b"")
-        clock.now += 60
-        assert pc.stop_idle(daemons) == []
-        assert pc.daemons(cache) == [pid]
-        clock.now += 60  # stuck on it: stopped all the same
-        assert pc.stop_idle(daemons) == [cache.resolve()]
-        await gone(pid)
-    finally:
-        daemons.stop_all()
+    daemons = keeper()
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+        [pid] = pc.daemons(cache)
+        # A state the backup wrote, not taken in yet.
+        state = cache / "2.0.0" / "store" / "r" / "ab12.state"
+        state.parent.mkdir(parents=True)
+        state.write_bytes(b"")
+    clock.now += 60
+    assert pc.stop_idle(daemons) == []
+    assert pc.daemons(cache) == [pid]
+    clock.now += 60  # stuck on it: stopped all the same
+    assert pc.stop_idle(daemons) == [cache.resolve()]
+    await gone(pid)
 
 
 @pytest.mark.timeout(60)
 async def test_a_daemon_idle_too_long_is_not_reused_even_before_its_stop(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper, clock: Clock
 ) -> None:
-    clock = Clock()
-    daemons = CacheDaemons(plakar, 60, 1, clock)
-    try:
-        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
-            [pid] = pc.daemons(cache)
-        clock.now += 60  # no stop came (a busy runner): it may be about to exit by itself
-        async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
-            assert pc.daemons(again) not in ([], [pid])
-        await gone(pid)
-    finally:
-        daemons.stop_all()
+    daemons = keeper()
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
+        [pid] = pc.daemons(cache)
+    clock.now += 60  # no stop came (a busy runner): it may be about to exit by itself
+    async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as again:
+        assert pc.daemons(again) not in ([], [pid])
+    await gone(pid)
 
 
 @pytest.mark.timeout(60)
 async def test_a_daemon_behind_a_wrapper_that_does_not_exec_is_stopped_whole(
-    plakar: str, tmp_path: Path
+    plakar: str, tmp_path: Path, keeper: Keeper
 ) -> None:
     wrapper = tmp_path / "plakar-wrapper"
     wrapper.write_text(f'#!/bin/sh\n"{plakar}" "$@"\n')
     wrapper.chmod(0o700)
-    daemons = CacheDaemons(str(wrapper), 60, 1)
+    daemons = keeper(program=str(wrapper))
     async with pc.kept_cache(tmp_path / "work", "s", daemons, "x") as cache:
         wrapped = pc.daemons(cache)  # the wrapper, and plakar as its child
     assert len(wrapped) == 2
