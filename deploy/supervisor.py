@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import orphans
 from deploy.embedded import (
     PG_ROLES,
     PG_SUPERUSER,
@@ -128,6 +129,7 @@ class Stack:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+        orphans.become_subreaper()
         try:
             self._start()
             while not stopping:
@@ -334,7 +336,11 @@ class Stack:
         raise StartupError(f"services not ready after {READY_TIMEOUT_S:.0f}s: {last}")
 
     def _supervise(self, now: float) -> None:
-        """Start again whatever died, NATS and PostgreSQL included."""
+        """Start again whatever died, NATS and PostgreSQL included; stop what a dead
+        job left (deploy/orphans.py)."""
+        own = {s.child.process.pid for s in self.supervised if s.child.process}
+        if killed := orphans.tend(own):
+            print(f"stopped processes a dead job left: {killed}", flush=True)
         for s in self.supervised:
             code = s.child.returncode()
             if code is None:

@@ -16,7 +16,7 @@ import pytest
 
 from services.runner.plakar_cache import CACHES, cache_key, daemons
 from tests.conftest import plakar_run
-from tests.support.procs import processes
+from tests.support.procs import children, processes
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = pytest.mark.integration
@@ -131,3 +131,35 @@ def test_a_backup_after_a_runner_killed_mid_backup_succeeds(plakar: str, tmp_pat
         # The new file is in the snapshot the retried backup made.
         output = stack.get(f"/jobs/{job_id}/output")
         assert f"{retried['snapshot_id'][:8]}: OK ✓ {source_dir}/d0/new.bin" in output
+
+
+@pytest.mark.timeout(240)
+def test_a_runner_killed_leaves_no_plakar_behind_a_wrapper_that_forks_it(
+    plakar: str, tmp_path: Path
+) -> None:
+    """plakar given as a script that runs it without `exec`: the kernel kills the script
+    with the runner, and the supervisor the plakar it had started (deploy/orphans.py)."""
+    wrapper = tmp_path / "plakar-wrapper"
+    wrapper.write_text(f'#!/bin/sh\n"{plakar}" "$@"\n')
+    wrapper.chmod(0o755)
+    source_dir = many_files(tmp_path / "src", FILES)
+    env = {"PLAKAR_CP_PLAKAR_BIN": str(wrapper)}
+    with running_stack(stack_dir("kept-cache-wrapper"), runners=1, env=env) as stack:
+        source = stack.connector("kw-src", "source", str(source_dir))
+        store = stack.store("kw-store", tmp_path / "store")
+        job_id = backup_task(stack, "kw", source, store)["job_id"]
+        stack.wait_running(job_id, lines=50)
+        [script] = processes("backup", "kw")
+        [backup] = children(script)
+        cache = caches_of(stack, store) / "0"
+        assert daemons(cache), "the runner keeps no daemon behind the wrapper"
+        # Held still: whatever outlives the runner is there to be seen, not ended by itself.
+        os.kill(backup, signal.SIGSTOP)
+        runner = stack.get(f"/jobs/{job_id}")["runner"]
+        pid = next(r["pid"] for r in stack.get("/health")["runners"] if r["id"] == runner)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while processes("backup", "kw") or daemons(cache):
+            assert time.monotonic() < deadline, "plakar or its daemon outlived the runner"
+            time.sleep(0.05)
+        assert "stopped processes a dead job left" in stack.up_log.read_text()
