@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import subjects as s
+from shared.events import JobFinished, JobLog, JobProgress, JobStarted, job_event_kind
 
 CONTROL_PLANE = "CP"
 READERS = "READERS"
@@ -78,6 +79,13 @@ def _presence(kind: str) -> list[str]:
 
 
 _EVENTS_PUBLISH = ["plakar.events.>", "$JS.API.INFO"]
+# A runner tells only what it does with a job (the history refuses an event published
+# under another kind's subject): not that a job was queued or skipped, nor a schedule's
+# or freshness event.
+_RUNNER_EVENTS = [
+    "$JS.API.INFO",
+    *(s.job_event("*", job_event_kind(e)) for e in (JobStarted, JobProgress, JobLog, JobFinished)),
+]
 # Queueing a job for the runners of any group (shared/groups.py).
 _JOBS_DUE_ANY_GROUP = s.job_due("*")
 
@@ -98,7 +106,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
     "runner": {
         "publish": {
             "allow": [
-                *_EVENTS_PUBLISH,
+                *_RUNNER_EVENTS,
                 # The last seq of a job, to continue it on a new attempt.
                 f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
                 # Its group's work queue (`runners-<group>`: a subject token cannot be

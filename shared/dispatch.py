@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from shared import bus, subjects
-from shared.events import JobDue, JobQueued, encode, utcnow
+from shared.events import JobDue, JobQueued, encode, job_event_subject, utcnow
 from shared.groups import group_of
 from shared.ids import new_id
 from shared.models import Task, Trigger
@@ -101,7 +101,7 @@ def queued_message(
         ts=at or utcnow(),
     )
     # Derived from the job, so a repeated publish is deduplicated.
-    return Message(subjects.job_event(job_id, "queued"), encode(queued), f"queued:{job_id}")
+    return Message(job_event_subject(queued), encode(queued), f"queued:{job_id}")
 
 
 def due_message(

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, get_args
 
 import msgspec
 
+from shared import subjects
 from shared.freshness import Watched
 from shared.ids import new_id
 from shared.lifecycle import JobStatus
@@ -110,10 +111,14 @@ class JobFinished(JobEvent, kw_only=True, tag="finished"):
 
 
 AnyJobEvent = JobQueued | JobSkipped | JobStarted | JobProgress | JobLog | JobFinished
+
+
+def job_event_kind(event: type[AnyJobEvent] | AnyJobEvent) -> str:
+    return str(event.__struct_config__.tag)
+
+
 # The last part of a job event's subject: plakar.events.job.<job_id>.<kind>.
-JOB_EVENT_KINDS: tuple[str, ...] = tuple(
-    str(t.__struct_config__.tag) for t in get_args(AnyJobEvent)
-)
+JOB_EVENT_KINDS: tuple[str, ...] = tuple(job_event_kind(t) for t in get_args(AnyJobEvent))
 
 _job_event_decoder: msgspec.json.Decoder[AnyJobEvent] = msgspec.json.Decoder(AnyJobEvent)
 _job_due_decoder: msgspec.json.Decoder[JobDue] = msgspec.json.Decoder(JobDue)
@@ -122,6 +127,26 @@ encode = msgspec.json.Encoder().encode
 
 def decode_job_event(data: bytes) -> AnyJobEvent:
     return _job_event_decoder.decode(data)
+
+
+def job_event_subject(event: AnyJobEvent) -> str:
+    """Where a job event is published: its job's subject of its kind."""
+    return subjects.job_event(event.job_id, job_event_kind(event))
+
+
+class MisplacedEvent(ValueError):
+    pass
+
+
+def read_job_event(subject: str, data: bytes) -> AnyJobEvent:
+    """The job event read from `subject`, which must be its own: the NATS users that may
+    publish job events are each allowed some kinds only, by subject, so one found under
+    another kind's or another job's subject is refused (MisplacedEvent), as is one that
+    is not a job event (msgspec's errors)."""
+    event = decode_job_event(data)
+    if subject != job_event_subject(event):
+        raise MisplacedEvent(f"it holds a {job_event_kind(event)} event of job {event.job_id}")
+    return event
 
 
 def decode_job_due(data: bytes) -> JobDue:

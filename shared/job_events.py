@@ -25,8 +25,9 @@ from shared.events import (
     JobProgress,
     LogLine,
     Stream,
-    decode_job_event,
     encode,
+    job_event_subject,
+    read_job_event,
     utcnow,
 )
 from shared.models import Progress
@@ -125,7 +126,7 @@ class JobEventSink:
 
     async def _send(self, event: AnyJobEvent) -> None:
         await self._publish(
-            subjects.job_event(self.job_id, event.__struct_config__.tag or "event"),  # type: ignore[arg-type]
+            job_event_subject(event),
             encode(event),
             event.event_id,
         )
@@ -232,9 +233,9 @@ async def next_seq(js: JetStreamContext, job_id: str, patience: float = 0.0) -> 
             )
         except NotFoundError:
             continue
-        if raw.data:
+        if raw.data and raw.subject:
             try:
-                last = max(last, decode_job_event(raw.data).seq)
+                last = max(last, read_job_event(raw.subject, raw.data).seq)
             except Exception as e:  # not one of ours: the seqs of the others stand
                 log.warning("job %s: unreadable %s event: %s", job_id, kind, e)
     return last + 1

@@ -35,13 +35,14 @@ from shared.events import (
     JobProgress,
     JobStarted,
     LogLine,
+    MisplacedEvent,
     Stream,
     StreamLines,
     StreamLog,
     StreamMessage,
     StreamProgress,
     StreamStatus,
-    decode_job_event,
+    read_job_event,
 )
 from shared.models import Job
 
@@ -284,9 +285,9 @@ async def follow_job(
 
     async def on_msg(msg: Msg) -> None:
         try:
-            event = decode_job_event(msg.data)
-        except msgspec.DecodeError as e:
-            log.error("skipping unreadable event %s: %s", msg.subject, e)
+            event = read_job_event(msg.subject, msg.data)
+        except (msgspec.DecodeError, msgspec.ValidationError, MisplacedEvent) as e:
+            log.error("skipping event %s: %s", msg.subject, e)
             return
         await on_event(event)
 

@@ -14,7 +14,7 @@ from services.history.projection import needs_job, plan
 from shared import bus
 from shared import subjects as s
 from shared.db import TRANSIENT, Pool, create_pool
-from shared.events import AnyJobEvent, decode_job_event
+from shared.events import AnyJobEvent, MisplacedEvent, read_job_event
 from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.history")
@@ -60,9 +60,11 @@ class History:
             if not s.is_job_event(msg.subject):
                 continue  # schedule events are for other readers
             try:
-                read.append((msg, decode_job_event(msg.data)))
-            except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                log.error("skipping unreadable event %s: %s", msg.subject, e)
+                ev = read_job_event(msg.subject, msg.data)
+            except (msgspec.DecodeError, msgspec.ValidationError, MisplacedEvent) as e:
+                log.error("skipping event %s: %s", msg.subject, e)
+                continue
+            read.append((msg, ev))
         # While PostgreSQL is away the batch is tried again (its messages renewed) rather
         # than left to come back after the ack wait (30 s): events stay in order and the
         # history catches up as soon as PostgreSQL is back.

@@ -47,7 +47,7 @@ from services.scheduler.timers import Timers
 from shared import recurrence, subjects
 from shared.db import Pool
 from shared.dispatch import Message, Publish, due_message, queued_message
-from shared.events import JobSkipped, ScheduleFired, encode, utcnow
+from shared.events import JobSkipped, ScheduleFired, encode, job_event_subject, utcnow
 from shared.models import Task
 
 log = logging.getLogger("plakar_cp.scheduler")
@@ -529,7 +529,7 @@ def _skipped(task: Task, r: Recorded, reason: str) -> Message:
         reason=reason,
         ts=r.fired_at or utcnow(),
     )
-    return Message(subjects.job_event(r.job_id, "skipped"), encode(skipped), f"skipped:{r.job_id}")
+    return Message(job_event_subject(skipped), encode(skipped), f"skipped:{r.job_id}")
 
 
 def _fired(r: Recorded) -> Message:

@@ -246,6 +246,67 @@ def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: i
     assert stack.get("/jobs/" + held)["status"] == "running"  # the job held goes on
 
 
+def test_a_runner_credential_tells_only_what_runners_do(stack: Stack, tmp_path: Path) -> None:
+    """It may publish a job's started, progress, log and finished events, nothing else:
+    not that a job was queued or skipped, nor a schedule's or a freshness event. An event
+    under a subject it may publish to but of another kind or another job is stored by
+    NATS and refused by the history: no job appears that nobody queued."""
+    task = a_task(stack, tmp_path, "forger")
+    forged = new_id()
+    queued, _ = job_messages(task, "manual", forged)
+    real = stack.post(f"/tasks/{task.id}/run", expect=202)["job_id"]
+    assert stack.wait_job(real)["status"] == "succeeded"
+
+    async def forge() -> list[str]:
+        errors: list[str] = []
+        more = asyncio.Event()
+
+        async def on_error(e: Exception) -> None:
+            errors.append(str(e).lower())
+            more.set()
+
+        nc = await nats.connect(
+            nats_url(stack, "runner"), inbox_prefix=s.RUNNER_INBOX_PREFIX, error_cb=on_error
+        )
+        try:
+            refused = [
+                queued.subject,
+                s.job_event(forged, "skipped"),
+                s.schedule_event(new_id(), "fired"),
+                s.freshness_event("task", task.id, "freshness.restored"),
+            ]
+            for subject in refused:
+                await nc.publish(subject, queued.payload)
+            js = nc.jetstream()
+            # Allowed subjects, stored by NATS: the queued event as another kind, and as
+            # another job's line.
+            for subject in (s.job_event(forged, "started"), s.job_event(real, "log")):
+                await js.publish(subject, queued.payload)
+            await nc.flush()
+            async with asyncio.timeout(10):  # NATS reports each refusal on its own
+                while True:
+                    more.clear()
+                    if sum("permissions violation" in e for e in errors) >= len(refused):
+                        return errors
+                    await more.wait()
+        finally:
+            await nc.close()
+
+    errors = asyncio.run(forge())
+    for subject in (queued.subject, "plakar.events.schedule.", "plakar.events.freshness."):
+        assert any(f'publish to "{subject}' in e for e in errors), errors
+    # The history reads the events in order: a job queued after them is projected after.
+    after = stack.post(f"/tasks/{task.id}/run", expect=202)["job_id"]
+    assert stack.wait_job(after)["status"] == "succeeded"
+    assert stack.client.get(f"/jobs/{forged}").status_code == 404
+    logs = stack.logs()
+    assert f"skipping event {s.job_event(forged, 'started')}: it holds a queued event" in logs
+    assert (
+        f"skipping event {s.job_event(real, 'log')}: it holds a queued event of job {forged}"
+        in logs
+    )
+
+
 def the_api_serves_the_next_job(stack: Stack, held: str, connectors: list[str]) -> None:
     stack.client.post(f"/jobs/{held}/cancel")
     again = stack.post("/tasks", {"type": "check", "store_id": connectors[1]}, expect=201)

@@ -8,9 +8,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
-from shared.events import AnyJobEvent, JobLog, JobProgress, LogLine, decode_job_event
+from shared import subjects
+from shared.events import (
+    AnyJobEvent,
+    JobLog,
+    JobProgress,
+    LogLine,
+    MisplacedEvent,
+    encode,
+    read_job_event,
+)
 from shared.job_events import FLUSH_LINES, JobEventSink, LineBatch
 from shared.models import Progress
 
@@ -26,7 +36,7 @@ class Nats:
         self._acks: list[asyncio.Future[None]] = []
 
     async def publish(self, subject: str, payload: bytes, msg_id: str) -> None:
-        self.sent.append(decode_job_event(payload))
+        self.sent.append(read_job_event(subject, payload))  # each under its own subject
         ack = asyncio.get_running_loop().create_future()
         self._acks.append(ack)
         await ack
@@ -211,3 +221,15 @@ def test_a_line_larger_than_the_byte_limit_goes_alone() -> None:
     batch.add(line(2), 10)
     assert [ln.seq for ln in batch.take()] == [1]
     assert [ln.seq for ln in batch.take()] == [2]
+
+
+def test_an_event_is_read_only_under_its_own_subject() -> None:
+    progress = JobProgress(job_id=JOB, seq=3, progress=Progress(files=1))
+    raw = encode(progress)
+    assert read_job_event(subjects.job_event(JOB, "progress"), raw) == progress
+    other_job = "6f1d2c3b-0000-4000-8000-000000000003"
+    for subject in (subjects.job_event(JOB, "finished"), subjects.job_event(other_job, "progress")):
+        with pytest.raises(MisplacedEvent, match=f"a progress event of job {JOB}"):
+            read_job_event(subject, raw)
+    with pytest.raises(msgspec.ValidationError):
+        read_job_event(subjects.job_event(JOB, "log"), b'{"kind": "lines"}')
