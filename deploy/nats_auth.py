@@ -14,7 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from shared import subjects as s
-from shared.events import JobFinished, JobLog, JobProgress, JobStarted, job_event_kind
+from shared.events import (
+    AnyJobEvent,
+    JobFinished,
+    JobLog,
+    JobProgress,
+    JobQueued,
+    JobSkipped,
+    JobStarted,
+    job_event_kind,
+)
 
 CONTROL_PLANE = "CP"
 READERS = "READERS"
@@ -78,14 +87,23 @@ def _presence(kind: str) -> list[str]:
     return _kv_write(s.SERVICES_BUCKET, f"{kind}.>")
 
 
-_EVENTS_PUBLISH = ["plakar.events.>", "$JS.API.INFO"]
-# A runner tells only what it does with a job (the history refuses an event published
-# under another kind's subject): not that a job was queued or skipped, nor a schedule's
-# or freshness event.
-_RUNNER_EVENTS = [
-    "$JS.API.INFO",
-    *(s.job_event("*", job_event_kind(e)) for e in (JobStarted, JobProgress, JobLog, JobFinished)),
-]
+_FRESHNESS = tuple(s.freshness_event("*", "*", kind) for kind in ("lost", "restored"))
+
+
+def _events(
+    *job: type[AnyJobEvent], schedule: tuple[str, ...] = (), more: tuple[str, ...] = ()
+) -> list[str]:
+    """Publishing the events a service tells, and only those: the kinds of job events it
+    tells (the history and the api read a job event only under its own kind's subject:
+    shared/events.py read_job_event), its schedule events' kinds, and any more subjects."""
+    return [
+        "$JS.API.INFO",
+        *(s.job_event("*", job_event_kind(e)) for e in job),
+        *(s.schedule_event("*", kind) for kind in schedule),
+        *more,
+    ]
+
+
 # Queueing a job for the runners of any group (shared/groups.py).
 _JOBS_DUE_ANY_GROUP = s.job_due("*")
 
@@ -96,7 +114,8 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
         "publish": {
             "allow": [
                 _JOBS_DUE_ANY_GROUP,
-                *_EVENTS_PUBLISH,
+                # Jobs it queues or skips, its schedules' firings, what went stale or fresh.
+                *_events(JobQueued, JobSkipped, schedule=("fired",), more=_FRESHNESS),
                 *_kv_write(s.SCHEDULER_LEASE_BUCKET),
                 *_presence("scheduler"),
             ]
@@ -106,7 +125,9 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
     "runner": {
         "publish": {
             "allow": [
-                *_RUNNER_EVENTS,
+                # What it does with a job: not that a job was queued or skipped, nor a
+                # schedule's or a freshness event.
+                *_events(JobStarted, JobProgress, JobLog, JobFinished),
                 # The last seq of a job, to continue it on a new attempt.
                 f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
                 # Its group's work queue (`runners-<group>`: a subject token cannot be
@@ -146,7 +167,8 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
         "publish": {
             "allow": [
                 _JOBS_DUE_ANY_GROUP,
-                *_EVENTS_PUBLISH,
+                # Jobs it queues or cancels (a line and the end), schedules it changes.
+                *_events(JobQueued, JobLog, JobFinished, schedule=("changed",)),
                 *_EVENTS_READ,
                 s.RPC_CONNECTOR_ALL,
                 *_kv_write(s.CLAIMS_BUCKET),  # cancel
