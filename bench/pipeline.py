@@ -34,7 +34,14 @@ from services.runner import process
 from shared import bus
 from shared import subjects as s
 from shared.db import Pool, create_pool
-from shared.events import JobFinished, JobQueued, JobStarted, decode_job_event, encode
+from shared.events import (
+    JobFinished,
+    JobQueued,
+    JobStarted,
+    decode_job_event,
+    encode,
+    job_event_subject,
+)
 from shared.events import utcnow as now
 from shared.ids import new_id
 from shared.job_events import JobEventSink
@@ -93,12 +100,19 @@ def latencies_ms(pairs: list[tuple[int, int]]) -> list[float]:
     return [(got - sent) / 1e6 for sent, got in pairs]
 
 
-async def _queued_job(js: JetStreamContext, pool: Pool) -> str:
+async def _queued_job(stack: Stack, pool: Pool) -> str:
+    """A job queued as the api queues one (runners may not)."""
     job_id = new_id()
     queued = JobQueued(
         job_id=job_id, seq=1, task_id=new_id(), trigger="manual", type="backup", due_at=now()
     )
-    await bus.publish(js, s.job_event(job_id, "queued"), encode(queued), queued.event_id)
+    nc = await nats.connect(_user_url(stack, "api"))
+    try:
+        await bus.publish(
+            nc.jetstream(), job_event_subject(queued), encode(queued), queued.event_id
+        )
+    finally:
+        await nc.close()
     await _poll(pool, "SELECT 1 FROM jobs WHERE id = $1", job_id)
     return job_id
 
@@ -123,7 +137,7 @@ async def _one_job(
     WebSocket clients that read batches or a message per line (`batches`: the `batch`
     of each); returns the receiver, then seconds to the clients' last line, to the job
     stored, and from the end to the job stored."""
-    job_id = await _queued_job(js, pool)
+    job_id = await _queued_job(stack, pool)
     receiver = Receiver()
     subject = s.job_event(job_id, "log")
     sub = await reader.subscribe(subject, cb=receiver.on_nats)
@@ -230,17 +244,18 @@ def _plakar_rate(root: Path) -> float:
     return len((root / "plakar.out").read_bytes().splitlines()) / took
 
 
-def _publisher_url(stack: Stack) -> str:
-    """The runner's NATS user (it publishes job events), or the URL as is without users."""
+def _user_url(stack: Stack, user: str) -> str:
+    """A service's NATS user, or the URL as is without users."""
     url = urlsplit(stack.endpoints["events_nats_url"])
     if not url.username:
         return url.geturl()
     creds = json.loads((stack.data_dir / "credentials.json").read_text())
-    return nats_url(str(url.hostname), url.port or 4222, "runner", creds["runner"])
+    return nats_url(str(url.hostname), url.port or 4222, user, creds[user])
 
 
 async def _measure(stack: Stack, root: Path) -> list[Row]:
-    nc = await nats.connect(_publisher_url(stack), inbox_prefix=s.RUNNER_INBOX_PREFIX)
+    # The lines go as the runner publishes them, as its user.
+    nc = await nats.connect(_user_url(stack, "runner"), inbox_prefix=s.RUNNER_INBOX_PREFIX)
     reader = await nats.connect(stack.endpoints["events_nats_url"])
     pool = await create_pool(stack.database_url(), max_size=2)
     try:
