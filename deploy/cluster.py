@@ -19,12 +19,14 @@ import re
 import secrets
 import string
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from deploy.embedded import PG_SUPERUSER
-from deploy.nats_auth import USERS, accounts
+from deploy.nats_auth import USERS, accounts, group_user
 from shared.db import SERVICE_ROLES
+from shared.groups import DEFAULT_GROUP
 
 Platform = Literal["compose", "kubernetes"]
 PLATFORMS: tuple[Platform, ...] = ("compose", "kubernetes")
@@ -50,15 +52,18 @@ ROUTES_VAR = "NATS_ROUTES"
 ENV_FILES = ("nats", "postgres", "migrate", "api", "scheduler", "history", "runner")
 
 _ENV_REF = "@env:"
+# The deployed runners' group, whose NATS user is theirs alone (nats_auth.group_user);
+# runners of another group take the all-groups user `runner` or a user of their own.
+RUNNER_GROUPS = (DEFAULT_GROUP,)
 
 
 def password_var(user: str) -> str:
     """The env variable nats-server reads `user`'s password from."""
-    return f"NATS_PASSWORD_{user.upper()}"
+    return f"NATS_PASSWORD_{user.upper().replace('-', '_')}"
 
 
-def nats_users() -> tuple[str, ...]:
-    return (*USERS, ROUTE_USER)
+def nats_users(runner_groups: Sequence[str] = RUNNER_GROUPS) -> tuple[str, ...]:
+    return (*USERS, *(group_user(g) for g in runner_groups), ROUTE_USER)
 
 
 def nats_config(
@@ -68,11 +73,12 @@ def nats_config(
     cluster_port: int = CLUSTER_PORT,
     monitor_port: int = MONITOR_PORT,
     store_dir: str = "/data/jetstream",
+    runner_groups: Sequence[str] = RUNNER_GROUPS,
 ) -> str:
     """The configuration of every node of the cluster: the same file for all, the node's
     name and the routes come from the environment. (nats-server's `--cluster` flag would
     drop the routes' authorization; routes without credentials are refused.)"""
-    refs = {u: _ENV_REF + password_var(u) for u in USERS}
+    refs = {u: _ENV_REF + password_var(u) for u in nats_users(runner_groups)}
     config = {
         "server_name": _ENV_REF + SERVER_NAME_VAR,
         "listen": f"{host}:{client_port}",
@@ -89,7 +95,7 @@ def nats_config(
             },
             "routes": _ENV_REF + ROUTES_VAR,
         },
-        "accounts": accounts(refs),
+        "accounts": accounts(refs, runner_groups),
     }
     # nats-server's syntax takes JSON, and an unquoted $NAME is an env variable's value.
     text = re.sub(f'"{_ENV_REF}(\\w+)"', r"$\1", json.dumps(config, indent=2))
@@ -159,7 +165,7 @@ def service_env(platform: Platform, creds: dict[str, str]) -> dict[str, dict[str
         "scheduler": service("scheduler", "plakar_scheduler"),
         "history": service("history", "plakar_history"),
         # Runners hold no database URL: the api gives them the connectors of their jobs.
-        "runner": {"PLAKAR_CP_NATS_URL": nats("runner")},
+        "runner": {"PLAKAR_CP_NATS_URL": nats(group_user(DEFAULT_GROUP))},
     }
 
 
@@ -181,7 +187,12 @@ def write_env_files(directory: Path, platform: Platform) -> list[Path]:
 def run_command(args: argparse.Namespace) -> int:
     """`plakar-cp nats-config` and `plakar-cp deploy-secrets`."""
     if args.command == "nats-config":
-        sys.stdout.write(nats_config())
+        groups = tuple(dict.fromkeys((*RUNNER_GROUPS, *(args.runner_group or ()))))
+        variables = {password_var(group_user(g)) for g in groups}
+        if len(variables) < len(groups):  # `a-b` and `a_b` read the same variable
+            print("error: two runner groups differ only by - and _", file=sys.stderr)
+            return 2
+        sys.stdout.write(nats_config(runner_groups=groups))
         return 0
     try:
         paths = write_env_files(args.directory, args.platform)

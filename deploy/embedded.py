@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,15 +54,15 @@ def pg_credential(role: str) -> str:
 NATS_ROUTE = "nats_route"
 
 
-def load_credentials(path: Path) -> dict[str, str]:
-    """Passwords of the NATS users and PostgreSQL roles and the API token, made once per
-    data directory."""
+def load_credentials(path: Path, more_users: Sequence[str] = ()) -> dict[str, str]:
+    """Passwords of the NATS users (and `more_users`) and PostgreSQL roles and the API
+    token, made once per data directory."""
     if path.exists():
         creds: dict[str, str] = json.loads(path.read_text())
     else:
         creds = {}
     roles = (pg_credential(r) for r in (PG_SUPERUSER, *PG_ROLES.values()))
-    missing = [u for u in (*USERS, *roles, "api_token", NATS_ROUTE) if u not in creds]
+    missing = [u for u in (*USERS, *more_users, *roles, "api_token", NATS_ROUTE) if u not in creds]
     for user in missing:
         creds[user] = secrets.token_urlsafe(24)
     if missing:
@@ -107,13 +108,17 @@ def _cluster_block(cluster: ClusterNode, password: str) -> dict[str, Any]:
 
 
 def _nats_config(
-    store_dir: Path, port: int, creds: dict[str, str], cluster: ClusterNode | None = None
+    store_dir: Path,
+    port: int,
+    creds: dict[str, str],
+    cluster: ClusterNode | None = None,
+    runner_groups: Sequence[str] = (),
 ) -> str:
     config: dict[str, Any] = {
         "listen": f"127.0.0.1:{port}",
         "server_name": cluster.name if cluster else "plakar-cp",
         "jetstream": {"store_dir": str(store_dir)},
-        "accounts": accounts(creds),
+        "accounts": accounts(creds, runner_groups),
         "max_payload": 1048576,
     }
     if cluster:
@@ -183,9 +188,12 @@ class NatsServer(Child):
         creds: dict[str, str],
         log_path: Path | None = None,
         cluster: ClusterNode | None = None,
+        runner_groups: Sequence[str] = (),
     ) -> None:
         self.dir = dir
         self.creds = creds
+        # Runner groups with a NATS user of their own (nats_auth.group_user).
+        self.runner_groups = runner_groups
         self.log_path = log_path or dir / "nats.log"
         self.cluster = cluster
         if cluster:
@@ -206,7 +214,11 @@ class NatsServer(Child):
         self.port = self.port or free_port()
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(_nats_config(self.dir / "jetstream", self.port, self.creds, self.cluster))
+            f.write(
+                _nats_config(
+                    self.dir / "jetstream", self.port, self.creds, self.cluster, self.runner_groups
+                )
+            )
         self._popen(
             [_binary("nats-server"), "-c", str(self.conf)],
             self.log_path,
@@ -239,7 +251,9 @@ class NatsServer(Child):
         self.wait_ready(timeout)
 
 
-def nats_cluster(dir: Path, creds: dict[str, str], size: int, logs: Path) -> list[NatsServer]:
+def nats_cluster(
+    dir: Path, creds: dict[str, str], size: int, logs: Path, runner_groups: Sequence[str] = ()
+) -> list[NatsServer]:
     """The servers of a local cluster, each with its store under dir/node-N; the
     ports (clients', routes') are chosen once, so that each server comes back where the
     others and the services expect it."""
@@ -251,7 +265,11 @@ def nats_cluster(dir: Path, creds: dict[str, str], size: int, logs: Path) -> lis
     servers = []
     for n in range(1, size + 1):
         server = NatsServer(
-            dir / f"node-{n}", creds, logs / f"nats-{n}.log", cluster=ClusterNode(n, routes)
+            dir / f"node-{n}",
+            creds,
+            logs / f"nats-{n}.log",
+            cluster=ClusterNode(n, routes),
+            runner_groups=runner_groups,
         )
         server.port = ports[n - 1]
         servers.append(server)

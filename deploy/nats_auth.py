@@ -11,6 +11,7 @@ account: no bucket, consumer or stream of it is visible from `READERS`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from shared import subjects as s
@@ -107,6 +108,49 @@ def _events(
 # Queueing a job for the runners of any group (shared/groups.py).
 _JOBS_DUE_ANY_GROUP = s.job_due("*")
 
+
+def runner_permissions(group: str | None) -> Permissions:
+    """A runner's: of `group` only (the user `group_user(group)`), or of every group
+    (the user `runner`, for runners of groups made later)."""
+    # Its group's work queue `runners-<group>`, created at start when the group is new
+    # (for every group: `*`, since a subject token cannot be narrowed to a prefix); its
+    # group's connector actions; the connectors of its group's jobs.
+    queue = s.runners_durable(group) if group else "*"
+    only = group or "*"
+    return {
+        "publish": {
+            "allow": [
+                # What it does with a job: not that a job was queued or skipped, nor a
+                # schedule's or a freshness event.
+                *_events(JobStarted, JobProgress, JobLog, JobFinished),
+                # The last seq of a job, to continue it on a new attempt.
+                f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
+                f"$JS.API.CONSUMER.INFO.{s.JOBS_STREAM}.{queue}",
+                f"$JS.API.CONSUMER.DURABLE.CREATE.{s.JOBS_STREAM}.{queue}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.{queue}",
+                f"$JS.ACK.{s.JOBS_STREAM}.{queue}.>",
+                # Jobs whose message NATS gave up on (runner/dead_letters.py).
+                f"$JS.API.CONSUMER.MSG.NEXT.{s.DEAD_JOBS_STREAM}.{s.RUNNERS_DURABLE}",
+                f"$JS.ACK.{s.DEAD_JOBS_STREAM}.>",
+                f"$JS.API.STREAM.MSG.GET.{s.JOBS_STREAM}",
+                f"$JS.API.STREAM.MSG.DELETE.{s.JOBS_STREAM}",
+                *_kv_write(s.CLAIMS_BUCKET),
+                *_presence("runner"),
+                "_INBOX.>",  # replies to connector actions
+                # The connectors of a job it holds, from the api (runners hold no database).
+                s.rpc_job_connectors(only),
+            ]
+        },
+        # Its replies arrive under its own prefix: no other service's (`_INBOX.`) reach it.
+        "subscribe": {"allow": [f"{s.RUNNER_INBOX_PREFIX}.>", s.rpc_connector(only)]},
+    }
+
+
+def group_user(group: str) -> str:
+    """The NATS user of one runner group's runners."""
+    return f"runner-{group}"
+
+
 SERVICE_PERMISSIONS: dict[str, Permissions] = {
     # Provisions streams, consumers and buckets (`plakar-cp migrate`).
     "admin": {"publish": {"allow": [">"]}, "subscribe": {"allow": [">"]}},
@@ -122,35 +166,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
         },
         "subscribe": {"allow": ["_INBOX.>", "plakar.events.schedule.>"]},
     },
-    "runner": {
-        "publish": {
-            "allow": [
-                # What it does with a job: not that a job was queued or skipped, nor a
-                # schedule's or a freshness event.
-                *_events(JobStarted, JobProgress, JobLog, JobFinished),
-                # The last seq of a job, to continue it on a new attempt.
-                f"$JS.API.STREAM.MSG.GET.{s.EVENTS_STREAM}",
-                # Its group's work queue (`runners-<group>`: a subject token cannot be
-                # narrowed to a prefix), created at start when the group is new.
-                f"$JS.API.CONSUMER.INFO.{s.JOBS_STREAM}.*",
-                f"$JS.API.CONSUMER.DURABLE.CREATE.{s.JOBS_STREAM}.*",
-                f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.*",
-                f"$JS.ACK.{s.JOBS_STREAM}.>",
-                # Jobs whose message NATS gave up on (runner/dead_letters.py).
-                f"$JS.API.CONSUMER.MSG.NEXT.{s.DEAD_JOBS_STREAM}.{s.RUNNERS_DURABLE}",
-                f"$JS.ACK.{s.DEAD_JOBS_STREAM}.>",
-                f"$JS.API.STREAM.MSG.GET.{s.JOBS_STREAM}",
-                f"$JS.API.STREAM.MSG.DELETE.{s.JOBS_STREAM}",
-                *_kv_write(s.CLAIMS_BUCKET),
-                *_presence("runner"),
-                "_INBOX.>",  # replies to connector actions
-                # The connectors of a job it holds, from the api (runners hold no database).
-                s.RPC_JOB_CONNECTORS,
-            ]
-        },
-        # Its replies arrive under its own prefix: no other service's (`_INBOX.`) reach it.
-        "subscribe": {"allow": [f"{s.RUNNER_INBOX_PREFIX}.>", s.RPC_CONNECTOR_ALL]},
-    },
+    "runner": runner_permissions(None),
     "history": {
         "publish": {
             "allow": [
@@ -179,7 +195,7 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
             ],
             "deny": _HISTORY_DURABLE,
         },
-        "subscribe": {"allow": ["_INBOX.>", "plakar.events.>", s.RPC_JOB_CONNECTORS]},
+        "subscribe": {"allow": ["_INBOX.>", "plakar.events.>", s.RPC_JOB_CONNECTORS_ALL]},
         # Answering a runner's chunk of a file (shared/rpc.py ReadFile) or its request for
         # a job's connectors, and only that: one answer per message received with a reply
         # subject.
@@ -201,16 +217,18 @@ READER_PERMISSIONS: dict[str, Permissions] = {
 USERS = (*SERVICE_PERMISSIONS, *READER_PERMISSIONS)
 
 
-def accounts(creds: dict[str, str]) -> dict[str, Any]:
-    """The `accounts` block of nats-server's configuration, with each user's password."""
+def accounts(creds: dict[str, str], runner_groups: Sequence[str] = ()) -> dict[str, Any]:
+    """The `accounts` block of nats-server's configuration, with each user's password;
+    a user of its own for each of `runner_groups` (`group_user`)."""
 
     def users(permissions: dict[str, Permissions]) -> list[dict[str, Any]]:
         return [{"user": u, "password": creds[u], "permissions": p} for u, p in permissions.items()]
 
+    groups = {group_user(g): runner_permissions(g) for g in runner_groups}
     return {
         CONTROL_PLANE: {
             "jetstream": "enabled",
-            "users": users(SERVICE_PERMISSIONS),
+            "users": users({**SERVICE_PERMISSIONS, **groups}),
             "exports": [{"stream": s.EVENTS_ALL, "accounts": [READERS]}],
         },
         READERS: {

@@ -25,7 +25,8 @@ from deploy.embedded import (
     nats_cluster,
     pg_credential,
 )
-from deploy.nats_auth import USERS
+from deploy.nats_auth import USERS, group_user
+from shared.groups import group_of
 from shared.proc import die_with_parent
 
 READY_TIMEOUT_S = 90.0
@@ -148,7 +149,7 @@ class Stack:
         for private in (d, d / "logs", d / "nats", d / "work"):
             private.mkdir(parents=True, exist_ok=True)
             os.chmod(private, 0o700)
-        creds = load_credentials(d / "credentials.json")
+        creds = load_credentials(d / "credentials.json", [group_user(self.group)])
         token = os.environ.get("PLAKAR_CP_API_TOKEN") or creds["api_token"]
         urls, events_url = self._start_nats(creds)
         dsn = self._start_postgres(creds)
@@ -169,9 +170,11 @@ class Stack:
             return urls, os.environ.get("PLAKAR_CP_EVENTS_NATS_URL", self.nats_url)
         d = self.data_dir
         if self.nats_cluster > 1:
-            self.nats = nats_cluster(d / "nats", creds, self.nats_cluster, d / "logs")
+            self.nats = nats_cluster(d / "nats", creds, self.nats_cluster, d / "logs", [self.group])
         else:
-            self.nats = [NatsServer(d / "nats", creds, d / "logs" / "nats.log")]
+            self.nats = [
+                NatsServer(d / "nats", creds, d / "logs" / "nats.log", runner_groups=[self.group])
+            ]
         # All spawned before any is awaited: a clustered server serves clients at once,
         # JetStream once its peers are up (migrate waits for that).
         for server in self.nats:
@@ -182,7 +185,8 @@ class Stack:
             except RuntimeError as e:
                 raise StartupError(str(e)) from e
         # Every service gets every server as a seed.
-        urls = {u: ",".join(server.url(u) for server in self.nats) for u in USERS}
+        users = (*USERS, group_user(self.group))
+        urls = {u: ",".join(server.url(u) for server in self.nats) for u in users}
         return urls, urls["events"]
 
     def _start_postgres(self, creds: dict[str, str]) -> dict[str, str]:
@@ -235,7 +239,9 @@ class Stack:
         d = self.data_dir
 
         def service(name: str, kind: str, **extra: str) -> Service:
-            env = {**base, "PLAKAR_CP_NATS_URL": urls[kind], "PLAKAR_CP_INSTANCE_ID": name, **extra}
+            # Its runners are of one group, and hold that group's NATS user only.
+            user = group_user(self.group) if kind == "runner" else kind
+            env = {**base, "PLAKAR_CP_NATS_URL": urls[user], "PLAKAR_CP_INSTANCE_ID": name, **extra}
             if kind == "runner":
                 env = {k: v for k, v in env.items() if k not in RUNNER_WITHHELD}
             else:
@@ -261,6 +267,11 @@ class Stack:
                 PLAKAR_CP_EVENTS_NATS_URL=events_url,
             ),
         ]
+
+    @property
+    def group(self) -> str:
+        """The group of the stack's runners."""
+        return group_of(self.runner_group)
 
     def _runner_env(self) -> dict[str, str]:
         env = {}

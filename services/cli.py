@@ -180,7 +180,14 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", type=Path, default=data_dir)
 
     # The files of a deployment on several machines (deploy/cluster.py, docs/deploy.md).
-    sub.add_parser("nats-config", help="print the configuration of the NATS cluster's nodes")
+    nc = sub.add_parser("nats-config", help="print the configuration of the NATS cluster's nodes")
+    nc.add_argument(
+        "--runner-group",
+        action="append",
+        type=_group,
+        help="a runner group with a NATS user of its own, runner-NAME (repeatable; the "
+        "default group always has one)",
+    )
     ds = sub.add_parser("deploy-secrets", help="write the credentials' env files (0600)")
     ds.add_argument("--platform", choices=("compose", "kubernetes"), required=True)
     ds.add_argument("directory", type=Path)

@@ -75,8 +75,21 @@ def rpc_connector(group: str) -> str:
 
 
 # A runner asks the api for the connectors of a job it holds (shared/rpc.py
-# JobConnectors); the api processes answer it as one queue group.
-RPC_JOB_CONNECTORS = "plakar.rpc.job.connectors"
+# JobConnectors), under its group's subject: the api answers only for that group's jobs,
+# so a runner group's NATS user reaches no other group's connectors. The api processes
+# answer as one queue group.
+RPC_JOB_CONNECTORS_ALL = "plakar.rpc.job.connectors.*"
+
+
+def rpc_job_connectors(group: str) -> str:
+    return f"plakar.rpc.job.connectors.{group}"
+
+
+def group_of_subject(subject: str) -> str:
+    """The runner group a per-group subject ends with."""
+    return subject.rsplit(".", 1)[-1]
+
+
 API_QUEUE = "api"
 # Runners' reply subjects: apart from every other service's `_INBOX.`, so that a
 # runner's NATS user may receive its replies and no other service's.

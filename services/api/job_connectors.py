@@ -45,7 +45,7 @@ class JobConnectorsServer:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(
-            s.RPC_JOB_CONNECTORS, queue=s.API_QUEUE, cb=self._received
+            s.RPC_JOB_CONNECTORS_ALL, queue=s.API_QUEUE, cb=self._received
         )
 
     async def stop(self) -> None:
@@ -64,13 +64,14 @@ class JobConnectorsServer:
 
     async def _answer(self, msg: Msg) -> None:
         async with self._slots:
-            reply = await self.reply(msg.data)
+            reply = await self.reply(msg.data, s.group_of_subject(msg.subject))
         try:
             await msg.respond(rpc.encode(reply))
         except Exception as e:  # the runner gave up waiting, or NATS is away
             log.warning("could not answer a request for a job's connectors: %s", e)
 
-    async def reply(self, data: bytes) -> rpc.ConnectorsReply:
+    async def reply(self, data: bytes, group: str) -> rpc.ConnectorsReply:
+        """The answer to a request made under `group`'s subject."""
         try:
             ask = rpc.decode_job_connectors(data)
         except _DECODE_ERRORS as e:
@@ -79,7 +80,8 @@ class JobConnectorsServer:
                 reason="refused", message=f"not a request for a job's connectors: {e}"
             )
         try:
-            ids = granted(ask, await self._due(ask.message), await self._claim(ask.job_id))
+            due, claim = await self._due(ask.message), await self._claim(ask.job_id)
+            ids = granted(ask, group, due, claim)
             if isinstance(ids, rpc.Failed):
                 log.warning(
                     "runner %s asked for job %s's connectors: %s",

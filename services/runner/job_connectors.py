@@ -30,11 +30,12 @@ class _NotLookedUp(Exception):
 
 
 async def fetch(
-    nc: Client, ask: rpc.JobConnectors, patience: float = PATIENCE_S
+    nc: Client, ask: rpc.JobConnectors, group: str, patience: float = PATIENCE_S
 ) -> dict[str, Connector]:
-    """The job's connectors by id; JobFailure when the api refuses, or gives none in time."""
+    """The job's connectors by id, asked under the runner's `group`; JobFailure when the
+    api refuses, or gives none in time."""
     try:
-        reply = await _patiently(nc, ask, patience)
+        reply = await _patiently(nc, ask, s.rpc_job_connectors(group), patience)
     except (*bus.NATS_AWAY, _NotLookedUp) as e:
         why = str(e) or type(e).__name__
         raise JobFailure(
@@ -45,7 +46,9 @@ async def fetch(
     return {c.id: c for c in reply.items}
 
 
-async def _patiently(nc: Client, ask: rpc.JobConnectors, patience: float) -> rpc.ConnectorsReply:
+async def _patiently(
+    nc: Client, ask: rpc.JobConnectors, subject: str, patience: float
+) -> rpc.ConnectorsReply:
     async for attempt in bus.retrying(
         (*bus.NATS_AWAY, _NotLookedUp), patience=patience, wait_max=2.0
     ):
@@ -56,9 +59,7 @@ async def _patiently(nc: Client, ask: rpc.JobConnectors, patience: float) -> rpc
                     ask.job_id,
                     attempt.num,
                 )
-            answer = await nc.request(
-                s.RPC_JOB_CONNECTORS, rpc.encode(ask), timeout=REQUEST_TIMEOUT_S
-            )
+            answer = await nc.request(subject, rpc.encode(ask), timeout=REQUEST_TIMEOUT_S)
             try:
                 reply = rpc.decode_connectors_reply(answer.data)
             except Exception as e:

@@ -81,7 +81,7 @@ class Runner:
             runner=self.ctx.runner_id,
             runner_since=self.started_at,
         )
-        return await job_connectors.fetch(self.nc, ask)
+        return await job_connectors.fetch(self.nc, ask, self.settings.runner_group)
 
     async def main(self, stop: asyncio.Event) -> None:
         check_work_dir(self.settings.work_dir)

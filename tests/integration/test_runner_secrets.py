@@ -22,7 +22,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from services.runner.job_connectors import REQUEST_TIMEOUT_S
-from shared import rpc
+from shared import claims, rpc
 from shared import subjects as s
 from shared.dispatch import job_messages
 from shared.events import decode_job_due
@@ -30,6 +30,7 @@ from shared.ids import new_id
 from shared.models import Task
 from tests.support.infra import external_services
 from tests.support.procs import processes
+from tests.support.runners import extra_runner
 from tests.support.stack import Stack, many_files, running_stack, stack_dir
 
 pytestmark = [
@@ -39,6 +40,8 @@ pytestmark = [
     ),
 ]
 
+# Where the stack's runners (of the default group) ask for their jobs' connectors.
+ASK = s.rpc_job_connectors("default")
 # How long a job waits for an api in the stack of the api tests (short to be seen).
 PATIENCE_S = 15
 
@@ -78,7 +81,8 @@ def test_runner_processes_hold_no_database_credential(stack: Stack) -> None:
     runners, apis = service_pids(stack, "runner"), service_pids(stack, "api")
     assert runners and apis
     assert "PLAKAR_CP_DATABASE_URL=postgresql://" in process_text(apis[0])  # as seen from here
-    others = {k: v for k, v in stack.credentials().items() if k != "runner"}
+    # Only their group's NATS user: not even the all-groups `runner`.
+    others = {k: v for k, v in stack.credentials().items() if k != "runner-default"}
     for pid in runners:
         given = process_text(pid)
         assert "PLAKAR_CP_DATABASE_URL" not in given
@@ -122,13 +126,15 @@ def test_jobs_and_connector_actions_still_reach_encrypted_stores(
 
 
 @contextmanager
-def long_backup(stack: Stack, tmp_path: Path, name: str) -> Iterator[tuple[str, list[str]]]:
-    """A backup kept running for the block, its plakar stopped (SIGSTOP) once it has
-    begun, however fast it would be; its job and connectors."""
+def long_backup(
+    stack: Stack, tmp_path: Path, name: str, group: str | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """A backup (run by `group`'s runners) kept running for the block, its plakar stopped
+    (SIGSTOP) once it has begun, however fast it would be; its job and connectors."""
     source = stack.connector(f"{name}-src", "source", str(many_files(tmp_path / name, 4000)))
     store = stack.store(f"{name}-store", tmp_path / f"{name}-store", passphrase="held-s3cret")
     body = {"type": "backup", "source_id": source, "store_id": store, "concurrency": 1}
-    created = stack.post("/tasks", body, expect=201)
+    created = stack.post("/tasks", {**body, "runner_group": group}, expect=201)
     job_id: str = created["job_id"]
     stack.wait_running(job_id, lines=20)
     # The runner names the job after its task (`-job <task id>`, the task has no name).
@@ -174,6 +180,74 @@ def test_a_runner_credential_gets_no_connectors_of_jobs_it_does_not_hold(
     the_api_serves_the_next_job(stack, held, connectors)
 
 
+def test_a_runner_groups_credential_reaches_no_other_groups_job(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The stack's runners hold their group's own NATS user (`runner-default`). Stolen,
+    it reaches no job of another group: not its queue, nor its connector actions, nor,
+    with a copy of such a job's claim, its connectors."""
+    group = f"g{new_id()[:8]}"
+    with extra_runner(stack, tmp_path / "runners", f"{group}-r1", group):
+        with long_backup(stack, tmp_path, "other-group", group) as (held, _):
+            seq = asyncio.run(message_of(stack, held))
+            errors, answer = asyncio.run(group_attack(stack, group, held, seq))
+            assert stack.get(f"/jobs/{held}")["status"] == "running"
+        # Its own runner, with the all-groups user, was handed the connectors.
+        assert stack.wait_job(held)["status"] == "succeeded"
+    refused = [
+        f'subscription to "{s.rpc_connector(group)}"',
+        f'publish to "{s.rpc_job_connectors(group)}"',
+        f'publish to "$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.{s.runners_durable(group)}"',
+    ]
+    for what in refused:
+        assert any(what.lower() in e for e in errors), (what, errors)
+    assert isinstance(answer, rpc.Failed) and answer.reason == "not_found", answer
+    assert "is not in runner group default's queue" in answer.message
+    # Its own runner, with the all-groups user, was handed the connectors.
+    assert stack.wait_job(held)["status"] == "succeeded"
+
+
+async def group_attack(
+    stack: Stack, group: str, held: str, seq: int
+) -> tuple[list[str], rpc.ConnectorsReply]:
+    admin = await nats.connect(nats_url(stack, "admin"))
+    try:
+        kv = await admin.jetstream().key_value(s.CLAIMS_BUCKET)
+        claim = claims.decode((await kv.get(held)).value or b"")
+        assert claim.runner is not None and claim.runner_since is not None
+    finally:
+        await admin.close()
+    errors: list[str] = []
+    more = asyncio.Event()
+
+    async def on_error(e: Exception) -> None:
+        errors.append(str(e).lower())
+        more.set()
+
+    nc = await nats.connect(
+        nats_url(stack, "runner-default"), inbox_prefix=s.RUNNER_INBOX_PREFIX, error_cb=on_error
+    )
+    try:
+        await nc.subscribe(s.rpc_connector(group))
+        copied = rpc.JobConnectors(
+            job_id=held, message=seq, runner=claim.runner, runner_since=claim.runner_since
+        )
+        await nc.publish(s.rpc_job_connectors(group), rpc.encode(copied), reply=nc.new_inbox())
+        pull = f"$JS.API.CONSUMER.MSG.NEXT.{s.JOBS_STREAM}.{s.runners_durable(group)}"
+        await nc.publish(pull, b'{"batch": 1}', reply=nc.new_inbox())
+        # Under its own group's subject, the copied claim gets nothing either.
+        reply = await nc.request(s.rpc_job_connectors("default"), rpc.encode(copied), timeout=10)
+        async with asyncio.timeout(10):  # NATS reports each refusal on its own
+            while True:
+                more.clear()
+                if sum("permissions violation" in e for e in errors) >= 3:
+                    break
+                await more.wait()
+        return errors, rpc.decode_connectors_reply(reply.data)
+    finally:
+        await nc.close()
+
+
 def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: int) -> None:
     done = stack.post("/tasks", {"type": "check", "store_id": connectors[1]}, expect=201)
     assert stack.wait_job(done["job_id"])["status"] in ("succeeded", "failed")
@@ -194,7 +268,7 @@ def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: i
         )
         try:
             # Answer runners in the api's place, or read what others are answered.
-            for subject in (s.RPC_JOB_CONNECTORS, "plakar.rpc.>", "_INBOX.>", ">"):
+            for subject in (s.RPC_JOB_CONNECTORS_ALL, "plakar.rpc.>", "_INBOX.>", ">"):
                 await nc.subscribe(subject, cb=overhear)
             # A claim of its own, for a job that was never queued.
             kv = await nc.jetstream().key_value(s.CLAIMS_BUCKET)
@@ -216,14 +290,12 @@ def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: i
                 msgspec.json.encode({"job_id": held, "connector_ids": connectors}),
             ]
             answers = [
-                rpc.decode_connectors_reply(
-                    (await nc.request(s.RPC_JOB_CONNECTORS, r, timeout=10)).data
-                )
+                rpc.decode_connectors_reply((await nc.request(ASK, r, timeout=10)).data)
                 for r in requests
             ]
             # A flood at once: every one answered, none served.
             flood = await asyncio.gather(
-                *(nc.request(s.RPC_JOB_CONNECTORS, ask(held, seq), timeout=30) for _ in range(300))
+                *(nc.request(ASK, ask(held, seq), timeout=30) for _ in range(300))
             )
             answers += [rpc.decode_connectors_reply(m.data) for m in flood]
             await asyncio.sleep(1)  # what the subscriptions would have overheard meanwhile
@@ -232,7 +304,7 @@ def job_connectors_attack(stack: Stack, held: str, connectors: list[str], seq: i
             await nc.close()
 
     errors, overheard, answers = asyncio.run(attack())
-    for subject in (s.RPC_JOB_CONNECTORS, "plakar.rpc.>", "_INBOX.>", ">"):
+    for subject in (s.RPC_JOB_CONNECTORS_ALL, "plakar.rpc.>", "_INBOX.>", ">"):
         assert any(f'subscription to "{subject.lower()}"' in e.lower() for e in errors), errors
     assert overheard == []
     served = [a for a in answers if not isinstance(a, rpc.Failed)]

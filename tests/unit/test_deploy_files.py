@@ -299,8 +299,8 @@ def test_nats_config_is_the_one_nats_auth_makes() -> None:
     assert conf == cluster.nats_config(), (
         "deploy/nats_auth.py changed: run `plakar-cp nats-config > deploy/kubernetes/nats.conf`"
     )
-    users = set(re.findall(r'"user": "(\w+)"', conf))
-    assert users == {*USERS, cluster.ROUTE_USER}
+    users = set(re.findall(r'"user": "([\w-]+)"', conf))
+    assert users == {*USERS, "runner-default", cluster.ROUTE_USER}
 
 
 def test_every_service_the_supervisor_runs_is_deployed(tmp_path: Path) -> None:
@@ -346,7 +346,9 @@ def test_each_container_gets_its_own_credentials_only() -> None:
         # The NATS user and PostgreSQL role the supervisor gives each kind of service.
         for kind in SERVICES:
             seeds = env[kind]["PLAKAR_CP_NATS_URL"].split(",")
-            assert {urlsplit(u).username for u in seeds} == {kind}
+            # Runners: their group's own user, not the all-groups `runner`.
+            user = "runner-default" if kind == "runner" else kind
+            assert {urlsplit(u).username for u in seeds} == {user}
             assert len(seeds) == 3
             if kind != "runner":
                 role = urlsplit(env[kind]["PLAKAR_CP_DATABASE_URL"]).username

@@ -12,6 +12,7 @@ from services.api.grant import granted
 from shared import rpc
 from shared.claims import Claim
 from shared.events import JobDue
+from shared.groups import DEFAULT_GROUP
 from shared.models import Task
 
 JOB = "00000000-0000-4000-8000-000000000001"
@@ -39,13 +40,20 @@ def refusal(answer: list[str] | rpc.Failed) -> str:
 
 
 def test_the_runner_holding_the_job_gets_the_ids_of_its_message() -> None:
-    assert granted(ask(), due(), running()) == [SOURCE, STORE]
+    assert granted(ask(), DEFAULT_GROUP, due(), running()) == [SOURCE, STORE]
     # Cancelled while it runs: still its runner's, which stops it and ends it cancelled.
     cancelled = msgspec.structs.replace(running(), state="cancelled", cancel_by="x")
-    assert granted(ask(), due(), cancelled) == [SOURCE, STORE]
+    assert granted(ask(), DEFAULT_GROUP, due(), cancelled) == [SOURCE, STORE]
     # The same instant written in another zone is the same start.
     other_zone = SINCE.astimezone(datetime.now().astimezone().tzinfo)
-    assert granted(ask(since=other_zone), due(), running()) == [SOURCE, STORE]
+    assert granted(ask(since=other_zone), DEFAULT_GROUP, due(), running()) == [SOURCE, STORE]
+
+
+def test_a_job_of_another_group_is_not_found_under_this_one() -> None:
+    """A runner asks under its group's subject, which its group's NATS user alone may
+    publish to: a job of another group is none of its business."""
+    answer = refusal(granted(ask(), "edge", due(), running()))
+    assert answer == f"not_found: job {JOB} is not in runner group edge's queue"
 
 
 @pytest.mark.parametrize(
@@ -64,7 +72,7 @@ def test_the_runner_holding_the_job_gets_the_ids_of_its_message() -> None:
 def test_anything_else_gets_nothing(
     message: JobDue | None, claim: Claim | None, expected: str
 ) -> None:
-    answer = refusal(granted(ask(), message, claim))
+    answer = refusal(granted(ask(), DEFAULT_GROUP, message, claim))
     assert expected in answer
     assert SOURCE not in answer and STORE not in answer  # nor learns which they are
 
