@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -184,11 +185,14 @@ def test_a_runner_with_two_slots_runs_two_jobs_at_once_and_gives_both_back_on_st
         }
         assert live_group(stack, group) == {"name": group, "runners": 1, "slots": 2, "running": 2}
         stop(first)  # SIGTERM: both running jobs go back to the queue
+    said = f"runner {group}-r1 stopped; the job will be retried"
+
+    def told(job: str) -> bool:
+        return any(said in line for line in stack.output_lines(job))
+
     for j in held:
-        assert any(
-            f"runner {group}-r1 stopped; the job will be retried" in line
-            for line in stack.output_lines(j)
-        )
+        # The runner has published it; the history writes it a moment later.
+        wait_until(partial(told, j), 10, said)
         assert stack.get(f"/jobs/{j}")["status"] in ("queued", "running")
 
     with extra_runner(stack, runners, f"{group}-r2", group, slots=2):

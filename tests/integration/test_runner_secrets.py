@@ -19,6 +19,7 @@ import asyncpg
 import msgspec
 import nats
 import pytest
+from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from services.runner.job_connectors import REQUEST_TIMEOUT_S
@@ -180,6 +181,33 @@ def test_a_runner_credential_gets_no_connectors_of_jobs_it_does_not_hold(
     the_api_serves_the_next_job(stack, held, connectors)
 
 
+class Refusals:
+    """What NATS says it refused a client, each refusal reported on its own, after the
+    fact (the client's error callback)."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self._more = asyncio.Event()
+
+    async def on_error(self, e: Exception) -> None:
+        self.errors.append(str(e).lower())
+        self._more.set()
+
+    async def connect(self, stack: Stack, user: str) -> Client:
+        """A client of `user` whose refusals these are; its replies come as a runner's."""
+        return await nats.connect(
+            nats_url(stack, user), inbox_prefix=s.RUNNER_INBOX_PREFIX, error_cb=self.on_error
+        )
+
+    async def wait(self, count: int) -> list[str]:
+        async with asyncio.timeout(10):
+            while True:
+                self._more.clear()
+                if sum("permissions violation" in e for e in self.errors) >= count:
+                    return self.errors
+                await self._more.wait()
+
+
 def test_a_runner_groups_credential_reaches_no_other_groups_job(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -217,16 +245,8 @@ async def group_attack(
         assert claim.runner is not None and claim.runner_since is not None
     finally:
         await admin.close()
-    errors: list[str] = []
-    more = asyncio.Event()
-
-    async def on_error(e: Exception) -> None:
-        errors.append(str(e).lower())
-        more.set()
-
-    nc = await nats.connect(
-        nats_url(stack, "runner-default"), inbox_prefix=s.RUNNER_INBOX_PREFIX, error_cb=on_error
-    )
+    refusals = Refusals()
+    nc = await refusals.connect(stack, "runner-default")
     try:
         await nc.subscribe(s.rpc_connector(group))
         copied = rpc.JobConnectors(
@@ -237,13 +257,7 @@ async def group_attack(
         await nc.publish(pull, b'{"batch": 1}', reply=nc.new_inbox())
         # Under its own group's subject, the copied claim gets nothing either.
         reply = await nc.request(s.rpc_job_connectors("default"), rpc.encode(copied), timeout=10)
-        async with asyncio.timeout(10):  # NATS reports each refusal on its own
-            while True:
-                more.clear()
-                if sum("permissions violation" in e for e in errors) >= 3:
-                    break
-                await more.wait()
-        return errors, rpc.decode_connectors_reply(reply.data)
+        return await refusals.wait(3), rpc.decode_connectors_reply(reply.data)
     finally:
         await nc.close()
 
@@ -330,15 +344,11 @@ def test_a_runner_credential_tells_only_what_runners_do(stack: Stack, tmp_path: 
     assert stack.wait_job(real)["status"] == "succeeded"
 
     async def forge() -> list[str]:
-        errors: list[str] = []
-        more = asyncio.Event()
-
-        async def on_error(e: Exception) -> None:
-            errors.append(str(e).lower())
-            more.set()
-
+        refusals = Refusals()
         nc = await nats.connect(
-            nats_url(stack, "runner"), inbox_prefix=s.RUNNER_INBOX_PREFIX, error_cb=on_error
+            nats_url(stack, "runner"),
+            inbox_prefix=s.RUNNER_INBOX_PREFIX,
+            error_cb=refusals.on_error,
         )
         try:
             refused = [
@@ -355,12 +365,7 @@ def test_a_runner_credential_tells_only_what_runners_do(stack: Stack, tmp_path: 
             for subject in (s.job_event(forged, "started"), s.job_event(real, "log")):
                 await js.publish(subject, queued.payload)
             await nc.flush()
-            async with asyncio.timeout(10):  # NATS reports each refusal on its own
-                while True:
-                    more.clear()
-                    if sum("permissions violation" in e for e in errors) >= len(refused):
-                        return errors
-                    await more.wait()
+            return await refusals.wait(len(refused))
         finally:
             await nc.close()
 
