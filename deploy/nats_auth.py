@@ -1,8 +1,9 @@
-"""NATS accounts and users: one user per service in the control plane's account, and the
-external readers in an account of their own.
+"""NATS accounts and users: one user per service in the control plane's account (and one
+per runner group, `runner-<group>`), and the external readers in an account of their own.
 
 The `CP` account holds every stream, consumer and bucket; each service's user may publish
-and subscribe only where that service needs to. External readers (`events`) live in the
+and subscribe only where that service needs to, a runner group's only where its group's
+runners need to. External readers (`events`) live in the
 `READERS` account, which imports the event subjects and nothing else: a JetStream stream of
 its own (`PLAKAR_EVENTS`, fed by the import) gives them replay and consumers of their own.
 Nothing a reader does, whatever JetStream request it sends, can reach the control plane's
