@@ -100,19 +100,13 @@ def latencies_ms(pairs: list[tuple[int, int]]) -> list[float]:
     return [(got - sent) / 1e6 for sent, got in pairs]
 
 
-async def _queued_job(stack: Stack, pool: Pool) -> str:
-    """A job queued as the api queues one (runners may not)."""
+async def _queued_job(api: JetStreamContext, pool: Pool) -> str:
+    """A job queued as the api queues one, as its user (runners may not)."""
     job_id = new_id()
     queued = JobQueued(
         job_id=job_id, seq=1, task_id=new_id(), trigger="manual", type="backup", due_at=now()
     )
-    nc = await nats.connect(_user_url(stack, "api"))
-    try:
-        await bus.publish(
-            nc.jetstream(), job_event_subject(queued), encode(queued), queued.event_id
-        )
-    finally:
-        await nc.close()
+    await bus.publish(api, job_event_subject(queued), encode(queued), queued.event_id)
     await _poll(pool, "SELECT 1 FROM jobs WHERE id = $1", job_id)
     return job_id
 
@@ -127,6 +121,7 @@ async def _poll(pool: Pool, query: str, job_id: str) -> None:
 async def _one_job(
     stack: Stack,
     js: JetStreamContext,
+    api: JetStreamContext,
     reader: Client,
     pool: Pool,
     lines: int,
@@ -137,7 +132,7 @@ async def _one_job(
     WebSocket clients that read batches or a message per line (`batches`: the `batch`
     of each); returns the receiver, then seconds to the clients' last line, to the job
     stored, and from the end to the job stored."""
-    job_id = await _queued_job(stack, pool)
+    job_id = await _queued_job(api, pool)
     receiver = Receiver()
     subject = s.job_event(job_id, "log")
     sub = await reader.subscribe(subject, cb=receiver.on_nats)
@@ -256,20 +251,24 @@ def _user_url(stack: Stack, user: str) -> str:
 async def _measure(stack: Stack, root: Path) -> list[Row]:
     # The lines go as the runner publishes them, as its user.
     nc = await nats.connect(_user_url(stack, "runner"), inbox_prefix=s.RUNNER_INBOX_PREFIX)
+    queuer = await nats.connect(_user_url(stack, "api"))
     reader = await nats.connect(stack.endpoints["events_nats_url"])
     pool = await create_pool(stack.database_url(), max_size=2)
     try:
-        js = nc.jetstream()
+        js, api = nc.jetstream(), queuer.jetstream()
         # At full speed each kind of client alone: they share the api's time otherwise.
         fast, to_client, to_db, after_end = await _one_job(
-            stack, js, reader, pool, LINES, None, (True,)
+            stack, js, api, reader, pool, LINES, None, (True,)
         )
-        fast_per_line, *_ = await _one_job(stack, js, reader, pool, LINES, None, (False,))
-        paced, *_ = await _one_job(stack, js, reader, pool, PACED_LINES, PACED_RATE, (True, False))
+        fast_per_line, *_ = await _one_job(stack, js, api, reader, pool, LINES, None, (False,))
+        paced, *_ = await _one_job(
+            stack, js, api, reader, pool, PACED_LINES, PACED_RATE, (True, False)
+        )
         naive = await _naive_inserts(pool)
     finally:
         await pool.close()
         await reader.close()
+        await queuer.close()
         await nc.close()
     plakar = await asyncio.to_thread(_plakar_rate, root)
     lines_s = "lines/s"

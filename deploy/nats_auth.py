@@ -3,11 +3,11 @@ per runner group, `runner-<group>`), and the external readers in an account of t
 
 The `CP` account holds every stream, consumer and bucket; each service's user may publish
 and subscribe only where that service needs to, a runner group's only where its group's
-runners need to. External readers (`events`) live in the
-`READERS` account, which imports the event subjects and nothing else: a JetStream stream of
-its own (`PLAKAR_EVENTS`, fed by the import) gives them replay and consumers of their own.
-Nothing a reader does, whatever JetStream request it sends, can reach the control plane's
-account: no bucket, consumer or stream of it is visible from `READERS`.
+runners need to. External readers (`events`) live in the `READERS` account, which imports
+the event subjects and nothing else: a JetStream stream of its own (`PLAKAR_EVENTS`, fed
+by the import) gives them replay and consumers of their own. Nothing a reader does,
+whatever JetStream request it sends, can reach the control plane's account: no bucket,
+consumer or stream of it is visible from `READERS`.
 """
 
 from __future__ import annotations
@@ -89,20 +89,14 @@ def _presence(kind: str) -> list[str]:
     return _kv_write(s.SERVICES_BUCKET, f"{kind}.>")
 
 
-_FRESHNESS = tuple(s.freshness_event("*", "*", kind) for kind in ("lost", "restored"))
-
-
-def _events(
-    *job: type[AnyJobEvent], schedule: tuple[str, ...] = (), more: tuple[str, ...] = ()
-) -> list[str]:
+def _events(*job: type[AnyJobEvent], schedule: tuple[str, ...] = ()) -> list[str]:
     """Publishing the events a service tells, and only those: the kinds of job events it
     tells (the history and the api read a job event only under its own kind's subject:
-    shared/events.py read_job_event), its schedule events' kinds, and any more subjects."""
+    shared/events.py read_job_event) and its schedule events' kinds."""
     return [
         "$JS.API.INFO",
         *(s.job_event("*", job_event_kind(e)) for e in job),
         *(s.schedule_event("*", kind) for kind in schedule),
-        *more,
     ]
 
 
@@ -160,7 +154,8 @@ SERVICE_PERMISSIONS: dict[str, Permissions] = {
             "allow": [
                 _JOBS_DUE_ANY_GROUP,
                 # Jobs it queues or skips, its schedules' firings, what went stale or fresh.
-                *_events(JobQueued, JobSkipped, schedule=("fired",), more=_FRESHNESS),
+                *_events(JobQueued, JobSkipped, schedule=("fired",)),
+                *(s.freshness_event("*", "*", kind) for kind in ("lost", "restored")),
                 *_kv_write(s.SCHEDULER_LEASE_BUCKET),
                 *_presence("scheduler"),
             ]

@@ -138,6 +138,10 @@ class MisplacedEvent(ValueError):
     pass
 
 
+# What read_job_event raises for a message that is not the job event its subject says.
+UNREADABLE_EVENT = (msgspec.DecodeError, msgspec.ValidationError, MisplacedEvent)
+
+
 def read_job_event(subject: str, data: bytes) -> AnyJobEvent:
     """The job event read from `subject`, which must be its own: the NATS users that may
     publish job events are each allowed some kinds only, by subject, so one found under

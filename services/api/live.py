@@ -30,12 +30,12 @@ from nats.js import api as js_api
 from shared import lifecycle
 from shared import subjects as s
 from shared.events import (
+    UNREADABLE_EVENT,
     AnyJobEvent,
     JobLog,
     JobProgress,
     JobStarted,
     LogLine,
-    MisplacedEvent,
     Stream,
     StreamLines,
     StreamLog,
@@ -286,7 +286,7 @@ async def follow_job(
     async def on_msg(msg: Msg) -> None:
         try:
             event = read_job_event(msg.subject, msg.data)
-        except (msgspec.DecodeError, msgspec.ValidationError, MisplacedEvent) as e:
+        except UNREADABLE_EVENT as e:
             log.error("skipping event %s: %s", msg.subject, e)
             return
         await on_event(event)

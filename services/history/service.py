@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import msgspec
 from asyncpg.exceptions import ConnectionDoesNotExistError
 from nats.aio.msg import Msg
 
@@ -14,7 +13,7 @@ from services.history.projection import needs_job, plan
 from shared import bus
 from shared import subjects as s
 from shared.db import TRANSIENT, Pool, create_pool
-from shared.events import AnyJobEvent, MisplacedEvent, read_job_event
+from shared.events import UNREADABLE_EVENT, AnyJobEvent, read_job_event
 from shared.settings import Settings
 
 log = logging.getLogger("plakar_cp.history")
@@ -61,7 +60,7 @@ class History:
                 continue  # schedule events are for other readers
             try:
                 ev = read_job_event(msg.subject, msg.data)
-            except (msgspec.DecodeError, msgspec.ValidationError, MisplacedEvent) as e:
+            except UNREADABLE_EVENT as e:
                 log.error("skipping event %s: %s", msg.subject, e)
                 continue
             read.append((msg, ev))
